@@ -1,0 +1,128 @@
+// Package bus is Busbar's core: the message that flows through a route, the
+// small interfaces every extension point implements (Step, Connector), the
+// pipeline that runs them, the one error model (Fault) and the registries
+// where components register by name.
+//
+// bus knows no YAML, no HTTP server and no HTTP client: inbound listeners and
+// outbound connectors live in package connectors, route files in package routes.
+package bus
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/beevik/etree"
+)
+
+// Format is the shape of a message body.
+type Format int
+
+const (
+	FormatNone Format = iota // no body, or bytes nobody needs to look into
+	FormatJSON
+	FormatXML
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatJSON:
+		return "json"
+	case FormatXML:
+		return "xml"
+	}
+	return "none"
+}
+
+// SOAPVersion tells which SOAP envelope a message came in or must go out in.
+// The zero value means "not SOAP".
+type SOAPVersion int
+
+const (
+	SOAP11 SOAPVersion = 11
+	SOAP12 SOAPVersion = 12
+)
+
+func (v SOAPVersion) String() string {
+	switch v {
+	case SOAP11:
+		return "1.1"
+	case SOAP12:
+		return "1.2"
+	}
+	return "none"
+}
+
+// Message is what flows through a route: the inbound request first, then the
+// outbound call's request, its reply, and finally the response to the caller.
+//
+// For XML the payload is the element that matters to mappings: for SOAP that
+// is the first child of soap:Body, never the envelope, so a mapping reads the
+// same paths whether the XML came bare or wrapped. Root is authoritative when
+// set; Body holds the raw bytes as received (and is cleared when a step
+// replaces Root, so nobody reads stale bytes).
+type Message struct {
+	ID            string // unique per message, assigned at the inbound side
+	CorrelationID string // carried across every hop of one exchange
+
+	Format Format
+	Body   []byte
+	Root   *etree.Element // parsed XML payload (SOAP body content or document element)
+
+	SOAP       SOAPVersion    // set when the payload came in or goes out in a SOAP envelope
+	SOAPAction string         // SOAP 1.1 SOAPAction header or SOAP 1.2 action parameter
+	SOAPHeader *etree.Element // soap:Header of an inbound envelope, when present
+
+	// HTTP facts of the inbound request (or the reply of an outbound call).
+	Method string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Status int // reply status; 0 means "not decided yet" (the renderer picks 200)
+
+	// Vars holds route variables: path parameters and values steps set.
+	Vars map[string]string
+}
+
+// NewMessage returns a message with its maps allocated.
+func NewMessage() *Message {
+	return &Message{Header: http.Header{}, Vars: map[string]string{}, Query: url.Values{}}
+}
+
+// SetXML replaces the payload with an XML element.
+func (m *Message) SetXML(root *etree.Element) {
+	m.Format, m.Root, m.Body = FormatXML, root, nil
+}
+
+// SetJSON replaces the payload with JSON bytes.
+func (m *Message) SetJSON(b []byte) {
+	m.Format, m.Root, m.Body = FormatJSON, nil, b
+}
+
+// Bytes returns the payload as bytes, serialising the XML tree when that is
+// what the message holds. The result is the payload only (no XML
+// declaration, no envelope).
+func (m *Message) Bytes() []byte {
+	if m.Format == FormatXML && m.Root != nil && m.Body == nil {
+		var buf bytes.Buffer
+		m.Root.WriteTo(&buf, &etree.WriteSettings{CanonicalEndTags: true})
+		m.Body = buf.Bytes()
+	}
+	return m.Body
+}
+
+// Reply starts the message that answers m: same ids and SOAP version, no payload.
+func (m *Message) Reply() *Message {
+	r := NewMessage()
+	r.ID, r.CorrelationID, r.SOAP = m.ID, m.CorrelationID, m.SOAP
+	for k, v := range m.Vars {
+		r.Vars[k] = v
+	}
+	return r
+}
+
+// String is for logs and test failures.
+func (m *Message) String() string {
+	return fmt.Sprintf("message %s (%s, %d bytes)", m.ID, m.Format, len(m.Bytes()))
+}
