@@ -31,6 +31,10 @@ type Fault struct {
 	Title  string // short, stable summary of the problem kind
 	Detail string // what happened this time, for a human
 
+	// Code overrides the SOAP fault code that Blame picks, for the codes
+	// that are neither Client nor Server: "VersionMismatch", "MustUnderstand".
+	Code string
+
 	// Backend fault facts, when the fault came from a SOAP backend; they are
 	// carried to the caller unchanged so nobody loses the original reason.
 	FaultCode   string
@@ -196,6 +200,9 @@ func (f *Fault) SOAPFault(v SOAPVersion) (int, []byte) {
 		if f.Blame == BlameClient {
 			code, status = "soap:Sender", http.StatusBadRequest
 		}
+		if f.Code != "" {
+			code = "soap:" + f.Code
+		}
 		b.WriteString(`<soap:Envelope xmlns:soap="` + NSSOAP12 + `"><soap:Body><soap:Fault>`)
 		b.WriteString(`<soap:Code><soap:Value>` + code + `</soap:Value>`)
 		if f.FaultCode != "" {
@@ -215,6 +222,9 @@ func (f *Fault) SOAPFault(v SOAPVersion) (int, []byte) {
 	code := "soap:Server"
 	if f.Blame == BlameClient {
 		code = "soap:Client"
+	}
+	if f.Code != "" {
+		code = "soap:" + f.Code
 	}
 	b.WriteString(`<soap:Envelope xmlns:soap="` + NSSOAP11 + `"><soap:Body><soap:Fault>`)
 	b.WriteString(`<faultcode>` + code + `</faultcode><faultstring>`)

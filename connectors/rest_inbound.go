@@ -1,0 +1,131 @@
+package connectors
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/transforms"
+)
+
+// RESTEndpoint is a route reached by REST callers: JSON (or plain XML) in,
+// JSON out, errors as RFC 9457 problem+json.
+type RESTEndpoint struct {
+	Route  string
+	Method string
+	Path   string // gorilla/mux template: /api/v1/vouchers/{id}
+	Limits Limits
+	Handle Handler
+}
+
+func (s *Server) restHandler(ep RESTEndpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := newMessage(r)
+		w.Header().Set("X-Correlation-ID", m.CorrelationID)
+		if err := decodeREST(w, r, ep.Limits.maxBody(), m); err != nil {
+			f := bus.AsFault(err)
+			f.Route = ep.Route
+			writeProblem(w, f)
+			return
+		}
+		reply, err := s.run(r.Context(), ep.Route, ep.Limits, ep.Handle, m)
+		if err != nil {
+			writeProblem(w, bus.AsFault(err))
+			return
+		}
+		writeRESTReply(w, reply)
+	})
+}
+
+// decodeREST reads the body and checks it is what its Content-Type says.
+func decodeREST(w http.ResponseWriter, r *http.Request, limit int64, m *bus.Message) error {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	switch {
+	case mt == "" || mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		if err := checkJSON(body); err != nil {
+			return bus.ClientFault(http.StatusBadRequest, "Malformed JSON", err.Error())
+		}
+		m.SetJSON(body)
+	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
+		doc, err := transforms.ParseXML(body, params["charset"])
+		if err != nil {
+			return bus.ClientFault(http.StatusBadRequest, "Malformed XML", err.Error())
+		}
+		m.SetXML(doc.Root())
+	default:
+		return bus.ClientFault(http.StatusUnsupportedMediaType, "Unsupported media type",
+			fmt.Sprintf("Content-Type %q: send application/json or application/xml", mt))
+	}
+	return nil
+}
+
+// checkJSON validates a JSON document and, when it is broken, says where:
+// "line 3, column 14: invalid character '}' looking for beginning of value".
+func checkJSON(b []byte) error {
+	if json.Valid(b) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var v any
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			return fmt.Errorf("%s: data after the JSON document", position(b, int(dec.InputOffset())))
+		}
+		return nil
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: %v", position(b, int(se.Offset)), err)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s: unexpected end of JSON input", position(b, len(b)))
+	}
+	return err
+}
+
+func position(b []byte, off int) string {
+	if off > len(b) {
+		off = len(b)
+	}
+	line := 1 + bytes.Count(b[:off], []byte{'\n'})
+	col := off - bytes.LastIndexByte(b[:off], '\n')
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
+	status := m.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	body := m.Bytes()
+	switch m.Format {
+	case bus.FormatJSON:
+		w.Header().Set("Content-Type", "application/json")
+	case bus.FormatXML:
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		body = append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), body...)
+	default:
+		if len(body) == 0 && status == http.StatusOK {
+			status = http.StatusNoContent
+		}
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}

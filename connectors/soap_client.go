@@ -1,0 +1,127 @@
+package connectors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/busbar/busbar/bus"
+)
+
+func init() {
+	bus.RegisterConnector(bus.ConnectorKind{
+		Name:    "soap",
+		Summary: "calls a SOAP 1.1 or 1.2 service (SAP, Kingdee, Yonyou, OA systems)",
+		New:     func() bus.ConnectorConfig { return &SOAPConfig{Version: "1.1"} },
+	})
+}
+
+// SOAPConfig configures an outbound SOAP connector (kind "soap").
+type SOAPConfig struct {
+	HTTPConfig `yaml:",inline"`
+	// Version is the envelope the service expects: "1.1" (default) or "1.2".
+	Version string `yaml:"version"`
+}
+
+func (c *SOAPConfig) Validate() error {
+	if c.Version != "1.1" && c.Version != "1.2" {
+		return fmt.Errorf(`field "version": %q is not a SOAP version: write "1.1" or "1.2"`, c.Version)
+	}
+	return c.HTTPConfig.Validate()
+}
+
+func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
+	v := bus.SOAP11
+	if c.Version == "1.2" {
+		v = bus.SOAP12
+	}
+	return &SOAPConnector{name: name, cfg: *c, version: v, client: newHTTPClient(&c.HTTPConfig)}, nil
+}
+
+// SOAPConnector calls a SOAP service: it wraps the message's XML payload in
+// an envelope and unwraps the reply, turning a soap:Fault into a 502 Fault
+// that carries the backend's code and reason.
+type SOAPConnector struct {
+	name    string
+	cfg     SOAPConfig
+	version bus.SOAPVersion
+	client  *http.Client
+}
+
+var _ bus.Connector = (*SOAPConnector)(nil)
+
+func (c *SOAPConnector) Close() error {
+	c.client.CloseIdleConnections()
+	return nil
+}
+
+func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Message, error) {
+	if req.Format != bus.FormatXML || req.Root == nil {
+		return nil, bus.ServerFault(0, "Route misconfigured", fmt.Sprintf(
+			"connector %q needs an XML payload, the route gave %s: map the request to XML first", c.name, req.Format))
+	}
+	var env bytes.Buffer
+	WriteEnvelope(&env, c.version, nil, req.Root)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+req.Path, &env)
+	if err != nil {
+		return nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", c.name, err))
+	}
+	if c.version == bus.SOAP12 {
+		ct := ContentTypeSOAP12 + "; charset=utf-8"
+		if req.SOAPAction != "" {
+			ct += "; action=" + strconv.Quote(req.SOAPAction)
+		}
+		hr.Header.Set("Content-Type", ct)
+	} else {
+		hr.Header.Set("Content-Type", ContentTypeSOAP11+"; charset=utf-8")
+		hr.Header.Set("SOAPAction", strconv.Quote(req.SOAPAction))
+	}
+	hr.Header.Set("Accept", "text/xml, application/soap+xml")
+	hr.Header.Set("User-Agent", "busbar")
+	for k, v := range c.cfg.Headers {
+		hr.Header.Set(k, v)
+	}
+	if req.CorrelationID != "" {
+		hr.Header.Set("X-Correlation-ID", req.CorrelationID)
+	}
+	resp, err := c.client.Do(hr)
+	if err != nil {
+		return nil, transportFault(c.name, err)
+	}
+	defer resp.Body.Close()
+	data, err := readReply(resp, c.cfg.MaxReply)
+	if err != nil {
+		return nil, transportFault(c.name, err)
+	}
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	parsed, perr := ParseEnvelope(data, params["charset"], 0)
+	switch {
+	case perr == nil && parsed.Fault != nil:
+		parsed.Fault.Detail = fmt.Sprintf("connector %q: %s", c.name, parsed.Fault.FaultString)
+		parsed.Fault.Extra = map[string]any{"backendStatus": resp.StatusCode}
+		return nil, parsed.Fault
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		f := restStatusFault(c.name, resp, data)
+		f.Status, f.Blame, f.Title = http.StatusBadGateway, bus.BlameServer, "Backend error"
+		return nil, f
+	case perr != nil:
+		var pf *bus.Fault
+		reason := perr.Error()
+		if errors.As(perr, &pf) {
+			reason = pf.Title + ": " + pf.Detail
+		}
+		return nil, bus.ServerFault(http.StatusBadGateway, "Backend sent malformed SOAP",
+			fmt.Sprintf("connector %q: %s", c.name, reason))
+	}
+	reply := req.Reply()
+	reply.Status, reply.Header = resp.StatusCode, resp.Header
+	reply.SOAPHeader = parsed.Header
+	if parsed.Payload != nil {
+		reply.SetXML(parsed.Payload)
+	}
+	return reply, nil
+}

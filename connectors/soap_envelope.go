@@ -1,0 +1,240 @@
+package connectors
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/beevik/etree"
+
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/transforms"
+)
+
+// Content types of the two SOAP versions.
+const (
+	ContentTypeSOAP11 = "text/xml"
+	ContentTypeSOAP12 = "application/soap+xml"
+)
+
+// Envelope is a parsed SOAP envelope.
+type Envelope struct {
+	Version bus.SOAPVersion
+	Action  string         // SOAPAction header (1.1) or action parameter (1.2), unquoted
+	Header  *etree.Element // soap:Header, nil when absent
+	Payload *etree.Element // first element child of soap:Body; nil for an empty body
+	Fault   *bus.Fault     // set when the body holds a soap:Fault (a backend's reply)
+}
+
+// soapVersionOf tells the SOAP version a Content-Type announces, and the
+// charset and action parameters it carries.
+func soapVersionOf(h http.Header) (v bus.SOAPVersion, charset, action string) {
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		return 0, "", ""
+	}
+	switch mt {
+	case ContentTypeSOAP12:
+		return bus.SOAP12, params["charset"], params["action"]
+	case ContentTypeSOAP11, "application/xml":
+		return bus.SOAP11, params["charset"], unquoteAction(h.Get("SOAPAction"))
+	}
+	return 0, params["charset"], ""
+}
+
+func unquoteAction(a string) string {
+	a = strings.TrimSpace(a)
+	if len(a) >= 2 && a[0] == '"' && a[len(a)-1] == '"' {
+		return a[1 : len(a)-1]
+	}
+	return a
+}
+
+// ParseEnvelope parses a SOAP envelope as received over HTTP. The version
+// comes from the envelope's namespace; want (when not zero) is the version
+// the Content-Type announced, and a mismatch is a VersionMismatch fault as
+// SOAP 1.2 part 2 §7.5.1 asks. Errors are client faults that say what is
+// wrong with the envelope.
+func ParseEnvelope(body []byte, charset string, want bus.SOAPVersion) (*Envelope, error) {
+	doc, err := transforms.ParseXML(body, charset)
+	if err != nil {
+		return nil, envelopeFault("Malformed SOAP envelope", err.Error())
+	}
+	root := doc.Root()
+	env := &Envelope{}
+	switch root.NamespaceURI() {
+	case bus.NSSOAP11:
+		env.Version = bus.SOAP11
+	case bus.NSSOAP12:
+		env.Version = bus.SOAP12
+	default:
+		if root.Tag != "Envelope" {
+			return nil, envelopeFault("Not a SOAP envelope",
+				fmt.Sprintf("the document element is <%s>, not a SOAP Envelope", root.FullTag()))
+		}
+		f := envelopeFault("VersionMismatch", fmt.Sprintf("unknown envelope namespace %q", root.NamespaceURI()))
+		f.Code = "VersionMismatch"
+		return nil, f
+	}
+	if root.Tag != "Envelope" {
+		return nil, envelopeFault("Not a SOAP envelope",
+			fmt.Sprintf("the document element is <%s>, not a SOAP Envelope", root.FullTag()))
+	}
+	if want != 0 && want != env.Version {
+		f := envelopeFault("VersionMismatch", fmt.Sprintf(
+			"a SOAP %s envelope was sent with the Content-Type of SOAP %s", env.Version, want))
+		f.Code = "VersionMismatch"
+		return nil, f
+	}
+	ns := root.NamespaceURI()
+	var bodyElem *etree.Element
+	for _, c := range root.ChildElements() {
+		if c.NamespaceURI() != ns {
+			continue
+		}
+		switch c.Tag {
+		case "Header":
+			env.Header = c
+		case "Body":
+			bodyElem = c
+		}
+	}
+	if bodyElem == nil {
+		return nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
+	}
+	if kids := bodyElem.ChildElements(); len(kids) > 0 {
+		env.Payload = kids[0]
+		if env.Payload.Tag == "Fault" && env.Payload.NamespaceURI() == ns {
+			env.Fault = faultFromXML(env.Version, env.Payload)
+			env.Payload = nil
+		}
+	}
+	return env, nil
+}
+
+func envelopeFault(title, detail string) *bus.Fault {
+	return bus.ClientFault(http.StatusBadRequest, title, detail)
+}
+
+// faultFromXML reads a backend's soap:Fault into a Fault for the caller:
+// HTTP 502, with the backend's code, reason and detail carried over.
+func faultFromXML(v bus.SOAPVersion, f *etree.Element) *bus.Fault {
+	out := &bus.Fault{Status: http.StatusBadGateway, Blame: bus.BlameServer, Title: "Backend SOAP fault"}
+	var detail *etree.Element
+	if v == bus.SOAP12 {
+		code := childNS(f, "Code", bus.NSSOAP12)
+		out.FaultCode = strings.TrimSpace(childText(code, "Value", bus.NSSOAP12))
+		if sub := childNS(code, "Subcode", bus.NSSOAP12); sub != nil {
+			if sv := strings.TrimSpace(childText(sub, "Value", bus.NSSOAP12)); sv != "" {
+				out.FaultCode += " " + sv
+			}
+		}
+		if reason := childNS(f, "Reason", bus.NSSOAP12); reason != nil {
+			out.FaultString = strings.TrimSpace(childText(reason, "Text", bus.NSSOAP12))
+		}
+		detail = childNS(f, "Detail", bus.NSSOAP12)
+	} else {
+		// SOAP 1.1 fault children are unqualified.
+		out.FaultCode = strings.TrimSpace(childText(f, "faultcode", ""))
+		out.FaultString = strings.TrimSpace(childText(f, "faultstring", ""))
+		detail = childNS(f, "detail", "")
+	}
+	if local := localName(out.FaultCode); strings.HasPrefix(local, "Client") || strings.HasPrefix(local, "Sender") {
+		out.Blame = bus.BlameClient
+	}
+	if detail != nil {
+		var b bytes.Buffer
+		for _, c := range detail.Child {
+			c.WriteTo(&b, &etree.WriteSettings{CanonicalEndTags: true})
+		}
+		out.FaultDetail = strings.TrimSpace(b.String())
+	}
+	out.Detail = out.FaultString
+	return out
+}
+
+func localName(qname string) string {
+	if i := strings.LastIndexByte(qname, ':'); i >= 0 {
+		return qname[i+1:]
+	}
+	return qname
+}
+
+// childNS finds a child by local name and namespace ("" = unqualified).
+func childNS(e *etree.Element, local, ns string) *etree.Element {
+	if e == nil {
+		return nil
+	}
+	for _, c := range e.ChildElements() {
+		if c.Tag == local && c.NamespaceURI() == ns {
+			return c
+		}
+	}
+	return nil
+}
+
+func childText(e *etree.Element, local, ns string) string {
+	if c := childNS(e, local, ns); c != nil {
+		return c.Text()
+	}
+	return ""
+}
+
+// WriteEnvelope writes a SOAP envelope around payload (nil for an empty
+// body). The payload keeps its namespace declarations: an element cut out of
+// a bigger document gets the declarations it inherited copied onto it, so
+// the envelope stays namespace-well-formed.
+func WriteEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header, payload *etree.Element) {
+	ns := bus.NSSOAP11
+	if v == bus.SOAP12 {
+		ns = bus.NSSOAP12
+	}
+	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	w.WriteString(`<soap:Envelope xmlns:soap="` + ns + `">`)
+	ws := &etree.WriteSettings{CanonicalEndTags: true}
+	if header != nil && len(header.ChildElements()) > 0 {
+		w.WriteString(`<soap:Header>`)
+		for _, h := range header.ChildElements() {
+			standalone(h).WriteTo(w, ws)
+		}
+		w.WriteString(`</soap:Header>`)
+	}
+	w.WriteString(`<soap:Body>`)
+	if payload != nil {
+		standalone(payload).WriteTo(w, ws)
+	}
+	w.WriteString(`</soap:Body></soap:Envelope>`)
+}
+
+// standalone returns e itself when it declares every prefix it uses, or a
+// shallow-rooted copy carrying the in-scope declarations it inherited.
+func standalone(e *etree.Element) *etree.Element {
+	if e.Parent() == nil {
+		return e
+	}
+	var inherited []etree.Attr
+	seen := map[string]bool{}
+	for _, a := range e.Attr {
+		if a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns") {
+			seen[a.Key+"|"+a.Space] = true
+		}
+	}
+	for p := e.Parent(); p != nil; p = p.Parent() {
+		for _, a := range p.Attr {
+			isDecl := a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns")
+			if !isDecl || seen[a.Key+"|"+a.Space] {
+				continue
+			}
+			seen[a.Key+"|"+a.Space] = true
+			inherited = append(inherited, a)
+		}
+	}
+	if len(inherited) == 0 {
+		return e
+	}
+	c := e.Copy()
+	c.Attr = append(inherited, c.Attr...)
+	return c
+}

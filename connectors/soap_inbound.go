@@ -1,0 +1,213 @@
+package connectors
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// SOAPEndpoint is a SOAP facade: one path, one WSDL, one or more operations,
+// each served by a route. Callers may use SOAP 1.1 or SOAP 1.2; the reply
+// and any fault come back in the version of the request.
+type SOAPEndpoint struct {
+	Path string
+	// WSDL returns the facade's WSDL with its soap:address set to address;
+	// nil when the facade publishes none (GET ?wsdl is then a 404).
+	WSDL       func(address string) ([]byte, error)
+	Versions   []bus.SOAPVersion // accepted versions; empty means both
+	Operations []SOAPOperation
+}
+
+// SOAPOperation binds one operation of a facade to its route. A request is
+// dispatched on its SOAPAction first and then on its body element's local
+// name, which is what WS-I Basic Profile callers send.
+type SOAPOperation struct {
+	Route   string
+	Name    string // operation name, for errors
+	Action  string // SOAPAction / action parameter; "" matches on Element only
+	Element string // local name of the body element; "" matches any
+	Limits  Limits
+	Handle  Handler
+}
+
+func (ep *SOAPEndpoint) accepts(v bus.SOAPVersion) bool {
+	if len(ep.Versions) == 0 {
+		return true
+	}
+	for _, a := range ep.Versions {
+		if a == v {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch finds the operation for a request.
+func (ep *SOAPEndpoint) dispatch(action, element string) (*SOAPOperation, bool) {
+	if action != "" {
+		for i := range ep.Operations {
+			if op := &ep.Operations[i]; op.Action == action && (op.Element == "" || op.Element == element) {
+				return op, true
+			}
+		}
+	}
+	for i := range ep.Operations {
+		if op := &ep.Operations[i]; op.Element == element || (op.Element == "" && len(ep.Operations) == 1) {
+			return op, true
+		}
+	}
+	return nil, false
+}
+
+// limits is the largest limit of the facade's operations: the body must be
+// read before the operation is known.
+func (ep *SOAPEndpoint) limits() Limits {
+	var l Limits
+	for _, op := range ep.Operations {
+		if op.Limits.maxBody() > l.MaxBody {
+			l.MaxBody = op.Limits.maxBody()
+		}
+	}
+	return l
+}
+
+func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			serveWSDL(w, r, ep)
+			return
+		}
+		m := newMessage(r)
+		w.Header().Set("X-Correlation-ID", m.CorrelationID)
+		version, charset, action := soapVersionOf(r.Header)
+		fail := func(v bus.SOAPVersion, f *bus.Fault) { writeSOAPFault(w, v, f) }
+		if version == 0 {
+			f := bus.ClientFault(http.StatusUnsupportedMediaType, "Unsupported media type",
+				fmt.Sprintf("Content-Type %q: SOAP 1.1 uses text/xml, SOAP 1.2 application/soap+xml", r.Header.Get("Content-Type")))
+			w.Header().Set("Content-Type", ContentTypeSOAP11+"; charset=utf-8")
+			_, body := f.SOAPFault(bus.SOAP11)
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			w.Write(body)
+			return
+		}
+		body, err := readBody(w, r, ep.limits().maxBody())
+		if err != nil {
+			fail(version, bus.AsFault(err))
+			return
+		}
+		env, err := ParseEnvelope(body, charset, version)
+		if err != nil {
+			fail(version, bus.AsFault(err))
+			return
+		}
+		if !ep.accepts(env.Version) {
+			f := bus.ClientFault(0, "VersionMismatch", fmt.Sprintf("this service does not accept SOAP %s", env.Version))
+			f.Code = "VersionMismatch"
+			fail(env.Version, f)
+			return
+		}
+		if f := mustUnderstand(env); f != nil {
+			fail(env.Version, f)
+			return
+		}
+		if env.Payload == nil {
+			fail(env.Version, bus.ClientFault(0, "Malformed SOAP envelope", "the SOAP Body is empty"))
+			return
+		}
+		op, ok := ep.dispatch(action, env.Payload.Tag)
+		if !ok {
+			fail(env.Version, bus.ClientFault(0, "Unknown operation", fmt.Sprintf(
+				"no operation of %s accepts <%s> (SOAPAction %q)", ep.Path, env.Payload.Tag, action)))
+			return
+		}
+		m.SetXML(env.Payload)
+		m.SOAP, m.SOAPAction, m.SOAPHeader = env.Version, action, env.Header
+		reply, err := s.run(r.Context(), op.Route, op.Limits, op.Handle, m)
+		if err != nil {
+			fail(env.Version, bus.AsFault(err))
+			return
+		}
+		if reply.Format != bus.FormatXML || reply.Root == nil {
+			f := bus.ServerFault(0, "Route produced no XML", fmt.Sprintf("route %q answered %s to a SOAP caller", op.Route, reply.Format))
+			fail(env.Version, f)
+			return
+		}
+		var out bytes.Buffer
+		WriteEnvelope(&out, env.Version, nil, reply.Root)
+		w.Header().Set("Content-Type", soapContentType(env.Version))
+		status := reply.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		w.Write(out.Bytes())
+	})
+}
+
+func soapContentType(v bus.SOAPVersion) string {
+	if v == bus.SOAP12 {
+		return ContentTypeSOAP12 + "; charset=utf-8"
+	}
+	return ContentTypeSOAP11 + "; charset=utf-8"
+}
+
+func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault) {
+	status, body := f.SOAPFault(v)
+	w.Header().Set("Content-Type", soapContentType(v))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// mustUnderstand refuses a header block marked mustUnderstand: Busbar's
+// facades process no header blocks yet, and SOAP forbids ignoring one that
+// the sender marked as mandatory.
+func mustUnderstand(env *Envelope) *bus.Fault {
+	if env.Header == nil {
+		return nil
+	}
+	ns := bus.NSSOAP11
+	if env.Version == bus.SOAP12 {
+		ns = bus.NSSOAP12
+	}
+	for _, h := range env.Header.ChildElements() {
+		for _, a := range h.Attr {
+			if a.Key != "mustUnderstand" || a.NamespaceURI() != ns {
+				continue
+			}
+			if v := strings.TrimSpace(a.Value); v == "1" || v == "true" {
+				f := bus.ClientFault(0, "MustUnderstand",
+					fmt.Sprintf("header block <%s> (namespace %q) is not understood", h.Tag, h.NamespaceURI()))
+				f.Code = "MustUnderstand"
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// serveWSDL answers GET ?wsdl with the facade's WSDL, its address pointing
+// at the URL the caller used to reach Busbar.
+func serveWSDL(w http.ResponseWriter, r *http.Request, ep *SOAPEndpoint) {
+	q := r.URL.Query()
+	_, lower := q["wsdl"]
+	_, upper := q["WSDL"]
+	if !lower && !upper || ep.WSDL == nil {
+		writeProblem(w, bus.ClientFault(http.StatusNotFound, "Not found",
+			"this SOAP endpoint publishes no such document; try ?wsdl"))
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	b, err := ep.WSDL(scheme + "://" + r.Host + ep.Path)
+	if err != nil {
+		writeProblem(w, bus.ServerFault(0, "Cannot publish WSDL", err.Error()))
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(b)
+}
