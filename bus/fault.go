@@ -157,6 +157,8 @@ func marshalSorted(doc map[string]any) ([]byte, error) {
 	}
 	sort.Strings(rest)
 	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // problem details are read by people: keep <, > and & as they are
 	b.WriteByte('{')
 	n := 0
 	for _, k := range append(first, rest...) {
@@ -168,14 +170,15 @@ func marshalSorted(doc map[string]any) ([]byte, error) {
 			b.WriteByte(',')
 		}
 		n++
-		kb, _ := json.Marshal(k)
-		vb, err := json.Marshal(v)
-		if err != nil {
+		if err := enc.Encode(k); err != nil {
+			return nil, err
+		}
+		b.Truncate(b.Len() - 1) // Encode ends with a newline
+		b.WriteByte(':')
+		if err := enc.Encode(v); err != nil {
 			return nil, fmt.Errorf("problem member %q: %w", k, err)
 		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(vb)
+		b.Truncate(b.Len() - 1)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil

@@ -1,0 +1,34 @@
+# Busbar — the two set-up commands are `make run` and `make test`.
+GO          ?= go
+BIN         := bin/busbar
+LISTEN      ?= 127.0.0.1:8080
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: build run test lint validate fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/busbar
+
+# Serve the demo: the example routes and their demo backends, all in one process.
+run: build
+	./$(BIN) serve --config examples --listen $(LISTEN)
+
+# Unit, end-to-end and interoperability tests (zeep needs Debian's python3-zeep; see .ci/run).
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 8m ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+validate: build
+	./$(BIN) validate examples
+
+# Long fuzzing runs, not part of `make test`.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./connectors -run '^$$' -fuzz FuzzParseEnvelope -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin
