@@ -1,0 +1,1039 @@
+package transforms
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/beevik/etree"
+	"github.com/cockroachdb/apd/v3"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// Mapping is a compiled mapping file (docs/mapping.md): YAML written as the
+// shape it produces, every string leaf an expression. A Mapping is
+// immutable once compiled and safe for concurrent use.
+type Mapping struct {
+	name       string
+	output     bus.Format
+	input      inputMode
+	namespaces map[string]string
+	tables     map[string]*table
+	body       *node
+	nvars      int
+	pool       sync.Pool // *evalCtx
+}
+
+// table is a value map (code table).
+type table struct {
+	name   string
+	values map[string]any
+}
+
+// node is one compiled node of the output shape.
+type node struct {
+	key           string // output field or element name as written ("" for sequence items)
+	line, col     int
+	forEach       *compiled
+	cond          *compiled
+	lets          []letDef
+	value         *compiled // leaf expression, or #text / #value
+	literal       any       // literal leaf (YAML number, bool or null) when isLiteral
+	isLiteral     bool
+	attrs         []*node // XML output: "@name" keys
+	children      []*node
+	seq           bool        // children are the items of a YAML sequence
+	object        bool        // a YAML mapping (fields / child elements)
+	nsDecl        [][2]string // XML output: namespace declarations made on this element
+}
+
+type letDef struct {
+	name string
+	slot int
+	expr *compiled
+}
+
+func (n *node) leaf() bool { return !n.object && !n.seq }
+
+// LoadMapping reads and compiles a mapping file; errors read
+// "FILE:LINE:COL: …" naming the expression.
+func LoadMapping(path string) (*Mapping, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	return CompileMapping(path, src, filepath.Dir(path))
+}
+
+// topKeys are the keys a mapping file may have.
+var topKeys = map[string]bool{"output": true, "input": true, "namespaces": true, "tables": true, "body": true, "description": true}
+
+// CompileMapping compiles a mapping given as YAML source; name is the file
+// name used in errors, dir resolves table files.
+func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error) {
+	defer func() {
+		if r := recover(); r != nil { // a bug here must not take a route loader down
+			m, err = nil, fmt.Errorf("%s: internal error compiling mapping: %v", name, r)
+		}
+	}()
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimSpace(yamlErrorText(err)))
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, fmt.Errorf("%s: a mapping file holds one YAML document", name)
+	}
+	top, ok := unwrap(f.Docs[0].Body).(*ast.MappingNode)
+	if !ok {
+		return nil, errAtNode(name, f.Docs[0].Body, "a mapping file is a YAML map with output: and body:")
+	}
+	m = &Mapping{name: name, namespaces: map[string]string{}, tables: map[string]*table{}}
+	var body ast.Node
+	var bodyKey ast.Node
+	inputSet := false
+	for _, mv := range top.Values {
+		key := keyText(mv.Key)
+		if !topKeys[key] {
+			return nil, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, body)", key))
+		}
+		val := unwrap(mv.Value)
+		switch key {
+		case "output", "input":
+			s, ok := val.(*ast.StringNode)
+			var format bus.Format
+			if ok {
+				switch s.Value {
+				case "xml":
+					format = bus.FormatXML
+				case "json":
+					format = bus.FormatJSON
+				}
+			}
+			if format == bus.FormatNone {
+				return nil, errAtNode(name, mv.Value, fmt.Sprintf("%s: want xml or json", key))
+			}
+			if key == "output" {
+				m.output = format
+			} else {
+				inputSet = true
+				m.input = inputJSON
+				if format == bus.FormatXML {
+					m.input = inputXML
+				}
+			}
+		case "namespaces":
+			mn, ok := val.(*ast.MappingNode)
+			if !ok {
+				return nil, errAtNode(name, mv.Value, "namespaces: want a map of prefix: URI")
+			}
+			for _, nv := range mn.Values {
+				s, ok := unwrap(nv.Value).(*ast.StringNode)
+				if !ok || s.Value == "" {
+					return nil, errAtNode(name, nv.Value, "namespace URI must be a non-empty string")
+				}
+				p := keyText(nv.Key)
+				if !isNCName(p) {
+					return nil, errAtNode(name, nv.Key, fmt.Sprintf("namespace prefix %q is not a valid XML name", p))
+				}
+				m.namespaces[p] = s.Value
+			}
+		case "tables":
+			if err := m.loadTables(name, dir, val); err != nil {
+				return nil, err
+			}
+		case "body":
+			body, bodyKey = val, mv.Key
+		}
+	}
+	if m.output == bus.FormatNone {
+		return nil, errAtNode(name, top, "missing output: (xml or json)")
+	}
+	if body == nil {
+		return nil, errAtNode(name, top, "missing body:")
+	}
+	if !inputSet {
+		if m.input, err = detectInput(name, body, m.output); err != nil {
+			return nil, err
+		}
+	}
+	env := &compileEnv{file: name, mode: m.input, namespaces: m.namespaces, tables: m.tables, vars: map[string]int{}}
+	m.body, err = m.compileNode("", body, env)
+	if err != nil {
+		return nil, err
+	}
+	if m.output == bus.FormatXML {
+		if err := m.checkXMLBody(name, bodyKey); err != nil {
+			return nil, err
+		}
+		if err := m.checkXMLNames(m.body, nil, true); err != nil {
+			return nil, err
+		}
+	}
+	m.pool.New = func() any { return newEvalCtx(m) }
+	return m, nil
+}
+
+// Name returns the file name the mapping was loaded from.
+func (m *Mapping) Name() string { return m.name }
+
+// Output returns the format the mapping produces.
+func (m *Mapping) Output() bus.Format { return m.output }
+
+func yamlErrorText(err error) string {
+	// goccy/go-yaml errors start with "[line:col] message" and a snippet.
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i > 0 {
+		s = s[:i]
+	}
+	if strings.HasPrefix(s, "[") {
+		if j := strings.IndexByte(s, ']'); j > 0 {
+			return s[1:j] + ": " + strings.TrimSpace(s[j+1:])
+		}
+	}
+	return s
+}
+
+func unwrap(n ast.Node) ast.Node {
+	for {
+		switch t := n.(type) {
+		case *ast.TagNode:
+			n = t.Value
+		case *ast.AnchorNode:
+			n = t.Value
+		default:
+			return n
+		}
+	}
+}
+
+func keyText(k ast.Node) string {
+	if s, ok := unwrap(k).(*ast.StringNode); ok {
+		return s.Value
+	}
+	if t := k.GetToken(); t != nil {
+		return t.Value
+	}
+	return k.String()
+}
+
+func nodePos(n ast.Node) (int, int) {
+	if n == nil {
+		return 1, 1
+	}
+	t := n.GetToken()
+	if t == nil || t.Position == nil {
+		return 1, 1
+	}
+	line, col := t.Position.Line, t.Position.Column
+	if t.Type == token.DoubleQuoteType || t.Type == token.SingleQuoteType {
+		col++
+	}
+	return line, col
+}
+
+func errAtNode(file string, n ast.Node, msg string) error {
+	line, col := nodePos(n)
+	return &loadError{file, line, col, msg}
+}
+
+// detectInput decides whether the body's paths read JSON or XML.
+func detectInput(file string, body ast.Node, out bus.Format) (inputMode, error) {
+	var sawJSON, sawXML ast.Node
+	var walk func(n ast.Node)
+	walk = func(n ast.Node) {
+		switch t := unwrap(n).(type) {
+		case *ast.MappingNode:
+			for _, mv := range t.Values {
+				walk(mv.Value)
+			}
+		case *ast.SequenceNode:
+			for _, v := range t.Values {
+				walk(v)
+			}
+		case *ast.StringNode, *ast.LiteralNode:
+			sc, err := scanExpr(scalarText(t), &compileEnv{mode: inputAny, detect: true})
+			if err != nil {
+				return
+			}
+			for _, p := range sc.paths {
+				switch p.kind {
+				case 'j':
+					if sawJSON == nil {
+						sawJSON = t
+					}
+				case 'x':
+					if sawXML == nil {
+						sawXML = t
+					}
+				}
+			}
+		}
+	}
+	walk(body)
+	switch {
+	case sawJSON != nil && sawXML != nil:
+		l1, c1 := nodePos(sawJSON)
+		return 0, errAtNode(file, sawXML, fmt.Sprintf("the body mixes XPath with JSON paths (line %d:%d); say input: xml or input: json", l1, c1))
+	case sawJSON != nil:
+		return inputJSON, nil
+	case sawXML != nil:
+		return inputXML, nil
+	case out == bus.FormatXML:
+		return inputJSON, nil
+	}
+	return inputXML, nil
+}
+
+func scalarText(n ast.Node) string {
+	switch t := n.(type) {
+	case *ast.StringNode:
+		return t.Value
+	case *ast.LiteralNode:
+		return t.Value.Value
+	}
+	return ""
+}
+
+// compileExprAt compiles the expression held by a YAML scalar node.
+func compileExprAt(n ast.Node, env *compileEnv) (*compiled, error) {
+	n = unwrap(n)
+	switch n.(type) {
+	case *ast.StringNode, *ast.LiteralNode:
+	default:
+		return nil, errAtNode(env.file, n, "want an expression (a YAML string)")
+	}
+	line, col := nodePos(n)
+	if _, ok := n.(*ast.LiteralNode); ok {
+		line++
+	}
+	return compileExpression(scalarText(n), env, line, col)
+}
+
+func (m *Mapping) compileNode(key string, yn ast.Node, env *compileEnv) (*node, error) {
+	yn = unwrap(yn)
+	line, col := nodePos(yn)
+	n := &node{key: key, line: line, col: col}
+	switch t := yn.(type) {
+	case *ast.StringNode, *ast.LiteralNode:
+		c, err := compileExprAt(t, env)
+		if err != nil {
+			return nil, err
+		}
+		n.value = c
+	case *ast.IntegerNode, *ast.FloatNode:
+		d, _, err := apd.NewFromString(strings.ReplaceAll(t.GetToken().Value, "_", ""))
+		if err != nil {
+			return nil, errAtNode(env.file, t, fmt.Sprintf("number %q: %v", t.GetToken().Value, err))
+		}
+		n.literal, n.isLiteral = d, true
+	case *ast.BoolNode:
+		n.literal, n.isLiteral = t.Value, true
+	case *ast.NullNode:
+		n.literal, n.isLiteral = nil, true
+	case *ast.SequenceNode:
+		n.seq = true
+		for _, v := range t.Values {
+			c, err := m.compileNode("", v, env)
+			if err != nil {
+				return nil, err
+			}
+			n.children = append(n.children, c)
+		}
+	case *ast.MappingNode:
+		n.object = true
+		if err := m.compileObject(n, t, env); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errAtNode(env.file, yn, fmt.Sprintf("unsupported YAML node (%s)", yn.Type()))
+	}
+	return n, nil
+}
+
+func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) error {
+	var forEach, cond, let, value ast.Node
+	var rest []*ast.MappingValueNode
+	seen := map[string]bool{}
+	for _, mv := range t.Values {
+		k := keyText(mv.Key)
+		if seen[k] {
+			return errAtNode(env.file, mv.Key, fmt.Sprintf("duplicate key %q", k))
+		}
+		seen[k] = true
+		switch k {
+		case "for-each":
+			forEach = mv.Value
+		case "if":
+			cond = mv.Value
+		case "let":
+			let = mv.Value
+		case "#text", "#value":
+			if value != nil {
+				return errAtNode(env.file, mv.Key, "#text and #value are the same thing: use one")
+			}
+			value = mv.Value
+		default:
+			if k == "" {
+				return errAtNode(env.file, mv.Key, "empty key")
+			}
+			if strings.HasPrefix(k, "#") {
+				return errAtNode(env.file, mv.Key, fmt.Sprintf("unknown reserved key %q (want #text or #value)", k))
+			}
+			rest = append(rest, mv)
+		}
+	}
+	var err error
+	if forEach != nil {
+		if n.forEach, err = compileExprAt(forEach, env); err != nil {
+			return err
+		}
+	}
+	if let != nil {
+		lm, ok := unwrap(let).(*ast.MappingNode)
+		if !ok {
+			return errAtNode(env.file, let, "let: want a map of name: expression")
+		}
+		inner := *env
+		inner.vars = maps.Clone(env.vars)
+		for _, lv := range lm.Values {
+			name := keyText(lv.Key)
+			if !isIdent(name) {
+				return errAtNode(env.file, lv.Key, fmt.Sprintf("variable name %q: want letters, digits and _", name))
+			}
+			c, err := compileExprAt(lv.Value, &inner)
+			if err != nil {
+				return err
+			}
+			slot := m.nvars
+			m.nvars++
+			inner.vars[name] = slot
+			n.lets = append(n.lets, letDef{name: name, slot: slot, expr: c})
+		}
+		env = &inner
+	}
+	if cond != nil {
+		if n.cond, err = compileExprAt(cond, env); err != nil {
+			return err
+		}
+	}
+	if value != nil {
+		v, err := m.compileNode("#text", value, env)
+		if err != nil {
+			return err
+		}
+		if !v.leaf() {
+			return errAtNode(env.file, value, "#text / #value must be an expression or a literal")
+		}
+		n.value, n.literal, n.isLiteral = v.value, v.literal, v.isLiteral
+	}
+	for _, mv := range rest {
+		k := keyText(mv.Key)
+		c, err := m.compileNode(k, mv.Value, env)
+		if err != nil {
+			return err
+		}
+		c.line, c.col = nodePos(mv.Key)
+		if m.output == bus.FormatXML && strings.HasPrefix(k, "@") {
+			if !c.leaf() {
+				return errAtNode(env.file, mv.Key, fmt.Sprintf("attribute %q must be an expression or a literal", k))
+			}
+			c.key = k[1:]
+			n.attrs = append(n.attrs, c)
+			continue
+		}
+		n.children = append(n.children, c)
+	}
+	if m.output == bus.FormatJSON && (n.value != nil || n.isLiteral) && len(n.children) > 0 {
+		return errAtNode(env.file, value, "#value cannot be mixed with fields in JSON output")
+	}
+	if n.value == nil && !n.isLiteral && len(n.children) == 0 && len(n.attrs) == 0 && n.forEach != nil && m.output == bus.FormatJSON {
+		return errAtNode(env.file, forEach, "for-each without fields or #value")
+	}
+	return nil
+}
+
+func (m *Mapping) checkXMLBody(file string, bodyKey ast.Node) error {
+	b := m.body
+	if !b.object || len(b.children) != 1 || len(b.attrs) > 0 || b.value != nil || b.isLiteral || b.forEach != nil || b.cond != nil {
+		return errAtNode(file, bodyKey, "body: XML output needs exactly one root element (one key under body:)")
+	}
+	if r := b.children[0]; r.forEach != nil || r.seq {
+		return errAtNode(file, bodyKey, "body: the root element cannot repeat (for-each or a list)")
+	}
+	return nil
+}
+
+// checkXMLNames validates element and attribute names and places the
+// namespace declarations: a prefix is declared on the outermost element
+// that uses it (in its name or an attribute's), on each branch.
+func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, isBody bool) error {
+	if !isBody {
+		var uses []string
+		prefixOf := func(name string, line, col int, attr bool) error {
+			p, local, ok := strings.Cut(name, ":")
+			if !ok {
+				p, local = "", name
+			}
+			if !isNCName(local) || (ok && !isNCName(p)) {
+				what := "element"
+				if attr {
+					what = "attribute"
+				}
+				return &loadError{m.name, line, col, fmt.Sprintf("%s name %q is not a valid XML name", what, name)}
+			}
+			if p == "" || p == "xml" {
+				return nil
+			}
+			if _, ok := m.namespaces[p]; !ok {
+				return &loadError{m.name, line, col, fmt.Sprintf("prefix %q is not declared under namespaces:", p)}
+			}
+			if !declared[p] && !contains(uses, p) {
+				uses = append(uses, p)
+			}
+			return nil
+		}
+		if err := prefixOf(n.key, n.line, n.col, false); err != nil {
+			return err
+		}
+		for _, a := range n.attrs {
+			if err := prefixOf(a.key, a.line, a.col, true); err != nil {
+				return err
+			}
+		}
+		if len(uses) > 0 {
+			declared = maps.Clone(declared)
+			if declared == nil {
+				declared = map[string]bool{}
+			}
+			for _, p := range uses {
+				declared[p] = true
+				n.nsDecl = append(n.nsDecl, [2]string{"xmlns:" + p, m.namespaces[p]})
+			}
+		}
+	}
+	for _, c := range n.children {
+		if c.seq { // a list: repeated elements named by the key
+			for _, item := range c.children {
+				item.key, item.line, item.col = c.key, c.line, c.col
+				if err := m.checkXMLNames(item, declared, false); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := m.checkXMLNames(c, declared, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isIdent(s string) bool {
+	if s == "" || !isIdentStart(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- tables ----
+
+func (m *Mapping) loadTables(file, dir string, val ast.Node) error {
+	mn, ok := val.(*ast.MappingNode)
+	if !ok {
+		return errAtNode(file, val, "tables: want a map of name: {key: value} or name: {file: path}")
+	}
+	for _, tv := range mn.Values {
+		name := keyText(tv.Key)
+		body, ok := unwrap(tv.Value).(*ast.MappingNode)
+		if !ok {
+			return errAtNode(file, tv.Value, fmt.Sprintf("table %q: want a map of key: value or file: path", name))
+		}
+		t := &table{name: name, values: map[string]any{}}
+		if len(body.Values) == 1 && keyText(body.Values[0].Key) == "file" {
+			if err := t.load(filepath.Join(dir, scalarOf(body.Values[0].Value))); err != nil {
+				return errAtNode(file, body.Values[0].Value, fmt.Sprintf("table %q: %v", name, err))
+			}
+		} else if err := t.fromYAML(file, body); err != nil {
+			return err
+		}
+		m.tables[name] = t
+	}
+	return nil
+}
+
+// scalarOf is the text of a scalar node as written: 0066100000 keeps its
+// leading zeros.
+func scalarOf(n ast.Node) string {
+	n = unwrap(n)
+	switch t := n.(type) {
+	case *ast.StringNode:
+		return t.Value
+	case *ast.NullNode:
+		return ""
+	}
+	if tok := n.GetToken(); tok != nil {
+		return tok.Value
+	}
+	return n.String()
+}
+
+func (t *table) fromYAML(file string, mn *ast.MappingNode) error {
+	for _, kv := range mn.Values {
+		switch unwrap(kv.Value).(type) {
+		case *ast.MappingNode, *ast.SequenceNode:
+			return errAtNode(file, kv.Value, fmt.Sprintf("table %q: values must be scalars", t.name))
+		}
+		t.values[keyText(kv.Key)] = scalarOf(kv.Value)
+	}
+	return nil
+}
+
+func (t *table) load(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		r := csv.NewReader(strings.NewReader(string(data)))
+		r.FieldsPerRecord = -1
+		header := true
+		for {
+			rec, err := r.Read()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %v", path, err)
+			}
+			if header {
+				header = false
+				continue
+			}
+			if len(rec) < 2 {
+				line, _ := r.FieldPos(0)
+				return fmt.Errorf("%s:%d: want key,value", path, line)
+			}
+			t.values[rec[0]] = rec[1]
+		}
+	case ".yaml", ".yml":
+		f, err := parser.ParseBytes(data, 0)
+		if err != nil {
+			return fmt.Errorf("%s: %s", path, yamlErrorText(err))
+		}
+		if len(f.Docs) == 0 || f.Docs[0].Body == nil {
+			return nil
+		}
+		mn, ok := unwrap(f.Docs[0].Body).(*ast.MappingNode)
+		if !ok {
+			return fmt.Errorf("%s: want a YAML map of key: value", path)
+		}
+		return t.fromYAML(path, mn)
+	}
+	return fmt.Errorf("%s: want a .yaml, .yml or .csv file", path)
+}
+
+// ---- applying ----
+
+// Apply builds the output from in (in.Root for XML input, in.Body for JSON
+// input) and returns in.Reply() with the payload set.
+func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
+	c := m.pool.Get().(*evalCtx)
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, bus.ServerFault(500, "Mapping failed",
+				fmt.Sprintf("%s: %s: internal error: %v", m.name, c.trailString(), r))
+			c.trail = c.trail[:0] // do not pool a context in an unknown state
+			return
+		}
+		c.reset()
+		m.pool.Put(c)
+	}()
+	if err := c.start(in); err != nil {
+		return nil, err
+	}
+	reply := in.Reply()
+	switch m.output {
+	case bus.FormatJSON:
+		c.buf = c.buf[:0]
+		if err := c.jsonBody(m.body); err != nil {
+			return nil, c.fault(err)
+		}
+		reply.SetJSON(append([]byte(nil), c.buf...))
+	default:
+		root, err := c.xmlBody(m.body)
+		if err != nil {
+			return nil, c.fault(err)
+		}
+		if root == nil {
+			return nil, bus.ServerFault(500, "Mapping failed", m.name+": the root element's if: was false; nothing to send")
+		}
+		reply.SetXML(root)
+	}
+	return reply, nil
+}
+
+// runError is a failure while building one output node.
+type runError struct {
+	trail string
+	expr  *compiled
+	err   error
+}
+
+func (e *runError) Error() string {
+	return fmt.Sprintf("%s: %s: %s: %s", e.expr.where(), e.trail, e.expr.src, exprMessage(e.err))
+}
+
+func (e *runError) Unwrap() error { return e.err }
+
+// fault turns a run error into the Fault the caller sees.
+func (c *evalCtx) fault(err error) *bus.Fault {
+	detail := err.Error()
+	var re *runError
+	if !errors.As(err, &re) {
+		detail = c.m.name + ": " + detail
+	}
+	var ie *inputError
+	if errors.As(err, &ie) {
+		f := bus.ClientFault(422, "Mapping failed", detail)
+		f.Cause = err
+		return f
+	}
+	f := bus.ServerFault(500, "Mapping failed", detail)
+	f.Cause = err
+	return f
+}
+
+func (c *evalCtx) jsonBody(b *node) error {
+	return c.jsonNode(b)
+}
+
+// jsonNode writes n's value (lets, if and for-each already handled by the
+// caller for fields; here for the body itself).
+func (c *evalCtx) jsonNode(n *node) error {
+	if n.forEach != nil {
+		return c.jsonArray(n)
+	}
+	ok, err := c.enter(n)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.buf = append(c.buf, "null"...)
+		return nil
+	}
+	written, err := c.jsonContent(n)
+	if err != nil {
+		return err
+	}
+	if !written {
+		c.buf = append(c.buf, "null"...)
+	}
+	return nil
+}
+
+// enter evaluates a node's let: bindings and its if:. ok is false when the
+// node is not to be emitted.
+func (c *evalCtx) enter(n *node) (bool, error) {
+	for _, l := range n.lets {
+		v, err := c.eval(l.expr)
+		if err != nil {
+			return false, err
+		}
+		c.vars[l.slot] = v
+	}
+	if n.cond != nil {
+		v, err := c.eval(n.cond)
+		if err != nil {
+			return false, err
+		}
+		return truthy(v), nil
+	}
+	return true, nil
+}
+
+// jsonContent writes the value of n (not its key). written is false when
+// n's value is nil (a leaf) and nothing was written.
+func (c *evalCtx) jsonContent(n *node) (bool, error) {
+	switch {
+	case n.seq:
+		c.buf = append(c.buf, '[')
+		first := true
+		for i, item := range n.children {
+			c.push(item.key, i+1)
+			mark := len(c.buf)
+			if !first {
+				c.buf = append(c.buf, ',')
+			}
+			w, err := c.jsonItem(item)
+			c.pop()
+			if err != nil {
+				return false, err
+			}
+			if !w {
+				c.buf = c.buf[:mark]
+				continue
+			}
+			first = false
+		}
+		c.buf = append(c.buf, ']')
+		return true, nil
+	case n.object && n.value == nil && !n.isLiteral:
+		c.buf = append(c.buf, '{')
+		first := true
+		for _, f := range n.children {
+			w, err := c.jsonField(f, first)
+			if err != nil {
+				return false, err
+			}
+			if w {
+				first = false
+			}
+		}
+		c.buf = append(c.buf, '}')
+		return true, nil
+	}
+	v, err := c.leafValue(n)
+	if err != nil || v == nil {
+		return false, err
+	}
+	if err := appendJSONValue(&c.buf, v); err != nil {
+		return false, &runError{c.trailString(), n.value, err}
+	}
+	return true, nil
+}
+
+// jsonItem writes one element of a YAML list (with its own if/let/for-each).
+func (c *evalCtx) jsonItem(n *node) (bool, error) {
+	if n.forEach != nil {
+		return true, c.jsonArray(n)
+	}
+	ok, err := c.enter(n)
+	if err != nil || !ok {
+		return false, err
+	}
+	return c.jsonContent(n)
+}
+
+// jsonField writes "key": value for one field of an object.
+func (c *evalCtx) jsonField(f *node, first bool) (bool, error) {
+	mark := len(c.buf)
+	if !first {
+		c.buf = append(c.buf, ',')
+	}
+	c.buf = appendJSONString(c.buf, f.key)
+	c.buf = append(c.buf, ':')
+	c.push(f.key, 0)
+	defer c.pop()
+	if f.forEach != nil {
+		return true, c.jsonArray(f)
+	}
+	ok, err := c.enter(f)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		w, err := c.jsonContent(f)
+		if err != nil {
+			return false, err
+		}
+		if w {
+			return true, nil
+		}
+	}
+	c.buf = c.buf[:mark] // nil leaf or false if: the field is omitted
+	return false, nil
+}
+
+// jsonArray writes a for-each node: always an array, even of 0 or 1 items.
+func (c *evalCtx) jsonArray(n *node) error {
+	items, err := c.items(n.forEach)
+	if err != nil {
+		return err
+	}
+	saved := c.saveItem()
+	defer c.restoreItem(saved)
+	c.buf = append(c.buf, '[')
+	first := true
+	for i, it := range items {
+		c.item, c.pos, c.last = it, i+1, len(items)
+		c.setTrailIndex(i + 1)
+		mark := len(c.buf)
+		if !first {
+			c.buf = append(c.buf, ',')
+		}
+		ok, err := c.enter(n)
+		if err != nil {
+			return err
+		}
+		w := false
+		if ok {
+			if w, err = c.jsonContent(n); err != nil {
+				return err
+			}
+		}
+		if !w {
+			c.buf = c.buf[:mark]
+			continue
+		}
+		first = false
+	}
+	c.buf = append(c.buf, ']')
+	return nil
+}
+
+func (c *evalCtx) leafValue(n *node) (any, error) {
+	if n.isLiteral {
+		return n.literal, nil
+	}
+	if n.value == nil {
+		return nil, nil
+	}
+	return c.eval(n.value)
+}
+
+// ---- XML output ----
+
+func (c *evalCtx) xmlBody(b *node) (*etree.Element, error) {
+	doc := etree.NewElement("") // temporary parent
+	ok, err := c.enter(b)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if err := c.xmlElement(b.children[0], doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Child) == 0 {
+		return nil, nil
+	}
+	root := doc.Child[0].(*etree.Element)
+	doc.RemoveChildAt(0)
+	return root, nil
+}
+
+// xmlElement adds the element(s) node n produces to parent.
+func (c *evalCtx) xmlElement(n *node, parent *etree.Element) error {
+	c.push(n.key, 0)
+	defer c.pop()
+	if n.seq {
+		for i, item := range n.children {
+			c.setTrailIndex(i + 1)
+			if err := c.xmlElement1(item, parent); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.xmlElement1(n, parent)
+}
+
+func (c *evalCtx) xmlElement1(n *node, parent *etree.Element) error {
+	if n.forEach == nil {
+		ok, err := c.enter(n)
+		if err != nil || !ok {
+			return err
+		}
+		return c.xmlBuild(n, parent)
+	}
+	items, err := c.items(n.forEach)
+	if err != nil {
+		return err
+	}
+	saved := c.saveItem()
+	defer c.restoreItem(saved)
+	for i, it := range items {
+		c.item, c.pos, c.last = it, i+1, len(items)
+		c.setTrailIndex(i + 1)
+		ok, err := c.enter(n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := c.xmlBuild(n, parent); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// xmlBuild creates one element for n under parent. A leaf whose value is
+// nil creates nothing; so does an element whose only content is a nil #text.
+func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
+	var text any
+	hasText := false
+	if n.value != nil || n.isLiteral {
+		v, err := c.leafValue(n)
+		if err != nil {
+			return err
+		}
+		if v == nil && len(n.attrs) == 0 && len(n.children) == 0 {
+			return nil
+		}
+		text, hasText = v, v != nil
+	}
+	el := parent.CreateElement(n.key)
+	for _, ns := range n.nsDecl {
+		el.CreateAttr(ns[0], ns[1])
+	}
+	for _, a := range n.attrs {
+		c.push("@"+a.key, 0)
+		v, err := c.leafValue(a)
+		c.pop()
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			el.CreateAttr(a.key, toString(v))
+		}
+	}
+	if hasText {
+		el.SetText(toString(text))
+	}
+	for _, ch := range n.children {
+		if err := c.xmlElement(ch, el); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isNCName reports whether s is an XML name without a colon.
+func isNCName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 0x7f && isLetterRune(r):
+		case i > 0 && (r == '-' || r == '.' || r >= '0' && r <= '9' || r == 0xB7 || r > 0x7f):
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,483 @@
+package transforms
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/antchfx/xpath"
+	"github.com/cockroachdb/apd/v3"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/tidwall/gjson"
+
+	"github.com/busbar/busbar/bus"
+)
+
+type gjsonResult = gjson.Result
+
+// item is the current for-each item.
+type item struct {
+	has  bool
+	json gjson.Result // JSON input
+	nav  *xmlNav      // XML input
+	val  any          // an item that is a computed value, not an input node
+}
+
+type trailStep struct {
+	name  string
+	index int // 1-based item number, 0 when not repeated
+}
+
+// evalCtx is the state of one evaluation. Mappings pool them; one serves
+// one Apply at a time.
+type evalCtx struct {
+	m      *Mapping
+	tables map[string]*table
+	msg    *bus.Message
+	mode   inputMode
+
+	jsonRoot gjson.Result
+	xmlRoot  *xmlNav
+
+	item      item
+	pos, last int
+	vars      []any
+
+	paths []*pathRef // the paths of the expression being evaluated
+	env   map[string]any
+	vm    vm.VM
+	buf   []byte
+	trail []trailStep
+	nowT  time.Time // now(), fixed for one Apply
+}
+
+func newEvalCtx(m *Mapping) *evalCtx {
+	c := &evalCtx{m: m}
+	c.env = map[string]any{"_c": c}
+	if m != nil {
+		c.tables = m.tables
+		c.vars = make([]any, m.nvars)
+		c.mode = m.input
+	}
+	return c
+}
+
+func (c *evalCtx) now() time.Time {
+	if c.nowT.IsZero() {
+		c.nowT = time.Now()
+	}
+	return c.nowT
+}
+
+// start binds the context to an input message.
+func (c *evalCtx) start(in *bus.Message) error {
+	c.msg = in
+	c.pos, c.last = 1, 1
+	mode := c.mode
+	if mode == inputAny {
+		mode = inputJSON
+		if in.Format == bus.FormatXML || (in.Root != nil && in.Format != bus.FormatJSON) {
+			mode = inputXML
+		}
+		c.mode = mode
+	}
+	switch mode {
+	case inputJSON:
+		if in.Format == bus.FormatXML {
+			return c.startFault("the mapping reads JSON but the message holds XML")
+		}
+		body := in.Body
+		if len(body) > 0 && !gjson.ValidBytes(body) {
+			return bus.ClientFault(422, "Mapping failed", c.name()+": the message body is not valid JSON")
+		}
+		c.jsonRoot = gjson.ParseBytes(body)
+	case inputXML:
+		if in.Root == nil {
+			if in.Format == bus.FormatJSON {
+				return c.startFault("the mapping reads XML but the message holds JSON")
+			}
+			c.xmlRoot = nil
+			return c.startFault("the message holds no parsed XML payload")
+		}
+		c.xmlRoot = newXMLNav(in.Root)
+	}
+	return nil
+}
+
+func (c *evalCtx) name() string {
+	if c.m != nil {
+		return c.m.name
+	}
+	return "expression"
+}
+
+func (c *evalCtx) startFault(msg string) error {
+	return bus.ServerFault(500, "Mapping failed", c.name()+": "+msg)
+}
+
+func (c *evalCtx) reset() {
+	c.msg, c.xmlRoot, c.jsonRoot = nil, nil, gjson.Result{}
+	c.item, c.paths = item{}, nil
+	clear(c.vars)
+	c.trail = c.trail[:0]
+	c.nowT = time.Time{}
+	if c.m != nil {
+		c.mode = c.m.input
+	} else {
+		c.mode = inputAny
+	}
+	if cap(c.buf) > 1<<20 { // do not keep huge buffers in the pool
+		c.buf = nil
+	}
+}
+
+func (c *evalCtx) saveItem() [3]any { return [3]any{c.item, c.pos, c.last} }
+func (c *evalCtx) restoreItem(s [3]any) {
+	c.item, c.pos, c.last = s[0].(item), s[1].(int), s[2].(int)
+}
+
+func (c *evalCtx) push(name string, index int) {
+	c.trail = append(c.trail, trailStep{name, index})
+}
+func (c *evalCtx) pop() { c.trail = c.trail[:len(c.trail)-1] }
+func (c *evalCtx) setTrailIndex(i int) {
+	if len(c.trail) > 0 {
+		c.trail[len(c.trail)-1].index = i
+	}
+}
+
+// trailString is the output path being built: a/b/item[2]/c.
+func (c *evalCtx) trailString() string {
+	var b strings.Builder
+	for _, s := range c.trail {
+		if s.name == "" && s.index == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(s.name)
+		if s.index > 0 {
+			fmt.Fprintf(&b, "[%d]", s.index)
+		}
+	}
+	if b.Len() == 0 {
+		return "body"
+	}
+	return b.String()
+}
+
+// eval runs one compiled expression in the current context.
+func (c *evalCtx) eval(e *compiled) (any, error) {
+	c.paths = e.paths
+	v, err := c.vm.Run(e.prog, c.env)
+	if err != nil {
+		return nil, &runError{c.trailString(), e, err}
+	}
+	return v, nil
+}
+
+// exprMessage is the message of an evaluation error without expr's
+// snippet of the rewritten source.
+func exprMessage(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return cleanExprMessage(fe.Message)
+	}
+	return err.Error()
+}
+
+// path evaluates the i-th path of the current expression.
+func (c *evalCtx) path(i int) (any, error) {
+	p := c.paths[i]
+	switch c.mode {
+	case inputXML:
+		if c.xmlRoot == nil {
+			return nil, nil
+		}
+		ctxNav := c.xmlRoot
+		if c.item.has && c.item.nav != nil {
+			ctxNav = c.item.nav
+		}
+		if p.current {
+			if c.item.has && c.item.nav == nil {
+				return c.item.val, nil
+			}
+			return xmlNodes{ctxNav.Copy()}, nil
+		}
+		if p.xp == nil {
+			return nil, fmt.Errorf("%s is a JSON path; the message holds XML", p.src)
+		}
+		return evalXPath(p.xp, ctxNav)
+	default:
+		if p.current {
+			if !c.item.has {
+				return fromJSON(c.jsonRoot), nil
+			}
+			if c.item.val != nil {
+				return c.item.val, nil
+			}
+			return fromJSON(c.item.json), nil
+		}
+		if !p.isJSON {
+			return nil, fmt.Errorf("%s is an XPath; the message holds JSON", p.src)
+		}
+		base := c.jsonRoot
+		if !p.absolute && c.item.has {
+			if c.item.val != nil {
+				return nil, nil // a computed item has no fields
+			}
+			base = c.item.json
+		}
+		if p.gjson == "" {
+			return fromJSON(base), nil
+		}
+		return fromJSON(base.Get(p.gjson)), nil
+	}
+}
+
+func evalXPath(p *xpathPool, at *xmlNav) (res any, err error) {
+	e := p.pool.Get().(*xpath.Expr)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("XPath %s failed: %v", p.src, r)
+		}
+		p.pool.Put(e)
+	}()
+	switch v := e.Evaluate(at.Copy()).(type) {
+	case *xpath.NodeIterator:
+		var nodes xmlNodes
+		for v.MoveNext() {
+			nodes = append(nodes, v.Current().Copy())
+		}
+		if len(nodes) == 0 {
+			return nil, nil
+		}
+		return nodes, nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, nil
+		}
+		d, _, err := apd.NewFromString(strconv.FormatFloat(v, 'f', -1, 64))
+		if err != nil {
+			return nil, nil
+		}
+		return d, nil
+	case string:
+		return v, nil
+	case bool:
+		return v, nil
+	case nil:
+		return nil, nil
+	default:
+		return fmt.Sprint(v), nil
+	}
+}
+
+// items evaluates a for-each expression into its items.
+func (c *evalCtx) items(e *compiled) ([]item, error) {
+	v, err := c.eval(e)
+	if err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case xmlNodes:
+		out := make([]item, len(x))
+		for i, n := range x {
+			nav, ok := n.(*xmlNav)
+			if !ok {
+				out[i] = item{has: true, val: n.Value()}
+				continue
+			}
+			out[i] = item{has: true, nav: nav}
+		}
+		return out, nil
+	case jsonVal:
+		if !x.r.IsArray() {
+			return []item{{has: true, json: x.r}}, nil
+		}
+		var out []item
+		x.r.ForEach(func(_, r gjson.Result) bool {
+			out = append(out, item{has: true, json: r})
+			return true
+		})
+		return out, nil
+	default:
+		if c.mode == inputJSON {
+			// A scalar read from the input: one item, still readable with "."
+			return []item{{has: true, val: v}}, nil
+		}
+		return []item{{has: true, val: v}}, nil
+	}
+}
+
+// ---- JSON writing ----
+
+func appendJSONValue(buf *[]byte, v any) error {
+	switch x := v.(type) {
+	case string:
+		*buf = appendJSONString(*buf, x)
+	case *apd.Decimal:
+		if x.Form != apd.Finite {
+			return fmt.Errorf("%s is not a JSON number", x.Text('f'))
+		}
+		*buf = append(*buf, x.Text('f')...)
+	case int:
+		*buf = strconv.AppendInt(*buf, int64(x), 10)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%v is not a JSON number", x)
+		}
+		*buf = strconv.AppendFloat(*buf, x, 'f', -1, 64)
+	case bool:
+		*buf = strconv.AppendBool(*buf, x)
+	case xmlNodes:
+		*buf = appendJSONString(*buf, x[0].Value())
+	case jsonVal:
+		*buf = append(*buf, strings.TrimSpace(x.r.Raw)...)
+	case nil:
+		*buf = append(*buf, "null"...)
+	default:
+		*buf = appendJSONString(*buf, toString(v))
+	}
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func isLetterRune(r rune) bool { return unicode.IsLetter(r) }
+
+// ---- standalone expressions (route conditions) ----
+
+// Expr is a standalone compiled expression, such as a route's when:
+// condition. It reads JSON paths on JSON messages and XPath on XML ones.
+type Expr struct {
+	c    *compiled
+	pool chan *evalCtx
+}
+
+// CompileExpr compiles one standalone expression (route when: conditions);
+// file/line/col locate it for errors. namespaces are the prefixes its
+// XPaths may use. Paths written in either syntax compile; the message
+// decides at run time which applies.
+func CompileExpr(src, file string, line, col int, namespaces map[string]string) (e *Expr, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, err = nil, &loadError{file, line, col, fmt.Sprintf("expression %q: internal error: %v", src, r)}
+		}
+	}()
+	env := &compileEnv{file: file, mode: inputAny, namespaces: namespaces, vars: map[string]int{}}
+	c, err := compileExpression(src, env, line, col)
+	if err != nil {
+		return nil, err
+	}
+	return &Expr{c: c, pool: make(chan *evalCtx, 8)}, nil
+}
+
+func (e *Expr) eval(in *bus.Message) (v any, err error) {
+	var c *evalCtx
+	select {
+	case c = <-e.pool:
+	default:
+		c = newEvalCtx(nil)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, bus.ServerFault(500, "Expression failed", fmt.Sprintf("%s: %s: internal error: %v", e.c.where(), e.c.src, r))
+			return
+		}
+		c.reset()
+		select {
+		case e.pool <- c:
+		default:
+		}
+	}()
+	if err := c.start(in); err != nil {
+		return nil, err
+	}
+	v, err = c.eval(e.c)
+	if err != nil {
+		detail := fmt.Sprintf("%s: %s: %s", e.c.where(), e.c.src, exprMessage(err))
+		var ie *inputError
+		if errors.As(err, &ie) {
+			return nil, bus.ClientFault(422, "Expression failed", detail)
+		}
+		return nil, bus.ServerFault(500, "Expression failed", detail)
+	}
+	return v, nil
+}
+
+// Bool evaluates the expression as a condition: nil, false, "", "false",
+// zero and an empty node-set are false.
+func (e *Expr) Bool(in *bus.Message) (bool, error) {
+	v, err := e.eval(in)
+	if err != nil {
+		return false, err
+	}
+	return truthy(v), nil
+}
+
+// String evaluates the expression as text ("" for nil).
+func (e *Expr) String(in *bus.Message) (string, error) {
+	v, err := e.eval(in)
+	if err != nil {
+		return "", err
+	}
+	return toString(v), nil
+}
