@@ -16,5 +16,18 @@
 // Imports (wsdl:import, xsd:import and xsd:include with a location) are
 // resolved against the location of the importing file. Nothing is ever
 // fetched over the network: an http(s) location is reported in
-// Definitions.Warnings as not loaded.
+// Definitions.Warnings as not loaded. Whether a file is a WSDL or a schema
+// is decided by its document element, not by the construct that named it
+// (WCF saves schemas as .wsdl files).
+//
+// Not supported, on purpose or not yet:
+//   - WSDL 2.0; operations of HTTP GET/POST bindings (their ports are listed
+//     with SOAP 0, their operations are not);
+//   - MIME/DIME multipart bindings (the soap:body inside mime:part is not
+//     looked at);
+//   - overloaded operations that share a name and a body wrapper (Kingdee EAS
+//     login) cannot be told apart by FindOperation; all are in Operations
+//     with their InputParts, FindOperation returns the first;
+//   - UTF-16 documents in Publish;
+//   - the schema limits listed on ElementInfo.
 package wsdl

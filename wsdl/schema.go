@@ -346,10 +346,19 @@ func (w *walker) particle(info *ElementInfo, c component, minOcc, maxOcc int, in
 	switch el.Tag {
 	case "group":
 		if ref := el.SelectAttrValue("ref", ""); ref != "" {
-			g, ok := w.ss.groups[c.s.ref(el, ref)]
-			if !ok || len(stack) > 64 {
+			gq := c.s.ref(el, ref)
+			g, ok := w.ss.groups[gq]
+			if !ok {
 				return
 			}
+			mark := QName{"\x00group " + gq.Space, gq.Local}
+			for _, q := range stack {
+				if q == mark {
+					info.Recursive = true
+					return
+				}
+			}
+			stack = append(stack, mark)
 			for _, ch := range g.el.ChildElements() {
 				if isXSD(ch.NamespaceURI()) && (ch.Tag == "sequence" || ch.Tag == "all" || ch.Tag == "choice") {
 					w.particle(info, component{g.s, ch}, minOcc, maxOcc, inChoice, stack)
