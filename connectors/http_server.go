@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -109,7 +110,9 @@ func NewServer(cfg ServerConfig) *Server {
 // Swap replaces every endpoint at once. Requests in flight finish on the
 // router they started on.
 func (s *Server) Swap(e Endpoints) error {
-	r := mux.NewRouter()
+	// Match on the escaped path, so a %2F inside a {variable} stays inside
+	// it; newMessage unescapes the variables.
+	r := mux.NewRouter().UseEncodedPath()
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -190,6 +193,9 @@ func newMessage(r *http.Request) *bus.Message {
 	m.Method, m.Path, m.Query = r.Method, r.URL.Path, r.URL.Query()
 	m.Header = r.Header.Clone()
 	for k, v := range mux.Vars(r) {
+		if u, err := url.PathUnescape(v); err == nil {
+			v = u
+		}
 		m.Vars[k] = v
 	}
 	return m

@@ -137,12 +137,10 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		}
 		var out bytes.Buffer
 		WriteEnvelope(&out, env.Version, nil, reply.Root)
+		// A SOAP response is always 200: the backend's 201 or 202 means
+		// nothing to a SOAP caller, and errors travel as faults.
 		w.Header().Set("Content-Type", soapContentType(env.Version))
-		status := reply.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
+		w.WriteHeader(http.StatusOK)
 		w.Write(out.Bytes())
 	})
 }

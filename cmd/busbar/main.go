@@ -1,0 +1,156 @@
+// Command busbar is the Busbar enterprise service bus.
+//
+//	busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR, reloading on change
+//	busbar validate DIR                            check every route, connector and map file
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/routes"
+)
+
+const usage = `busbar — an enterprise service bus between SOAP/XML and REST/JSON systems
+
+Usage:
+  busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR (reloads on change)
+  busbar validate DIR                            check every route, connector and map file in DIR
+
+Run 'busbar COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "busbar: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: busbar validate DIR")
+		return 2
+	}
+	cfg, err := routes.Load(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer cfg.Close()
+	fmt.Fprintf(stdout, "%s: %d routes and %d connectors are valid\n", fs.Arg(0), len(cfg.Routes), len(cfg.Connectors))
+	return 0
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("config", "examples", "configuration directory (routes, connectors, maps)")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "busbar: --log-level %q: %v\n", *level, err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	cfg, err := routes.Load(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "busbar: %v\n", err)
+		return 1
+	}
+	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log})
+	if err := srv.Swap(cfg.Endpoints()); err != nil {
+		fmt.Fprintf(stderr, "busbar: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "busbar listening on http://%s (config %s)\n", ln.Addr(), *dir)
+	for _, r := range cfg.Routes {
+		fmt.Fprintf(stdout, "  route %s\n", r.Describe())
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var current atomic.Pointer[routes.Config]
+	current.Store(cfg)
+	go func() {
+		err := routes.Watch(ctx, *dir, func(next *routes.Config) {
+			if err := srv.Swap(next.Endpoints()); err != nil {
+				log.Error("reload refused, the previous routes keep serving", slog.String("error", err.Error()))
+				next.Close()
+				return
+			}
+			old := current.Swap(next)
+			// Requests in flight may still use the old connectors; Close
+			// only drops their idle connections.
+			old.Close()
+			log.Info("routes reloaded", slog.Int("routes", len(next.Routes)))
+		}, func(err error) {
+			log.Error("reload failed, the previous routes keep serving", slog.String("error", err.Error()))
+		})
+		if err != nil {
+			log.Error("cannot watch the configuration directory", slog.String("error", err.Error()))
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		if err != nil {
+			fmt.Fprintf(stderr, "busbar: %v\n", err)
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(stderr, "busbar: shutdown: %v\n", err)
+		return 1
+	}
+	current.Load().Close()
+	return 0
+}

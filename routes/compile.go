@@ -1,0 +1,564 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/transforms"
+	"github.com/busbar/busbar/wsdl"
+)
+
+// Config is a loaded, validated and compiled configuration directory.
+type Config struct {
+	Dir        string
+	Routes     []*Route
+	Connectors map[string]bus.Connector
+	endpoints  connectors.Endpoints
+}
+
+// Route is one compiled route.
+type Route struct {
+	Name     string
+	File     string
+	Spec     RouteFile
+	Pipeline *bus.Pipeline
+}
+
+// Describe is the one-line summary `busbar serve` prints for the route.
+func (r *Route) Describe() string {
+	var from, to string
+	switch {
+	case r.Spec.From.REST != nil:
+		from = r.Spec.From.REST.Method + " " + r.Spec.From.REST.Path
+	case r.Spec.From.SOAP != nil:
+		from = "SOAP " + r.Spec.From.SOAP.Path
+		if op := r.Spec.From.SOAP.Operation; op != "" {
+			from += " (" + op + ")"
+		}
+	}
+	if r.Spec.To != nil {
+		to = "connector " + r.Spec.To.Connector
+	} else {
+		to = "respond"
+	}
+	return fmt.Sprintf("%-28s %-44s -> %s", r.Name, from, to)
+}
+
+// Endpoints returns the inbound endpoints the server should serve.
+func (c *Config) Endpoints() connectors.Endpoints { return c.endpoints }
+
+// Close releases the connectors' idle connections.
+func (c *Config) Close() {
+	for _, k := range c.Connectors {
+		k.Close()
+	}
+}
+
+// Load reads, validates and compiles every file under dir. It reports every
+// problem it finds, not just the first, as Errors.
+func Load(dir string) (*Config, error) {
+	files, errs := readDir(dir)
+	l := &loader{dir: dir, cfg: &Config{Dir: dir, Connectors: map[string]bus.Connector{}},
+		maps: map[string]*transforms.Mapping{}, connectorKind: map[string]string{},
+		wsdls: map[string]*wsdl.Definitions{}, facades: map[string]*connectors.SOAPEndpoint{}}
+	// Connectors first: routes refer to them.
+	for _, f := range files {
+		if f.kind == "connector" {
+			errs = append(errs, l.connector(f)...)
+		}
+	}
+	for _, f := range files {
+		switch f.kind {
+		case "route":
+			errs = append(errs, l.route(f)...)
+		case "map":
+			if _, err := l.mapping(f.rel); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	errs = append(errs, l.endpointConflicts()...)
+	if len(errs) > 0 {
+		l.cfg.Close()
+		return nil, errs.sorted()
+	}
+	for _, path := range sortedKeys(l.facades) {
+		l.cfg.endpoints.SOAP = append(l.cfg.endpoints.SOAP, l.facades[path])
+	}
+	return l.cfg, nil
+}
+
+type loader struct {
+	dir           string
+	cfg           *Config
+	maps          map[string]*transforms.Mapping // by path relative to dir: a map shared by routes compiles once
+	mapErrs       map[string]bool
+	connectorKind map[string]string // connector name -> kind
+	wsdls         map[string]*wsdl.Definitions
+	facades       map[string]*connectors.SOAPEndpoint // by path
+	routeNames    map[string]string                   // name -> file
+	restKeys      []restKey
+}
+
+type restKey struct {
+	key, route, file string
+	line, col        int
+}
+
+func (l *loader) connector(f *file) Errors {
+	errs := f.substitute(l.dir)
+	var head ConnectorFile
+	// Decode only the common keys here; the kind's own struct takes the rest.
+	if err := l.decodeHead(f, &head); err != nil {
+		return append(errs, err)
+	}
+	fail := func(keys []string, format string, args ...any) Errors {
+		line, col := posOf(nodeAt(f.root, keys...))
+		if len(keys) == 0 {
+			line, col = posOf(f.root)
+		}
+		return append(errs, &Error{File: f.path, Line: line, Col: col, Kind: "connector", Name: head.Connector,
+			Msg: fmt.Sprintf(format, args...)})
+	}
+	if head.Connector == "" {
+		return fail([]string{"connector"}, "the connector needs a name")
+	}
+	if _, dup := l.connectorKind[head.Connector]; dup {
+		return fail([]string{"connector"}, "a connector with this name is already defined")
+	}
+	kind, ok := bus.LookupConnector(head.Type)
+	if !ok {
+		return fail([]string{"type"}, "unknown connector type %q (known: %s)", head.Type, strings.Join(bus.ConnectorKinds(), ", "))
+	}
+	cfg := kind.New()
+	if err := f.decode(without(f.root, "connector", "type"), cfg); err != nil {
+		err.Kind, err.Name = "connector", head.Connector
+		return append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(fieldOf(err), "%v", err)
+	}
+	c, err := cfg.Build(head.Connector)
+	if err != nil {
+		return fail(nil, "%v", err)
+	}
+	l.connectorKind[head.Connector] = head.Type
+	l.cfg.Connectors[head.Connector] = c
+	return nil
+}
+
+// decodeHead decodes the keys every connector file has, ignoring the rest.
+func (l *loader) decodeHead(f *file, head *ConnectorFile) *Error {
+	m := f.root.(*ast.MappingNode)
+	for _, v := range m.Values {
+		s, ok := v.Value.(*ast.StringNode)
+		switch v.Key.String() {
+		case "connector", "type":
+			if !ok {
+				line, col := posOf(v.Value)
+				return &Error{File: f.path, Line: line, Col: col, Msg: fmt.Sprintf("field %q: expected a text value", v.Key.String())}
+			}
+			if v.Key.String() == "connector" {
+				head.Connector = s.Value
+			} else {
+				head.Type = s.Value
+			}
+		}
+	}
+	return nil
+}
+
+// fieldOf pulls `field "name"` out of a validation message so the error can
+// point at that line.
+func fieldOf(err error) []string {
+	m := quotedField.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	return []string{m[1]}
+}
+
+func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
+	rel = filepath.ToSlash(filepath.Clean(rel))
+	if m, ok := l.maps[rel]; ok {
+		return m, nil
+	}
+	if l.mapErrs[rel] {
+		return nil, nil // reported once already
+	}
+	m, err := transforms.LoadMapping(filepath.Join(l.dir, rel))
+	if err != nil {
+		if l.mapErrs == nil {
+			l.mapErrs = map[string]bool{}
+		}
+		l.mapErrs[rel] = true
+		return nil, rawError(filepath.Join(l.dir, rel), err)
+	}
+	l.maps[rel] = m
+	return m, nil
+}
+
+// rawError keeps an error that already reads "file:line:col: …" (from the
+// mapping compiler) as it is.
+func rawError(file string, err error) *Error {
+	msg := err.Error()
+	var line, col int
+	rest := msg
+	if after, ok := strings.CutPrefix(msg, file+":"); ok {
+		if n, _ := fmt.Sscanf(after, "%d:%d:", &line, &col); n == 2 {
+			rest = after[strings.Index(after, ": ")+2:]
+		} else {
+			rest = strings.TrimSpace(after)
+		}
+	}
+	return &Error{File: file, Line: line, Col: col, Msg: rest}
+}
+
+func (l *loader) route(f *file) Errors {
+	errs := f.substitute(l.dir)
+	var spec RouteFile
+	if err := f.decode(f.root, &spec); err != nil {
+		if spec.Route == "" {
+			if s, ok := nodeAt(f.root, "route").(*ast.StringNode); ok {
+				spec.Route = s.Value
+			}
+		}
+		err.Kind, err.Name = "route", spec.Route
+		return append(errs, err)
+	}
+	rc := &routeCompiler{l: l, f: f, spec: &spec}
+	rc.errs = errs
+	rc.compile()
+	return rc.errs
+}
+
+func (l *loader) endpointConflicts() Errors {
+	var errs Errors
+	seen := map[string]restKey{}
+	for _, k := range l.restKeys {
+		if prev, dup := seen[k.key]; dup {
+			errs = append(errs, &Error{File: k.file, Line: k.line, Col: k.col, Kind: "route", Name: k.route,
+				Msg: fmt.Sprintf("%s is already served by route %q (%s)", k.key, prev.route, prev.file)})
+			continue
+		}
+		seen[k.key] = k
+		path := k.key[strings.IndexByte(k.key, ' ')+1:]
+		if _, soap := l.facades[path]; soap {
+			errs = append(errs, &Error{File: k.file, Line: k.line, Col: k.col, Kind: "route", Name: k.route,
+				Msg: fmt.Sprintf("path %s is also a SOAP facade", path)})
+		}
+	}
+	return errs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// routeCompiler validates one route file and builds its pipeline.
+type routeCompiler struct {
+	l     *loader
+	f     *file
+	spec  *RouteFile
+	errs  Errors
+	steps []bus.NamedStep
+}
+
+func (rc *routeCompiler) fail(keys []string, format string, args ...any) {
+	n := nodeAt(rc.f.root, keys...)
+	for n == nil && len(keys) > 0 { // point at the closest existing parent
+		keys = keys[:len(keys)-1]
+		n = nodeAt(rc.f.root, keys...)
+	}
+	line, col := posOf(n)
+	if n == nil {
+		line, col = posOf(rc.f.root)
+	}
+	rc.errs = append(rc.errs, &Error{File: rc.f.path, Line: line, Col: col, Kind: "route", Name: rc.spec.Route,
+		Msg: fmt.Sprintf(format, args...)})
+}
+
+func (rc *routeCompiler) compile() {
+	s := rc.spec
+	if s.Route == "" {
+		rc.fail([]string{"route"}, "the route needs a name")
+		return
+	}
+	if rc.l.routeNames == nil {
+		rc.l.routeNames = map[string]string{}
+	}
+	if prev, dup := rc.l.routeNames[s.Route]; dup {
+		rc.fail([]string{"route"}, "a route with this name is already defined in %s", prev)
+		return
+	}
+	rc.l.routeNames[s.Route] = rc.f.path
+	if s.Request != nil && len(s.Request.Vars) > 0 {
+		rc.varsStep(s.Request.Vars)
+	}
+	if s.Request != nil && s.Request.Map != "" {
+		rc.mapStep("request map", []string{"request", "map"}, s.Request.Map)
+	}
+	switch {
+	case s.To != nil && len(s.Respond) > 0:
+		rc.fail([]string{"respond"}, "a route has either `to` (call a connector) or `respond` (answer itself), not both")
+	case s.To != nil:
+		rc.callStep()
+	case len(s.Respond) > 0:
+		rc.respondStep()
+	default:
+		rc.fail(nil, "the route needs `to` (call a connector) or `respond` (answer from templates)")
+	}
+	if r := s.Response; r != nil {
+		if r.FaultWhen != "" {
+			rc.faultWhenStep(r)
+		} else if r.Fault != nil {
+			rc.fail([]string{"response", "fault"}, "`fault` needs `fault-when`, the condition that raises it")
+		}
+		if r.Map != "" {
+			rc.mapStep("response map", []string{"response", "map"}, r.Map)
+		}
+	}
+	route := &Route{Name: s.Route, File: rc.f.path, Spec: *s}
+	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std()}
+	switch {
+	case s.From.REST != nil && s.From.SOAP != nil:
+		rc.fail([]string{"from", "soap"}, "`from` has either `rest` or `soap`, not both")
+	case s.From.REST != nil:
+		rc.rest(route, limits)
+	case s.From.SOAP != nil:
+		rc.soap(route, limits)
+	default:
+		rc.fail([]string{"from"}, "`from` needs `rest` or `soap`")
+	}
+	if len(rc.errs) > 0 {
+		return
+	}
+	route.Pipeline = &bus.Pipeline{Route: s.Route, Steps: rc.steps}
+	rc.l.cfg.Routes = append(rc.l.cfg.Routes, route)
+}
+
+var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
+
+func (rc *routeCompiler) rest(route *Route, limits connectors.Limits) {
+	in := rc.spec.From.REST
+	in.Method = strings.ToUpper(in.Method)
+	if in.Method == "" {
+		in.Method = http.MethodPost
+	}
+	if !methods[in.Method] {
+		rc.fail([]string{"from", "rest", "method"}, "method %q: use GET, POST, PUT, PATCH or DELETE", in.Method)
+	}
+	if !strings.HasPrefix(in.Path, "/") {
+		rc.fail([]string{"from", "rest", "path"}, "path %q must start with /", in.Path)
+	}
+	// REST callers speak JSON: an XML result (a SOAP reply nobody mapped)
+	// is converted with the generic conventions of docs/mapping.md.
+	rc.steps = append(rc.steps, bus.NamedStep{Name: "to json", Step: bus.StepFunc(toJSON)})
+	line, col := posOf(nodeAt(rc.f.root, "from", "rest"))
+	rc.l.restKeys = append(rc.l.restKeys, restKey{key: in.Method + " " + in.Path, route: rc.spec.Route, file: rc.f.path, line: line, col: col})
+	rc.l.cfg.endpoints.REST = append(rc.l.cfg.endpoints.REST, connectors.RESTEndpoint{
+		Route: rc.spec.Route, Method: in.Method, Path: in.Path, Limits: limits, Handle: rc.handler(route)})
+}
+
+func toJSON(_ context.Context, m *bus.Message) (*bus.Message, error) {
+	if m.Format != bus.FormatXML || m.Root == nil {
+		return m, nil
+	}
+	b, err := transforms.XMLToJSON(m.Root)
+	if err != nil {
+		return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
+	}
+	out := m.Reply()
+	out.Status = m.Status
+	out.SetJSON(b)
+	return out, nil
+}
+
+func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
+	in := rc.spec.From.SOAP
+	if !strings.HasPrefix(in.Path, "/") {
+		rc.fail([]string{"from", "soap", "path"}, "path %q must start with /", in.Path)
+		return
+	}
+	ep := rc.l.facades[in.Path]
+	if ep == nil {
+		ep = &connectors.SOAPEndpoint{Path: in.Path}
+		rc.l.facades[in.Path] = ep
+	}
+	switch in.Version {
+	case "":
+	case "1.1":
+		ep.Versions = append(ep.Versions, bus.SOAP11)
+	case "1.2":
+		ep.Versions = append(ep.Versions, bus.SOAP12)
+	default:
+		rc.fail([]string{"from", "soap", "version"}, "version %q: write \"1.1\" or \"1.2\", or leave it out to accept both", in.Version)
+	}
+	op := connectors.SOAPOperation{Route: rc.spec.Route, Name: in.Operation, Element: in.Element, Limits: limits, Handle: rc.handler(route)}
+	responseElement, responseNS := in.Operation+"Response", ""
+	if in.WSDL != "" {
+		defs := rc.wsdl(in.WSDL)
+		if defs == nil {
+			return
+		}
+		if in.Operation == "" {
+			rc.fail([]string{"from", "soap"}, "`operation` is required with a WSDL (one of: %s)", strings.Join(operationNames(defs), ", "))
+			return
+		}
+		found := false
+		for _, o := range defs.Operations() {
+			if o.Name != in.Operation {
+				continue
+			}
+			found = true
+			op.Action, op.Element = o.Action, o.Input.Local
+			if o.Output.Local != "" {
+				responseElement, responseNS = o.Output.Local, o.Output.Space
+			}
+			break
+		}
+		if !found {
+			rc.fail([]string{"from", "soap", "operation"}, "operation %q is not in %s (it has: %s)", in.Operation, in.WSDL, strings.Join(operationNames(defs), ", "))
+			return
+		}
+		src, err := os.ReadFile(filepath.Join(rc.l.dir, in.WSDL))
+		if err != nil {
+			rc.fail([]string{"from", "soap", "wsdl"}, "%v", err)
+			return
+		}
+		if ep.WSDL == nil {
+			ep.WSDL = func(address string) ([]byte, error) { return wsdl.Publish(src, address) }
+		}
+	} else if in.Element == "" && in.Operation != "" {
+		op.Element = in.Operation
+	}
+	for _, other := range ep.Operations {
+		if other.Element == op.Element && other.Action == op.Action {
+			rc.fail([]string{"from", "soap"}, "facade %s already dispatches this operation to route %q", in.Path, other.Route)
+			return
+		}
+	}
+	// SOAP callers get XML: a JSON result (a REST reply nobody mapped) is
+	// converted into the operation's response element.
+	rc.steps = append(rc.steps, bus.NamedStep{Name: "to xml", Step: bus.StepFunc(func(_ context.Context, m *bus.Message) (*bus.Message, error) {
+		return toXML(m, responseElement, responseNS)
+	})})
+	ep.Operations = append(ep.Operations, op)
+}
+
+func toXML(m *bus.Message, element, ns string) (*bus.Message, error) {
+	if m.Format == bus.FormatXML && m.Root != nil {
+		return m, nil
+	}
+	body := m.Bytes()
+	if m.Format != bus.FormatJSON {
+		body = []byte("{}")
+	}
+	root, err := transforms.JSONToXML(body, element, ns)
+	if err != nil {
+		return nil, bus.ServerFault(0, "Cannot convert JSON to XML", err.Error())
+	}
+	out := m.Reply()
+	out.SetXML(root)
+	return out, nil
+}
+
+func operationNames(d *wsdl.Definitions) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, o := range d.Operations() {
+		if !seen[o.Name] {
+			seen[o.Name] = true
+			names = append(names, o.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (rc *routeCompiler) wsdl(rel string) *wsdl.Definitions {
+	if d, ok := rc.l.wsdls[rel]; ok {
+		return d
+	}
+	d, err := wsdl.Load(filepath.Join(rc.l.dir, rel))
+	if err != nil {
+		rc.fail([]string{"from", "soap", "wsdl"}, "%v", err)
+		return nil
+	}
+	rc.l.wsdls[rel] = d
+	return d
+}
+
+func (rc *routeCompiler) mapStep(name string, keys []string, rel string) {
+	m, err := rc.l.mapping(rel)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || strings.Contains(err.Msg, "no such file") {
+			rc.fail(keys, "map %q: file not found under %s", rel, rc.l.dir)
+			return
+		}
+		err.Kind, err.Name = "", ""
+		rc.fail(keys, "map %q is invalid: %s", rel, err.Error())
+		return
+	}
+	if m == nil {
+		rc.fail(keys, "map %q cannot be used (see its own error)", rel)
+		return
+	}
+	rc.steps = append(rc.steps, bus.NamedStep{Name: name, Step: bus.StepFunc(func(_ context.Context, in *bus.Message) (*bus.Message, error) {
+		out, err := m.Apply(in)
+		if err != nil {
+			return nil, err
+		}
+		out.Status = in.Status
+		return out, nil
+	})})
+}
+
+func (rc *routeCompiler) expr(keys []string, src string) *transforms.Expr {
+	line, col := posOf(nodeAt(rc.f.root, keys...))
+	e, err := transforms.CompileExpr(src, rc.f.path, line, col, rc.spec.Namespaces)
+	if err != nil {
+		rc.exprError(err, "")
+		return nil
+	}
+	return e
+}
+
+// exprError reports an expression error at the place the compiler found
+// (its position is inside the expression, more precise than the key's).
+func (rc *routeCompiler) exprError(err error, prefix string) {
+	e := rawError(rc.f.path, err)
+	if e.Line == 0 {
+		e.Line, e.Col = posOf(rc.f.root)
+	}
+	e.Kind, e.Name, e.Msg = "route", rc.spec.Route, prefix+e.Msg
+	rc.errs = append(rc.errs, e)
+}
+
+// handler runs the route's pipeline; the pipeline is set once compile ends.
+func (rc *routeCompiler) handler(route *Route) connectors.Handler {
+	return func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
+		return route.Pipeline.Run(ctx, m)
+	}
+}
+
+// Errors from validation name the field: `field "url": …`.
+var quotedField = regexpMustCompile(`field "([^"]+)"`)

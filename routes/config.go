@@ -1,0 +1,140 @@
+// Package routes reads Busbar's configuration directory — route files,
+// connector files, mapping files — strictly, with file:line:col in every
+// error, and compiles it into inbound endpoints whose handlers run bus
+// pipelines. It also watches the directory and reloads on change.
+package routes
+
+import "github.com/busbar/busbar/bus"
+
+// The structs below are the file formats, as plain data. docs/routes.md is
+// their reference; a test checks that every yaml key here appears there.
+
+// RouteFile is a file with a top-level `route:` key.
+type RouteFile struct {
+	// Route is the route's unique name, used in logs, metrics and errors.
+	Route string `yaml:"route"`
+	// Description is free text for people and the admin page.
+	Description string `yaml:"description"`
+	// Namespaces declares prefixes for XPath in this route's conditions.
+	Namespaces map[string]string `yaml:"namespaces"`
+	// From says how callers reach the route.
+	From From `yaml:"from"`
+	// Limits bound what one request may cost.
+	Limits LimitsConfig `yaml:"limits"`
+	// Request is applied to the caller's message before the call.
+	Request *Stage `yaml:"request"`
+	// To calls a connector. Exactly one of To and Respond is set.
+	To *Call `yaml:"to"`
+	// Respond answers from templates instead of calling anything: a mock
+	// backend, a stub during a migration, a canned error.
+	Respond []Answer `yaml:"respond"`
+	// Response is applied to the connector's reply before it goes back.
+	Response *ResponseStage `yaml:"response"`
+}
+
+// From is the inbound side; exactly one of REST and SOAP is set.
+type From struct {
+	REST *RESTFrom `yaml:"rest"`
+	SOAP *SOAPFrom `yaml:"soap"`
+}
+
+// RESTFrom: JSON callers. Errors reach them as problem+json.
+type RESTFrom struct {
+	// Method is the HTTP method, e.g. POST.
+	Method string `yaml:"method"`
+	// Path is the URL path; {name} segments become route variables.
+	Path string `yaml:"path"`
+}
+
+// SOAPFrom: SOAP callers, through a facade Busbar publishes.
+type SOAPFrom struct {
+	// Path is the facade's URL path; several routes may share it, one per operation.
+	Path string `yaml:"path"`
+	// WSDL is the facade's contract, served at Path?wsdl with its address set to Busbar's.
+	WSDL string `yaml:"wsdl"`
+	// Operation is the WSDL operation this route serves; its SOAPAction and
+	// body element dispatch requests. Required when a WSDL is given.
+	Operation string `yaml:"operation"`
+	// Element is the body element's local name to dispatch on, when there is no WSDL.
+	Element string `yaml:"element"`
+	// Version restricts callers to "1.1" or "1.2"; default both.
+	Version string `yaml:"version"`
+}
+
+// LimitsConfig bounds one request.
+type LimitsConfig struct {
+	// MaxBody is the largest request body accepted, e.g. 1MiB. Default 10MiB.
+	MaxBody bus.ByteSize `yaml:"max-body"`
+	// Timeout bounds the whole route, outbound calls included. Default 60s.
+	Timeout bus.Duration `yaml:"timeout"`
+}
+
+// Stage transforms the message on its way to the connector.
+type Stage struct {
+	// Vars sets route variables from expressions over the request, before
+	// Map runs; `to.path` and mappings (var("name")) read them.
+	Vars map[string]string `yaml:"vars"`
+	// Map is a mapping file (relative to the configuration directory).
+	Map string `yaml:"map"`
+}
+
+// ResponseStage transforms the reply and decides whether it is a business error.
+type ResponseStage struct {
+	// Map is a mapping file applied to a successful reply.
+	Map string `yaml:"map"`
+	// FaultWhen is a condition on the reply (before Map) that makes it a
+	// business error, e.g. "count(/*/RETURN/item[TYPE='E']) > 0".
+	FaultWhen string `yaml:"fault-when"`
+	// Fault describes the error FaultWhen raises. Default: 422 "Business error".
+	Fault *FaultSpec `yaml:"fault"`
+}
+
+// Call is the outbound call.
+type Call struct {
+	// Connector names a connector file's `connector:`.
+	Connector string `yaml:"connector"`
+	// Action is the SOAPAction (SOAP connectors).
+	Action string `yaml:"action"`
+	// Method is the HTTP method (http connectors); default POST.
+	Method string `yaml:"method"`
+	// Path is appended to the connector's URL; {name} takes a route variable.
+	Path string `yaml:"path"`
+	// Headers are sent with this route's calls.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Answer is one case of a `respond` list; the first whose When holds answers.
+type Answer struct {
+	// When is a condition on the request; empty means always.
+	When string `yaml:"when"`
+	// Status is the HTTP status of the answer; default 200.
+	Status int `yaml:"status"`
+	// Map builds the answer from the request.
+	Map string `yaml:"map"`
+	// Fault answers with an error instead.
+	Fault *FaultSpec `yaml:"fault"`
+}
+
+// FaultSpec describes an error a route raises.
+type FaultSpec struct {
+	// Status is the HTTP status for REST callers; default 422 (fault-when) or 500 (respond).
+	Status int `yaml:"status"`
+	// Blame is "client" (SOAP Client/Sender) or "server" (Server/Receiver).
+	// Default: client for 4xx, server otherwise.
+	Blame string `yaml:"blame"`
+	// Code is a backend-style fault code, e.g. "RW609" (carried as faultcode).
+	Code string `yaml:"code"`
+	// Title is a short fixed summary.
+	Title string `yaml:"title"`
+	// Detail is an expression over the message giving the human-readable reason.
+	Detail string `yaml:"detail"`
+}
+
+// ConnectorFile is a file with a top-level `connector:` key; its other keys
+// are the connector kind's own fields (see docs/routes.md).
+type ConnectorFile struct {
+	// Connector is the name routes use in `to.connector`.
+	Connector string `yaml:"connector"`
+	// Type is the registered connector kind: soap, http.
+	Type string `yaml:"type"`
+}

@@ -1,0 +1,173 @@
+package routes
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/beevik/etree"
+)
+
+// The demo that `make run` serves, end to end, as a client sees it.
+
+const examples = "../examples"
+
+const balancedVoucher = `{
+  "companyCode": "1000", "date": "2026-11-20", "currency": "CNY", "voucherNo": "EXP-2026-0001",
+  "description": "Travel Shanghai",
+  "lines": [
+    {"glAccount": "0066100000", "costCenter": "0000001000", "amount": 1250.10, "text": "Flight"},
+    {"glAccount": "0021100000", "amount": "-1250.1", "text": "Payable to employee"}]}`
+
+func TestExamplesValidate(t *testing.T) {
+	t.Setenv("BUSBAR_DEMO_URL", "http://127.0.0.1:1")
+	cfg, err := Load(examples)
+	if err != nil {
+		t.Fatalf("examples/ must validate:\n%v", err)
+	}
+	defer cfg.Close()
+	if len(cfg.Routes) < 6 || len(cfg.Connectors) < 2 {
+		t.Errorf("examples: %d routes, %d connectors", len(cfg.Routes), len(cfg.Connectors))
+	}
+}
+
+func TestRESTToSOAP(t *testing.T) {
+	b := start(t, examples)
+	t.Run("posted", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/vouchers", balancedVoucher)
+		r.expect(t, 200, "application/json")
+		golden(t, "voucher-posted.json", r.Body)
+		if r.Header.Get("X-Correlation-ID") == "" {
+			t.Error("no X-Correlation-ID on the reply")
+		}
+	})
+	t.Run("business-error-in-200", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/vouchers", `{"companyCode":"1000","date":"2026-11-20","currency":"CNY","voucherNo":"EXP-2","lines":[{"glAccount":"0066100000","amount":10.00}]}`)
+		r.expect(t, 422, "application/problem+json")
+		golden(t, "voucher-unbalanced.problem.json", r.Body)
+	})
+	t.Run("soap-fault", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/vouchers", `{"companyCode":"9999","date":"2026-11-20","currency":"CNY","voucherNo":"EXP-3","lines":[]}`)
+		r.expect(t, 502, "application/problem+json")
+		golden(t, "voucher-soap-fault.problem.json", r.Body)
+	})
+	t.Run("broken-json", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/vouchers", "{\n  \"companyCode\": \"1000\",\n  \"lines\": [}\n")
+		r.expect(t, 400, "application/problem+json")
+		golden(t, "voucher-broken-json.problem.json", r.Body)
+	})
+	t.Run("bad-date", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/vouchers", `{"companyCode":"1000","date":"20.11.2026","currency":"CNY","voucherNo":"EXP-4","lines":[]}`)
+		r.expect(t, 422, "application/problem+json")
+		if !strings.Contains(r.Body, "DOC_DATE") {
+			t.Errorf("the error should name the output field being built:\n%s", r.Body)
+		}
+	})
+	t.Run("wrong-content-type", func(t *testing.T) {
+		r := b.do(t, "POST", "/api/v1/vouchers", map[string]string{"Content-Type": "text/plain"}, "hello")
+		r.expect(t, 415, "application/problem+json")
+	})
+	t.Run("not-found", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/nothing", `{}`)
+		r.expect(t, 404, "application/problem+json")
+	})
+	t.Run("method-not-allowed", func(t *testing.T) {
+		r := b.do(t, "GET", "/api/v1/vouchers", nil, "")
+		r.expect(t, 405, "application/problem+json")
+	})
+	t.Run("body-too-large", func(t *testing.T) {
+		r := b.postJSON(t, "/api/v1/vouchers", `{"pad":"`+strings.Repeat("x", 1<<20)+`"}`)
+		r.expect(t, 413, "application/problem+json")
+	})
+	t.Run("healthz", func(t *testing.T) {
+		r := b.do(t, "GET", "/healthz", nil, "")
+		r.expect(t, 200, "text/plain; charset=utf-8")
+	})
+}
+
+const submit11 = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:e="urn:busbar:demo:expense">
+  <soap:Body><e:SubmitExpense><e:employeeId>E1001</e:employeeId><e:claimNo>OA-77</e:claimNo>
+    <e:date>2026-11-20</e:date><e:currency>CNY</e:currency><e:amount>380.50</e:amount>
+    <e:purpose>Taxi 出租车</e:purpose></e:SubmitExpense></soap:Body></soap:Envelope>`
+
+func submit12(employee, amount string) string {
+	return `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>
+<SubmitExpense xmlns="urn:busbar:demo:expense"><employeeId>` + employee + `</employeeId><claimNo>OA-78</claimNo>
+<date>2026-11-20</date><currency>CNY</currency><amount>` + amount + `</amount></SubmitExpense></env:Body></env:Envelope>`
+}
+
+const (
+	actionSubmit = "urn:busbar:demo:expense:SubmitExpense"
+	actionStatus = "urn:busbar:demo:expense:GetExpenseStatus"
+)
+
+func TestSOAPToREST(t *testing.T) {
+	b := start(t, examples)
+	cases := []struct {
+		name        string
+		send        func() reply
+		status      int
+		contentType string
+	}{
+		{"submit-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, submit11) }, 200, "text/xml; charset=utf-8"},
+		{"submit-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit12("E1001", "99.99")) }, 200, "application/soap+xml; charset=utf-8"},
+		// Without SOAPAction the body element picks the operation.
+		{"submit-no-action", func() reply { return b.postSOAP11(t, "/soap/expense", "", submit11) }, 200, "text/xml; charset=utf-8"},
+		{"status-soap11", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionStatus, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetExpenseStatus xmlns="urn:busbar:demo:expense"><claimId>CLM-OA 77/x</claimId></GetExpenseStatus></s:Body></s:Envelope>`)
+		}, 200, "text/xml; charset=utf-8"},
+		// REST 4xx → Client / Sender fault.
+		{"limit-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "380.50", "50000.01", 1)) }, 500, "text/xml; charset=utf-8"},
+		{"limit-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit12("E1001", "99000")) }, 400, "application/soap+xml; charset=utf-8"},
+		// REST 5xx → Server / Receiver fault.
+		{"unavailable-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "E1001", "E000", 1)) }, 500, "text/xml; charset=utf-8"},
+		{"unavailable-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit12("E000", "1")) }, 500, "application/soap+xml; charset=utf-8"},
+		// Broken envelopes: the caller's own fault format.
+		{"broken-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><x>`) }, 500, "text/xml; charset=utf-8"},
+		{"broken-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body></x></env:Body>`) }, 400, "application/soap+xml; charset=utf-8"},
+		{"version-mismatch", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit11) }, 400, "application/soap+xml; charset=utf-8"},
+		{"unknown-operation", func() reply {
+			return b.postSOAP11(t, "/soap/expense", "urn:nope", `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><Nope/></s:Body></s:Envelope>`)
+		}, 500, "text/xml; charset=utf-8"},
+		{"must-understand", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "<soap:Body>",
+				`<soap:Header><w:Security xmlns:w="urn:x" soap:mustUnderstand="1"/></soap:Header><soap:Body>`, 1))
+		}, 500, "text/xml; charset=utf-8"},
+		{"not-soap-content-type", func() reply {
+			return b.do(t, "POST", "/soap/expense", map[string]string{"Content-Type": "application/json"}, "{}")
+		}, 415, "text/xml; charset=utf-8"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.send()
+			r.expect(t, c.status, c.contentType)
+			golden(t, "soap-"+c.name+".xml", r.Body)
+			doc := etree.NewDocument()
+			if err := doc.ReadFromString(r.Body); err != nil {
+				t.Fatalf("the reply is not XML: %v", err)
+			}
+		})
+	}
+}
+
+func TestFacadeWSDL(t *testing.T) {
+	b := start(t, examples)
+	for _, q := range []string{"?wsdl", "?WSDL"} {
+		r := b.do(t, "GET", "/soap/expense"+q, nil, "")
+		r.expect(t, 200, "text/xml; charset=utf-8")
+		doc := etree.NewDocument()
+		if err := doc.ReadFromString(r.Body); err != nil {
+			t.Fatal(err)
+		}
+		addrs := doc.FindElements("//address")
+		if len(addrs) != 2 {
+			t.Fatalf("want 2 addresses (SOAP 1.1 and 1.2 ports), got %d", len(addrs))
+		}
+		for _, a := range addrs {
+			if got := a.SelectAttrValue("location", ""); got != b.URL+"/soap/expense" {
+				t.Errorf("address %q, want %q", got, b.URL+"/soap/expense")
+			}
+		}
+	}
+	r := b.do(t, "GET", "/soap/expense", nil, "")
+	r.expect(t, 404, "application/problem+json")
+}
