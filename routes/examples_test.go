@@ -116,14 +116,22 @@ func TestSOAPToREST(t *testing.T) {
 			return b.postSOAP11(t, "/soap/expense", actionStatus, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetExpenseStatus xmlns="urn:busbar:demo:expense"><claimId>CLM-OA 77/x</claimId></GetExpenseStatus></s:Body></s:Envelope>`)
 		}, 200, "text/xml; charset=utf-8"},
 		// REST 4xx → Client / Sender fault.
-		{"limit-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "380.50", "50000.01", 1)) }, 500, "text/xml; charset=utf-8"},
+		{"limit-soap11", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "380.50", "50000.01", 1))
+		}, 500, "text/xml; charset=utf-8"},
 		{"limit-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit12("E1001", "99000")) }, 400, "application/soap+xml; charset=utf-8"},
 		// REST 5xx → Server / Receiver fault.
-		{"unavailable-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "E1001", "E000", 1)) }, 500, "text/xml; charset=utf-8"},
+		{"unavailable-soap11", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "E1001", "E000", 1))
+		}, 500, "text/xml; charset=utf-8"},
 		{"unavailable-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit12("E000", "1")) }, 500, "application/soap+xml; charset=utf-8"},
 		// Broken envelopes: the caller's own fault format.
-		{"broken-soap11", func() reply { return b.postSOAP11(t, "/soap/expense", actionSubmit, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><x>`) }, 500, "text/xml; charset=utf-8"},
-		{"broken-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body></x></env:Body>`) }, 400, "application/soap+xml; charset=utf-8"},
+		{"broken-soap11", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionSubmit, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><x>`)
+		}, 500, "text/xml; charset=utf-8"},
+		{"broken-soap12", func() reply {
+			return b.postSOAP12(t, "/soap/expense", actionSubmit, `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body></x></env:Body>`)
+		}, 400, "application/soap+xml; charset=utf-8"},
 		{"version-mismatch", func() reply { return b.postSOAP12(t, "/soap/expense", actionSubmit, submit11) }, 400, "application/soap+xml; charset=utf-8"},
 		{"unknown-operation", func() reply {
 			return b.postSOAP11(t, "/soap/expense", "urn:nope", `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><Nope/></s:Body></s:Envelope>`)

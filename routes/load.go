@@ -96,7 +96,10 @@ func parseFile(dir, p string) (*file, *Error) {
 		}
 	}
 	if f.kind == "" {
-		l, c := posOf(f.root)
+		l, c := 1, 1
+		if len(m.Values) > 0 {
+			l, c = posOf(m.Values[0].Key)
+		}
 		return nil, &Error{File: p, Line: l, Col: c,
 			Msg: "unknown file kind: a configuration file starts with `route:`, `connector:` or (a mapping) `output:`; data files belong under tables/"}
 	}
