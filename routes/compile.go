@@ -412,7 +412,7 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 	default:
 		rc.fail([]string{"from", "soap", "version"}, "version %q: write \"1.1\" or \"1.2\", or leave it out to accept both", in.Version)
 	}
-	op := connectors.SOAPOperation{Route: rc.spec.Route, Name: in.Operation, Element: in.Element, Limits: limits, Handle: rc.handler(route)}
+	op := connectors.SOAPOperation{Route: rc.spec.Route, Name: in.Operation, Element: in.Element, Limits: limits}
 	responseElement, responseNS := in.Operation+"Response", ""
 	if in.WSDL != "" {
 		defs := rc.wsdl(in.WSDL)
@@ -456,11 +456,23 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 			return
 		}
 	}
+	if responseElement == "Response" { // neither WSDL nor operation: name it after the request
+		responseElement = in.Element + "Response"
+	}
 	// SOAP callers get XML: a JSON result (a REST reply nobody mapped) is
-	// converted into the operation's response element.
-	rc.steps = append(rc.steps, bus.NamedStep{Name: "to xml", Step: bus.StepFunc(func(_ context.Context, m *bus.Message) (*bus.Message, error) {
-		return toXML(m, responseElement, responseNS)
-	})})
+	// converted into the operation's response element, in the WSDL's
+	// namespace or else the request's.
+	op.Handle = func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
+		ns := responseNS
+		if ns == "" && m.Root != nil {
+			ns = m.Root.NamespaceURI()
+		}
+		out, err := route.Pipeline.Run(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		return toXML(out, responseElement, ns)
+	}
 	ep.Operations = append(ep.Operations, op)
 }
 

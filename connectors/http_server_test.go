@@ -1,0 +1,89 @@
+package connectors
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// Shutdown lets a request in flight finish and answer, then stops.
+func TestGracefulShutdown(t *testing.T) {
+	entered := make(chan struct{})
+	srv := NewServer(ServerConfig{})
+	err := srv.Swap(Endpoints{REST: []RESTEndpoint{{Route: "slow", Method: "POST", Path: "/slow",
+		Handle: func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
+			close(entered)
+			time.Sleep(300 * time.Millisecond)
+			r := m.Reply()
+			r.SetJSON([]byte(`{"done":true}`))
+			return r, nil
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Post("http://"+ln.Addr().String()+"/slow", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{status: resp.StatusCode, body: string(b)}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || r.status != 200 || r.body != `{"done":true}` {
+		t.Fatalf("the request in flight: %d %q %v", r.status, r.body, r.err)
+	}
+	if _, err := http.Post("http://"+ln.Addr().String()+"/slow", "application/json", strings.NewReader(`{}`)); err == nil {
+		t.Error("the server still accepts requests after Shutdown")
+	}
+}
+
+// A route's time limit turns into a 504 problem.
+func TestRouteTimeout(t *testing.T) {
+	srv := NewServer(ServerConfig{})
+	srv.Swap(Endpoints{REST: []RESTEndpoint{{Route: "stuck", Method: "GET", Path: "/stuck", Limits: Limits{Timeout: 50 * time.Millisecond},
+		Handle: func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
+			p := &bus.Pipeline{Route: "stuck", Steps: []bus.NamedStep{{Name: "wait", Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			})}}}
+			return p.Run(ctx, m)
+		}}}})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	resp, err := http.Get("http://" + ln.Addr().String() + "/stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 504 || !strings.Contains(string(b), `"title":"Timeout"`) {
+		t.Errorf("want 504 Timeout, got %d %s", resp.StatusCode, b)
+	}
+}
