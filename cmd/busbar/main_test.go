@@ -10,8 +10,8 @@ import (
 func TestValidateCommand(t *testing.T) {
 	t.Setenv("BUSBAR_DEMO_URL", "http://127.0.0.1:1")
 	cases := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"validate", "../../examples"}, 0, "../../examples: 6 routes and 2 connectors are valid\n", ""},
