@@ -88,7 +88,7 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 	}()
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimSpace(yamlErrorText(err)))
+		return nil, fmt.Errorf("%s:%s", name, strings.TrimSpace(yamlErrorText(err)))
 	}
 	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
 		return nil, fmt.Errorf("%s: a mapping file holds one YAML document", name)
@@ -200,7 +200,7 @@ func yamlErrorText(err error) string {
 			return s[1:j] + ": " + strings.TrimSpace(s[j+1:])
 		}
 	}
-	return s
+	return " " + s
 }
 
 func unwrap(n ast.Node) ast.Node {
@@ -643,7 +643,7 @@ func (t *table) load(path string) error {
 	case ".yaml", ".yml":
 		f, err := parser.ParseBytes(data, 0)
 		if err != nil {
-			return fmt.Errorf("%s: %s", path, yamlErrorText(err))
+			return fmt.Errorf("%s:%s", path, yamlErrorText(err))
 		}
 		if len(f.Docs) == 0 || f.Docs[0].Body == nil {
 			return nil

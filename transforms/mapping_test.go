@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/busbar/busbar/bus"
 )
@@ -71,8 +72,14 @@ func runGolden(t *testing.T, dir string) (string, string) {
 		b, _ := os.ReadFile(filepath.Join(dir, "input.xml"))
 		in.Format, in.Body, in.Root = bus.FormatXML, b, payload(t, b, "")
 	case exists(filepath.Join(dir, "input.gbk.xml")):
-		b, _ := os.ReadFile(filepath.Join(dir, "input.gbk.xml"))
-		in.Format, in.Body, in.Root = bus.FormatXML, b, payload(t, b, "GBK")
+		// The fixture is kept readable as UTF-8; it is encoded to GBK here,
+		// and its declaration says encoding="GBK".
+		src, _ := os.ReadFile(filepath.Join(dir, "input.gbk.xml"))
+		b, err := simplifiedchinese.GBK.NewEncoder().Bytes(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Format, in.Body, in.Root = bus.FormatXML, b, payload(t, b, "")
 	default:
 		t.Fatalf("%s: no input", dir)
 	}

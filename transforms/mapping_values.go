@@ -140,11 +140,6 @@ func toDecimal(v any) (d *apd.Decimal, ok bool, err error) {
 			return nil, false, inputErrorf("%v is not a finite number", x)
 		}
 		return d, true, nil
-	case bool:
-		if x {
-			return apd.New(1, 0), true, nil
-		}
-		return apd.New(0, 0), true, nil
 	case string:
 		s := strings.TrimSpace(x)
 		if s == "" {
