@@ -307,12 +307,16 @@ func scalarText(n ast.Node) string {
 // compileExprAt compiles the expression held by a YAML scalar node.
 func compileExprAt(n ast.Node, env *compileEnv) (*compiled, error) {
 	n = unwrap(n)
-	switch n.(type) {
+	line, col := nodePos(n)
+	switch t := n.(type) {
 	case *ast.StringNode, *ast.LiteralNode:
+	case *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode: // if: false, let: {n: 3}
+		return compileExpression(t.GetToken().Value, env, line, col)
+	case *ast.NullNode:
+		return compileExpression("nil", env, line, col)
 	default:
 		return nil, errAtNode(env.file, n, "want an expression (a YAML string)")
 	}
-	line, col := nodePos(n)
 	if _, ok := n.(*ast.LiteralNode); ok {
 		line++
 	}
