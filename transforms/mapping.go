@@ -156,13 +156,13 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 		}
 	}
 	if m.output == bus.FormatNone {
-		return nil, errAtNode(name, top, "missing output: (xml or json)")
+		return nil, &loadError{name, 1, 1, "missing output: (xml or json)"}
 	}
 	if body == nil {
-		return nil, errAtNode(name, top, "missing body:")
+		return nil, &loadError{name, 1, 1, "missing body:"}
 	}
 	if !inputSet {
-		if m.input, err = detectInput(name, body, m.output); err != nil {
+		if m.input, err = detectInput(name, body); err != nil {
 			return nil, err
 		}
 	}
@@ -247,7 +247,7 @@ func errAtNode(file string, n ast.Node, msg string) error {
 }
 
 // detectInput decides whether the body's paths read JSON or XML.
-func detectInput(file string, body ast.Node, out bus.Format) (inputMode, error) {
+func detectInput(file string, body ast.Node) (inputMode, error) {
 	var sawJSON, sawXML ast.Node
 	var walk func(n ast.Node)
 	walk = func(n ast.Node) {
@@ -288,10 +288,8 @@ func detectInput(file string, body ast.Node, out bus.Format) (inputMode, error) 
 		return inputJSON, nil
 	case sawXML != nil:
 		return inputXML, nil
-	case out == bus.FormatXML:
-		return inputJSON, nil
 	}
-	return inputXML, nil
+	return inputAny, nil // no paths: the message decides
 }
 
 func scalarText(n ast.Node) string {
