@@ -124,6 +124,15 @@ func TestFunctions(t *testing.T) {
 		{`$.nothing == nil`, `true`},
 		{`$.empty == nil`, `false`},
 		{`$.nothing + 1`, `null`},
+		{`$.s and !$.nothing`, `true`},
+		{`$.empty || $.nothing`, `false`},
+		{`$.empty ? "y" : "n"`, `"n"`},
+		{`$.nothing ?? "x"`, `"x"`},
+		{`$.amt ?? "x"`, `2.345`},
+		{`-$.amt`, `-2.345`},
+		{`$.n in ["0042", "1"]`, `true`},
+		{`2.5 in $.list`, `true`},
+		{`"x" in $.list`, `false`},
 	}
 	t.Setenv("BUSBAR_TEST_ENV", "on")
 	for i, c := range cases {
@@ -202,7 +211,7 @@ func TestRunFaults(t *testing.T) {
 		{"output: json\nbody:\n  a: $.x * 2\n", `{"x": "abc"}`, 422, `"abc" is not a decimal number`},
 		{"output: json\nbody:\n  a: pad($.x, 'w')\n", `{"x": "1"}`, 500, `width must be a whole number`},
 		{"output: json\nbody:\n  a: $.x\n", `not json`, 422, `not valid JSON`},
-		{"output: json\nbody:\n  a: \"$.x ? 1 : 2\"\n", `{"x": "yes"}`, 500, `f.yaml:3:7: a: $.x ? 1 : 2:`},
+		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, `f.yaml:3:7: a: round($.x, 2, 'down'): round(): rounding mode "down"`},
 	}
 	for i, c := range cases {
 		m, err := CompileMapping("f.yaml", []byte(c.src), ".")
