@@ -42,19 +42,19 @@ type table struct {
 
 // node is one compiled node of the output shape.
 type node struct {
-	key           string // output field or element name as written ("" for sequence items)
-	line, col     int
-	forEach       *compiled
-	cond          *compiled
-	lets          []letDef
-	value         *compiled // leaf expression, or #text / #value
-	literal       any       // literal leaf (YAML number, bool or null) when isLiteral
-	isLiteral     bool
-	attrs         []*node // XML output: "@name" keys
-	children      []*node
-	seq           bool        // children are the items of a YAML sequence
-	object        bool        // a YAML mapping (fields / child elements)
-	nsDecl        [][2]string // XML output: namespace declarations made on this element
+	key       string // output field or element name as written ("" for sequence items)
+	line, col int
+	forEach   *compiled
+	cond      *compiled
+	lets      []letDef
+	value     *compiled // leaf expression, or #text / #value
+	literal   any       // literal leaf (YAML number, bool or null) when isLiteral
+	isLiteral bool
+	attrs     []*node // XML output: "@name" keys
+	children  []*node
+	seq       bool        // children are the items of a YAML sequence
+	object    bool        // a YAML mapping (fields / child elements)
+	nsDecl    [][2]string // XML output: namespace declarations made on this element
 }
 
 type letDef struct {

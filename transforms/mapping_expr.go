@@ -40,11 +40,11 @@ func (m inputMode) String() string {
 
 // pathRef is one path written in an expression, compiled at load.
 type pathRef struct {
-	src      string   // as written
-	current  bool     // "." alone: the current item
-	gjson    string   // JSON: the gjson path ("" with absolute: the root itself)
-	absolute bool     // JSON: starts at the message root ($)
-	isJSON   bool     // usable on JSON input
+	src      string     // as written
+	current  bool       // "." alone: the current item
+	gjson    string     // JSON: the gjson path ("" with absolute: the root itself)
+	absolute bool       // JSON: starts at the message root ($)
+	isJSON   bool       // usable on JSON input
 	xp       *xpathPool // usable on XML input when not nil
 }
 
