@@ -42,19 +42,19 @@ type table struct {
 
 // node is one compiled node of the output shape.
 type node struct {
-	key           string // output field or element name as written ("" for sequence items)
-	line, col     int
-	forEach       *compiled
-	cond          *compiled
-	lets          []letDef
-	value         *compiled // leaf expression, or #text / #value
-	literal       any       // literal leaf (YAML number, bool or null) when isLiteral
-	isLiteral     bool
-	attrs         []*node // XML output: "@name" keys
-	children      []*node
-	seq           bool        // children are the items of a YAML sequence
-	object        bool        // a YAML mapping (fields / child elements)
-	nsDecl        [][2]string // XML output: namespace declarations made on this element
+	key       string // output field or element name as written ("" for sequence items)
+	line, col int
+	forEach   *compiled
+	cond      *compiled
+	lets      []letDef
+	value     *compiled // leaf expression, or #text / #value
+	literal   any       // literal leaf (YAML number, bool or null) when isLiteral
+	isLiteral bool
+	attrs     []*node // XML output: "@name" keys
+	children  []*node
+	seq       bool        // children are the items of a YAML sequence
+	object    bool        // a YAML mapping (fields / child elements)
+	nsDecl    [][2]string // XML output: namespace declarations made on this element
 }
 
 type letDef struct {
@@ -88,7 +88,7 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 	}()
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimSpace(yamlErrorText(err)))
+		return nil, fmt.Errorf("%s:%s", name, strings.TrimSpace(yamlErrorText(err)))
 	}
 	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
 		return nil, fmt.Errorf("%s: a mapping file holds one YAML document", name)
@@ -156,13 +156,13 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 		}
 	}
 	if m.output == bus.FormatNone {
-		return nil, errAtNode(name, top, "missing output: (xml or json)")
+		return nil, &loadError{name, 1, 1, "missing output: (xml or json)"}
 	}
 	if body == nil {
-		return nil, errAtNode(name, top, "missing body:")
+		return nil, &loadError{name, 1, 1, "missing body:"}
 	}
 	if !inputSet {
-		if m.input, err = detectInput(name, body, m.output); err != nil {
+		if m.input, err = detectInput(name, body); err != nil {
 			return nil, err
 		}
 	}
@@ -200,7 +200,7 @@ func yamlErrorText(err error) string {
 			return s[1:j] + ": " + strings.TrimSpace(s[j+1:])
 		}
 	}
-	return s
+	return " " + s
 }
 
 func unwrap(n ast.Node) ast.Node {
@@ -247,7 +247,7 @@ func errAtNode(file string, n ast.Node, msg string) error {
 }
 
 // detectInput decides whether the body's paths read JSON or XML.
-func detectInput(file string, body ast.Node, out bus.Format) (inputMode, error) {
+func detectInput(file string, body ast.Node) (inputMode, error) {
 	var sawJSON, sawXML ast.Node
 	var walk func(n ast.Node)
 	walk = func(n ast.Node) {
@@ -288,10 +288,8 @@ func detectInput(file string, body ast.Node, out bus.Format) (inputMode, error) 
 		return inputJSON, nil
 	case sawXML != nil:
 		return inputXML, nil
-	case out == bus.FormatXML:
-		return inputJSON, nil
 	}
-	return inputXML, nil
+	return inputAny, nil // no paths: the message decides
 }
 
 func scalarText(n ast.Node) string {
@@ -307,12 +305,16 @@ func scalarText(n ast.Node) string {
 // compileExprAt compiles the expression held by a YAML scalar node.
 func compileExprAt(n ast.Node, env *compileEnv) (*compiled, error) {
 	n = unwrap(n)
-	switch n.(type) {
+	line, col := nodePos(n)
+	switch t := n.(type) {
 	case *ast.StringNode, *ast.LiteralNode:
+	case *ast.BoolNode, *ast.IntegerNode, *ast.FloatNode: // if: false, let: {n: 3}
+		return compileExpression(t.GetToken().Value, env, line, col)
+	case *ast.NullNode:
+		return compileExpression("nil", env, line, col)
 	default:
 		return nil, errAtNode(env.file, n, "want an expression (a YAML string)")
 	}
-	line, col := nodePos(n)
 	if _, ok := n.(*ast.LiteralNode); ok {
 		line++
 	}
@@ -643,7 +645,7 @@ func (t *table) load(path string) error {
 	case ".yaml", ".yml":
 		f, err := parser.ParseBytes(data, 0)
 		if err != nil {
-			return fmt.Errorf("%s: %s", path, yamlErrorText(err))
+			return fmt.Errorf("%s:%s", path, yamlErrorText(err))
 		}
 		if len(f.Docs) == 0 || f.Docs[0].Body == nil {
 			return nil

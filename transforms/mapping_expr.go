@@ -40,11 +40,11 @@ func (m inputMode) String() string {
 
 // pathRef is one path written in an expression, compiled at load.
 type pathRef struct {
-	src      string   // as written
-	current  bool     // "." alone: the current item
-	gjson    string   // JSON: the gjson path ("" with absolute: the root itself)
-	absolute bool     // JSON: starts at the message root ($)
-	isJSON   bool     // usable on JSON input
+	src      string     // as written
+	current  bool       // "." alone: the current item
+	gjson    string     // JSON: the gjson path ("" with absolute: the root itself)
+	absolute bool       // JSON: starts at the message root ($)
+	isJSON   bool       // usable on JSON input
 	xp       *xpathPool // usable on XML input when not nil
 }
 
@@ -551,6 +551,16 @@ func baseOptions() []expr.Option {
 				return c.vars[params[1].(int)], nil
 			}, sig(2, false, anyT)))
 		boolT := reflect.TypeOf(true)
+		opts = append(opts,
+			expr.Function("_not", func(p ...any) (any, error) { return !truthy(p[0]), nil }, sig(1, false, boolT)),
+			expr.Function("_truth", func(p ...any) (any, error) { return truthy(p[0]), nil }, sig(1, false, boolT)),
+			expr.Function("_neg", func(p ...any) (any, error) { return arith('-', 0, p[0]) }, sig(1, false, anyT)),
+			expr.Function("_nilor", func(p ...any) (any, error) {
+				if p[0] != nil {
+					return p[0], nil
+				}
+				return p[1], nil
+			}, sig(2, false, anyT)))
 		for _, op := range opFuncs {
 			fn := op.fn
 			out := anyT
@@ -564,6 +574,14 @@ func baseOptions() []expr.Option {
 		exprOptions = opts
 	})
 	return exprOptions
+}
+
+func callNode(name string, loc file.Location, args ...ast.Node) *ast.CallNode {
+	id := &ast.IdentifierNode{Value: name}
+	id.SetLocation(loc)
+	c := &ast.CallNode{Callee: id, Arguments: args}
+	c.SetLocation(loc)
+	return c
 }
 
 // exprName is the name a function has inside expr: "matches" is one of
@@ -585,6 +603,29 @@ type literalChecker struct {
 }
 
 func (v *literalChecker) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.UnaryNode:
+		// ! and - work on every value of the language, not only on Go bools and ints.
+		switch n.Operator {
+		case "!", "not":
+			ast.Patch(node, callNode("_not", n.Location(), n.Node))
+		case "-":
+			ast.Patch(node, callNode("_neg", n.Location(), n.Node))
+		}
+		return
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "||", "and", "or": // operands by truthiness; short-circuit kept
+			n.Left = callNode("_truth", n.Left.Location(), n.Left)
+			n.Right = callNode("_truth", n.Right.Location(), n.Right)
+		case "??":
+			ast.Patch(node, callNode("_nilor", n.Location(), n.Left, n.Right))
+		}
+		return
+	case *ast.ConditionalNode:
+		n.Cond = callNode("_truth", n.Cond.Location(), n.Cond)
+		return
+	}
 	call, ok := (*node).(*ast.CallNode)
 	if !ok || v.err != nil {
 		return

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -140,11 +141,6 @@ func toDecimal(v any) (d *apd.Decimal, ok bool, err error) {
 			return nil, false, inputErrorf("%v is not a finite number", x)
 		}
 		return d, true, nil
-	case bool:
-		if x {
-			return apd.New(1, 0), true, nil
-		}
-		return apd.New(0, 0), true, nil
 	case string:
 		s := strings.TrimSpace(x)
 		if s == "" {
@@ -348,4 +344,28 @@ var opFuncs = []struct {
 	{"<=", "_le", func(a, b any) (any, error) { c, ok := compare(a, b); return ok && c <= 0, nil }, true},
 	{">", "_gt", func(a, b any) (any, error) { c, ok := compare(a, b); return ok && c > 0, nil }, true},
 	{">=", "_ge", func(a, b any) (any, error) { c, ok := compare(a, b); return ok && c >= 0, nil }, true},
+	{"in", "_in", opIn, true},
 }
+
+// opIn is a in list: list is an array literal, a node-set or a JSON array.
+func opIn(a, list any) (any, error) {
+	if l, ok := list.([]any); ok {
+		for _, x := range l {
+			if opEqual(a, x) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	found := false
+	_ = eachItem(list, func(x any) error {
+		if opEqual(a, x) {
+			found = true
+			return errStop
+		}
+		return nil
+	})
+	return found, nil
+}
+
+var errStop = errors.New("stop")
