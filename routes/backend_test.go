@@ -62,7 +62,7 @@ func TestBackendFailures(t *testing.T) {
 		r := b.postSOAP12(t, "/soap/echo", "", `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>
 <Echo xmlns="urn:echo" kind="test"><code>0010010000</code><line>1</line><line>2</line><note/></Echo></e:Body></e:Envelope>`)
 		r.expect(t, 200, "application/soap+xml; charset=utf-8")
-		if got := string(echoed); got != `{"@kind":"test","code":"0010010000","line":["1","2"],"note":""}` {
+		if got := string(echoed); got != `{"Echo":{"@kind":"test","code":"0010010000","line":["1","2"],"note":""}}` {
 			t.Errorf("the REST backend got %s", got)
 		}
 		golden(t, "unmapped-echo-reply.xml", r.Body)
