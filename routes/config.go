@@ -128,6 +128,9 @@ type FaultSpec struct {
 	Title string `yaml:"title"`
 	// Detail is an expression over the message giving the human-readable reason.
 	Detail string `yaml:"detail"`
+	// Map is a mapping with JSON output whose members are added to the
+	// problem document, e.g. every message of SAP's RETURN table.
+	Map string `yaml:"map"`
 }
 
 // ConnectorFile is a file with a top-level `connector:` key; its other keys

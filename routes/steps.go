@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -162,6 +163,7 @@ type faultTemplate struct {
 	code   string
 	title  string
 	detail *transforms.Expr
+	extra  *transforms.Mapping
 }
 
 func (rc *routeCompiler) faultTemplate(keys []string, fs *FaultSpec, defaultStatus int) *faultTemplate {
@@ -190,6 +192,17 @@ func (rc *routeCompiler) faultTemplate(keys []string, fs *FaultSpec, defaultStat
 	if fs.Detail != "" {
 		t.detail = rc.expr(append(keys, "fault", "detail"), fs.Detail)
 	}
+	if fs.Map != "" {
+		m, err := rc.l.mapping(fs.Map)
+		switch {
+		case err != nil || m == nil:
+			rc.fail(append(keys, "fault", "map"), "map %q cannot be used (see its own error)", fs.Map)
+		case m.Output() != bus.FormatJSON:
+			rc.fail(append(keys, "fault", "map"), "map %q must have output: json (its members join the problem document)", fs.Map)
+		default:
+			t.extra = m
+		}
+	}
 	return t
 }
 
@@ -201,6 +214,15 @@ func (t *faultTemplate) render(m *bus.Message) error {
 			return err
 		}
 		f.Detail = d
+	}
+	if t.extra != nil {
+		out, err := t.extra.Apply(m)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(out.Bytes(), &f.Extra); err != nil {
+			return bus.ServerFault(0, "Fault map failed", fmt.Sprintf("map %s must build a JSON object: %v", t.extra.Name(), err))
+		}
 	}
 	if t.code != "" {
 		f.FaultString = f.Detail
