@@ -65,7 +65,50 @@ func (c *HTTPConfig) Validate() error {
 }
 
 func (c *HTTPConfig) Build(name string) (bus.Connector, error) {
-	return &HTTPConnector{name: name, cfg: *c, base: strings.TrimSuffix(c.URL, "/"), client: newHTTPClient(c)}, nil
+	return &HTTPConnector{outbound: newOutbound(name, c), base: strings.TrimSuffix(c.URL, "/")}, nil
+}
+
+// outbound is what every HTTP-based connector shares: its name, settings
+// and the one client whose idle pool serves all its calls.
+type outbound struct {
+	name   string
+	cfg    HTTPConfig
+	client *http.Client
+}
+
+func newOutbound(name string, c *HTTPConfig) outbound {
+	return outbound{name: name, cfg: *c, client: newHTTPClient(c)}
+}
+
+// Close drops idle connections; calls in flight finish.
+func (o *outbound) Close() error {
+	o.client.CloseIdleConnections()
+	return nil
+}
+
+// exchange sends hr with the connector's headers (where the route set none
+// of the same name) and the correlation id, and reads the whole reply, bounded by
+// max-reply. Transport failures come back as Faults.
+func (o *outbound) exchange(hr *http.Request, correlationID string) (*http.Response, []byte, error) {
+	hr.Header.Set("User-Agent", "busbar")
+	for k, v := range o.cfg.Headers {
+		if hr.Header.Get(k) == "" {
+			hr.Header.Set(k, v)
+		}
+	}
+	if correlationID != "" {
+		hr.Header.Set("X-Correlation-ID", correlationID)
+	}
+	resp, err := o.client.Do(hr)
+	if err != nil {
+		return nil, nil, transportFault(o.name, err)
+	}
+	defer resp.Body.Close()
+	data, err := readReply(resp, o.cfg.MaxReply)
+	if err != nil {
+		return nil, nil, transportFault(o.name, err)
+	}
+	return resp, data, nil
 }
 
 // newHTTPClient makes the one client (and transport) of a connector, with
@@ -96,18 +139,11 @@ func newHTTPClient(c *HTTPConfig) *http.Client {
 
 // HTTPConnector calls a REST service.
 type HTTPConnector struct {
-	name   string
-	cfg    HTTPConfig
-	base   string
-	client *http.Client
+	outbound
+	base string
 }
 
 var _ bus.Connector = (*HTTPConnector)(nil)
-
-func (c *HTTPConnector) Close() error {
-	c.client.CloseIdleConnections()
-	return nil
-}
 
 // Call sends req (JSON or XML) with req.Method (default POST) to the base URL
 // plus req.Path, and returns the reply. A non-2xx reply is a Fault: 4xx keeps
@@ -131,15 +167,16 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	if err != nil {
 		return nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", c.name, err))
 	}
-	c.setHeaders(hr, req, contentType, "application/json, application/problem+json, application/xml;q=0.9")
-	resp, err := c.client.Do(hr)
-	if err != nil {
-		return nil, transportFault(c.name, err)
+	if contentType != "" {
+		hr.Header.Set("Content-Type", contentType)
 	}
-	defer resp.Body.Close()
-	data, err := readReply(resp, c.cfg.MaxReply)
+	hr.Header.Set("Accept", "application/json, application/problem+json, application/xml;q=0.9")
+	for k, v := range req.Header { // the route's headers win over the connector's
+		hr.Header[k] = v
+	}
+	resp, data, err := c.exchange(hr, req.CorrelationID)
 	if err != nil {
-		return nil, transportFault(c.name, err)
+		return nil, err
 	}
 	reply := req.Reply()
 	reply.Status, reply.Header = resp.StatusCode, resp.Header
@@ -166,25 +203,6 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		reply.Body = data
 	}
 	return reply, nil
-}
-
-// setHeaders writes the connector's headers, the message's own and the
-// correlation id, in that order, so a route can override a connector default.
-func (c *HTTPConnector) setHeaders(hr *http.Request, req *bus.Message, contentType, accept string) {
-	if contentType != "" {
-		hr.Header.Set("Content-Type", contentType)
-	}
-	hr.Header.Set("Accept", accept)
-	hr.Header.Set("User-Agent", "busbar")
-	for k, v := range c.cfg.Headers {
-		hr.Header.Set(k, v)
-	}
-	for k, v := range req.Header {
-		hr.Header[k] = v
-	}
-	if req.CorrelationID != "" {
-		hr.Header.Set("X-Correlation-ID", req.CorrelationID)
-	}
 }
 
 func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {

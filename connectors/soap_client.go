@@ -39,25 +39,18 @@ func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
 	if c.Version == "1.2" {
 		v = bus.SOAP12
 	}
-	return &SOAPConnector{name: name, cfg: *c, version: v, client: newHTTPClient(&c.HTTPConfig)}, nil
+	return &SOAPConnector{outbound: newOutbound(name, &c.HTTPConfig), version: v}, nil
 }
 
 // SOAPConnector calls a SOAP service: it wraps the message's XML payload in
 // an envelope and unwraps the reply, turning a soap:Fault into a 502 Fault
 // that carries the backend's code and reason.
 type SOAPConnector struct {
-	name    string
-	cfg     SOAPConfig
+	outbound
 	version bus.SOAPVersion
-	client  *http.Client
 }
 
 var _ bus.Connector = (*SOAPConnector)(nil)
-
-func (c *SOAPConnector) Close() error {
-	c.client.CloseIdleConnections()
-	return nil
-}
 
 func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Message, error) {
 	if req.Format != bus.FormatXML || req.Root == nil {
@@ -81,21 +74,9 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		hr.Header.Set("SOAPAction", strconv.Quote(req.SOAPAction))
 	}
 	hr.Header.Set("Accept", "text/xml, application/soap+xml")
-	hr.Header.Set("User-Agent", "busbar")
-	for k, v := range c.cfg.Headers {
-		hr.Header.Set(k, v)
-	}
-	if req.CorrelationID != "" {
-		hr.Header.Set("X-Correlation-ID", req.CorrelationID)
-	}
-	resp, err := c.client.Do(hr)
+	resp, data, err := c.exchange(hr, req.CorrelationID)
 	if err != nil {
-		return nil, transportFault(c.name, err)
-	}
-	defer resp.Body.Close()
-	data, err := readReply(resp, c.cfg.MaxReply)
-	if err != nil {
-		return nil, transportFault(c.name, err)
+		return nil, err
 	}
 	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	parsed, perr := ParseEnvelope(data, params["charset"], 0)
