@@ -238,10 +238,6 @@ func scanExpr(src string, env *compileEnv) (*scanned, error) {
 				kind := byte('x')
 				if name == "json" {
 					kind = 'j'
-					lit = "$." + lit
-					if strings.HasPrefix(lit, "$.[") || lit == "$." {
-						lit = "$" + lit[2:]
-					}
 				}
 				if err := addPath(sc, &out, mark, lit, i, end, true, kind, env); err != nil {
 					return nil, err
@@ -760,6 +756,10 @@ func compilePath(p rawPath, env *compileEnv) (*pathRef, error) {
 	if p.kind == '.' {
 		ref.current = true
 		ref.isJSON = true
+		return ref, nil
+	}
+	if p.kind == 'j' && p.fn { // json("gjson path"): as is, from the message root
+		ref.gjson, ref.absolute, ref.isJSON = p.src, true, true
 		return ref, nil
 	}
 	if p.kind == 'j' {

@@ -100,6 +100,8 @@ func TestFunctions(t *testing.T) {
 		{`sum($.list)`, `6.5`},
 		{`sum($.objs[*].v)`, `3`},
 		{`sum($.nothing)`, `0`},
+		{`sum(json("objs.#(v>1)#.v"))`, `2`},
+		{`json("s")`, `"  Hello   World "`},
 		{`count($.list)`, `3`},
 		{`count($.nothing)`, `0`},
 		{`position()`, `1`},
