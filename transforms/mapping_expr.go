@@ -187,7 +187,7 @@ func scanExpr(src string, env *compileEnv) (*scanned, error) {
 				continue
 			}
 			j := scanPathEnd(src, i+1, true)
-			if err := addPath(sc, &out, mark, src[i:j], i, false, 'j', env); err != nil {
+			if err := addPath(sc, &out, mark, src[i:j], i, j, false, 'j', env); err != nil {
 				return nil, err
 			}
 			i = j
@@ -204,7 +204,7 @@ func scanExpr(src string, env *compileEnv) (*scanned, error) {
 			case json:
 				kind = 'j'
 			}
-			if err := addPath(sc, &out, mark, tok, i, false, kind, env); err != nil {
+			if err := addPath(sc, &out, mark, tok, i, j, false, kind, env); err != nil {
 				return nil, err
 			}
 			i = j
@@ -238,12 +238,8 @@ func scanExpr(src string, env *compileEnv) (*scanned, error) {
 				kind := byte('x')
 				if name == "json" {
 					kind = 'j'
-					lit = "$." + lit
-					if strings.HasPrefix(lit, "$.[") || lit == "$." {
-						lit = "$" + lit[2:]
-					}
 				}
-				if err := addPath(sc, &out, mark, lit, i, true, kind, env); err != nil {
+				if err := addPath(sc, &out, mark, lit, i, end, true, kind, env); err != nil {
 					return nil, err
 				}
 				i = end
@@ -297,7 +293,7 @@ func pathStartHint(m inputMode) string {
 	return "$. . / ./ or @"
 }
 
-func addPath(sc *scanned, out *strings.Builder, mark func(int), tok string, offset int, fn bool, kind byte, env *compileEnv) error {
+func addPath(sc *scanned, out *strings.Builder, mark func(int), tok string, offset, end int, fn bool, kind byte, env *compileEnv) error {
 	switch {
 	case kind == 'x' && env.mode == inputJSON:
 		return &scanError{offset, fmt.Sprintf("XPath %q in a mapping over JSON input (JSON paths read $.a.b or .a.b)", tok)}
@@ -307,6 +303,7 @@ func addPath(sc *scanned, out *strings.Builder, mark func(int), tok string, offs
 	sc.paths = append(sc.paths, rawPath{src: tok, offset: offset, fn: fn, kind: kind})
 	mark(offset)
 	fmt.Fprintf(out, "_p(_c, %d)", len(sc.paths)-1)
+	mark(end)
 	return nil
 }
 
@@ -686,21 +683,16 @@ func (sc *scanned) sourceOffset(runeOff int) int {
 		runeOff--
 		out = i + 1
 	}
-	// out is a byte offset in text; find its segment.
-	in, base := out, 0
+	// out is a byte offset in text; the last segment starting at or before
+	// it says where that part of text came from.
+	in, base := 0, 0
 	for _, s := range sc.segs {
 		if s.out > out {
 			break
 		}
 		base, in = s.out, s.in
 	}
-	if len(sc.segs) == 0 {
-		return out
-	}
-	if base > 0 || len(sc.segs) > 0 {
-		return in + (out - base)
-	}
-	return out
+	return in + (out - base)
 }
 
 // compileExpression compiles src (an expression written at file:line:col).
@@ -764,6 +756,10 @@ func compilePath(p rawPath, env *compileEnv) (*pathRef, error) {
 	if p.kind == '.' {
 		ref.current = true
 		ref.isJSON = true
+		return ref, nil
+	}
+	if p.kind == 'j' && p.fn { // json("gjson path"): as is, from the message root
+		ref.gjson, ref.absolute, ref.isJSON = p.src, true, true
 		return ref, nil
 	}
 	if p.kind == 'j' {

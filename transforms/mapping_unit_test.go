@@ -50,9 +50,12 @@ func TestLoadErrors(t *testing.T) {
 		{"output: json\nbody:\n  a: date($.d, '2006', '2006', 'Mars/Base')\n", `unknown time zone "Mars/Base"`},
 		{"output: json\nbody:\n  a:\n    for-each: $.l\n    \"#value\": .x\n    b: .y\n", `maps/x.yaml:5:15: #value cannot be mixed with fields in JSON output`},
 		{"output: json\nbody:\n  a: $.x\n  a: $.y\n", `maps/x.yaml:4:3: mapping key "a" already defined`},
-		{"output: json\nbody:\n  a: \"$.x + \"\n", `maps/x.yaml:3:13: expression "$.x + ": unexpected token EOF`},
+		{"output: json\nbody:\n  a: \"$.x + \"\n", `maps/x.yaml:3:12: expression "$.x + ": unexpected token EOF`},
 		{"output: json\ntables:\n  t: {file: missing.csv}\nbody:\n  a: $.x\n", `maps/x.yaml:3:13: table "t": open`},
 		{"output: json\nbody:\n  a: \"'unterminated\"\n", `unterminated string literal`},
+		{"output: json\nbody:\n  a: \"concat($.a, 'x') + lookup('nope', 1)\"\n", `maps/x.yaml:3:26: expression "concat($.a, 'x') + lookup('nope', 1)": unknown table "nope"`},
+		{"output: json\nbody:\n  a: \"concat($.a, 'x') +* 2\"\n", `maps/x.yaml:3:25: expression "concat($.a, 'x') +* 2": unexpected token Operator("*")`},
+		{"output: json\nbody:\n  a: \"upper($.a) + upper()\"\n", `maps/x.yaml:3:20: expression "upper($.a) + upper()": not enough arguments to call upper`},
 	}
 	for i, c := range cases {
 		_, err := CompileMapping("maps/x.yaml", []byte(c.src), "testdata")
@@ -97,6 +100,8 @@ func TestFunctions(t *testing.T) {
 		{`sum($.list)`, `6.5`},
 		{`sum($.objs[*].v)`, `3`},
 		{`sum($.nothing)`, `0`},
+		{`sum(json("objs.#(v>1)#.v"))`, `2`},
+		{`json("s")`, `"  Hello   World "`},
 		{`count($.list)`, `3`},
 		{`count($.nothing)`, `0`},
 		{`position()`, `1`},
