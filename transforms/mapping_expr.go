@@ -77,7 +77,6 @@ type compiled struct {
 	line, col int // position of the expression's first character
 	prog      *vm.Program
 	paths     []*pathRef
-	constant  bool // no paths, variables or context functions: still evaluated each time (now(), uuid())
 }
 
 func (c *compiled) where() string { return fmt.Sprintf("%s:%d:%d", c.file, c.line, c.col) }
