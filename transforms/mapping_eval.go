@@ -310,11 +310,7 @@ func (c *evalCtx) items(e *compiled) ([]item, error) {
 			return true
 		})
 		return out, nil
-	default:
-		if c.mode == inputJSON {
-			// A scalar read from the input: one item, still readable with "."
-			return []item{{has: true, val: v}}, nil
-		}
+	default: // a single value: one item, readable as "."
 		return []item{{has: true, val: v}}, nil
 	}
 }

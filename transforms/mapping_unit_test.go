@@ -389,3 +389,29 @@ func TestJSONToXML(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyShapes(t *testing.T) {
+	cases := []struct{ src, in, want string }{
+		{"output: json\nbody: $.a\n", `{"a": "x"}`, `"x"`},
+		{"output: json\nbody: $.nope\n", `{}`, `null`},
+		{"output: json\nbody:\n  for-each: $.l\n  \"#value\": . * 2\n", `{"l": [1, 2]}`, `[2,4]`},
+		{"output: json\nbody:\n  - $.a\n  - 1\n", `{"a": true}`, `[true,1]`},
+		{"output: json\nbody:\n  x: 1\n", ``, `{"x":1}`},
+		{"output: xml\nbody:\n  R:\n    A: [\"'1'\", \"'2'\"]\n    B: \"''\"\n    C: $.nope\n", `{}`, `<R><A>1</A><A>2</A><B></B></R>`},
+	}
+	for i, c := range cases {
+		m, err := CompileMapping("f.yaml", []byte(c.src), ".")
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		out, err := m.Apply(jsonMsg(c.in))
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		if got := string(out.Bytes()); got != c.want {
+			t.Errorf("case %d: want %s, got %s", i, c.want, got)
+		}
+	}
+}
