@@ -311,6 +311,7 @@ func TestCompileExpr(t *testing.T) {
 		want string
 	}{
 		{`/*/RETURN/item[TYPE='E']`, sap, "true"},
+		{`./RETURN/item[TYPE='E']`, sap, "true"},
 		{`exists(/rfc:R/RETURN/item[TYPE='W'])`, sap, "false"},
 		{`count(//item) == 1`, sap, "true"},
 		{`/rfc:R/RETURN/item/TYPE`, sap, "E"},
@@ -413,5 +414,24 @@ func TestBodyShapes(t *testing.T) {
 		if got := string(out.Bytes()); got != c.want {
 			t.Errorf("case %d: want %s, got %s", i, c.want, got)
 		}
+	}
+}
+
+// TestXMLContextNode: outside any for-each the context node is the payload
+// element; "/" is a virtual document root above it, even inside a SOAP envelope.
+func TestXMLContextNode(t *testing.T) {
+	m, err := CompileMapping("f.yaml", []byte("output: json\nbody:\n  key: ./OBJ_KEY\n  abs: /*/OBJ_KEY\n  byName: /R/OBJ_KEY\n  self: count(.)\n  up: count(..)\n  above: count(../..)\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := xmlMsg(t, `<soap:Envelope xmlns:soap="urn:s"><soap:Body><R><OBJ_KEY>K</OBJ_KEY></R></soap:Body></soap:Envelope>`)
+	env.Root = env.Root.FindElement("//R")
+	out, err := m.Apply(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"key":"K","abs":"K","byName":"K","self":1,"up":1,"above":0}`
+	if string(out.Body) != want {
+		t.Errorf("want %s, got %s", want, out.Body)
 	}
 }
