@@ -43,7 +43,7 @@ type evalCtx struct {
 	mode   inputMode
 
 	jsonRoot gjson.Result
-	xmlRoot  *xmlNav
+	xmlRoot  *xmlNav // the context node outside any for-each: the payload element
 
 	item      item
 	pos, last int
@@ -106,6 +106,7 @@ func (c *evalCtx) start(in *bus.Message) error {
 			return c.startFault("the message holds no parsed XML payload")
 		}
 		c.xmlRoot = newXMLNav(in.Root)
+		c.xmlRoot.MoveToChild() // from the virtual document root to the payload element
 	}
 	return nil
 }
@@ -310,11 +311,7 @@ func (c *evalCtx) items(e *compiled) ([]item, error) {
 			return true
 		})
 		return out, nil
-	default:
-		if c.mode == inputJSON {
-			// A scalar read from the input: one item, still readable with "."
-			return []item{{has: true, val: v}}, nil
-		}
+	default: // a single value: one item, readable as "."
 		return []item{{has: true, val: v}}, nil
 	}
 }

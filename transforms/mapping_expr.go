@@ -595,7 +595,6 @@ type literalChecker struct {
 	env *compileEnv
 	err *scanError
 	sc  *scanned
-	src string
 }
 
 func (v *literalChecker) Visit(node *ast.Node) {
@@ -726,7 +725,7 @@ func compileExpression(src string, env *compileEnv, line, col int) (*compiled, e
 		}
 		c.paths = append(c.paths, ref)
 	}
-	checker := &literalChecker{env: env, sc: sc, src: src}
+	checker := &literalChecker{env: env, sc: sc}
 	opts := append(append([]expr.Option{}, baseOptions()...), expr.Patch(checker))
 	prog, err := expr.Compile(sc.text, opts...)
 	if checker.err != nil {

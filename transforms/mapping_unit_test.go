@@ -311,6 +311,7 @@ func TestCompileExpr(t *testing.T) {
 		want string
 	}{
 		{`/*/RETURN/item[TYPE='E']`, sap, "true"},
+		{`./RETURN/item[TYPE='E']`, sap, "true"},
 		{`exists(/rfc:R/RETURN/item[TYPE='W'])`, sap, "false"},
 		{`count(//item) == 1`, sap, "true"},
 		{`/rfc:R/RETURN/item/TYPE`, sap, "E"},
@@ -387,5 +388,50 @@ func TestJSONToXML(t *testing.T) {
 		if _, err := JSONToXML([]byte(bad.json), bad.root, ""); err == nil {
 			t.Errorf("%s as %s: want an error", bad.json, bad.root)
 		}
+	}
+}
+
+func TestBodyShapes(t *testing.T) {
+	cases := []struct{ src, in, want string }{
+		{"output: json\nbody: $.a\n", `{"a": "x"}`, `"x"`},
+		{"output: json\nbody: $.nope\n", `{}`, `null`},
+		{"output: json\nbody:\n  for-each: $.l\n  \"#value\": . * 2\n", `{"l": [1, 2]}`, `[2,4]`},
+		{"output: json\nbody:\n  - $.a\n  - 1\n", `{"a": true}`, `[true,1]`},
+		{"output: json\nbody:\n  x: 1\n", ``, `{"x":1}`},
+		{"output: xml\nbody:\n  R:\n    A: [\"'1'\", \"'2'\"]\n    B: \"''\"\n    C: $.nope\n", `{}`, `<R><A>1</A><A>2</A><B></B></R>`},
+	}
+	for i, c := range cases {
+		m, err := CompileMapping("f.yaml", []byte(c.src), ".")
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		out, err := m.Apply(jsonMsg(c.in))
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		if got := string(out.Bytes()); got != c.want {
+			t.Errorf("case %d: want %s, got %s", i, c.want, got)
+		}
+	}
+}
+
+// TestXMLContextNode: outside any for-each the context node is the payload
+// element; "/" is a virtual document root above it, even inside a SOAP envelope.
+func TestXMLContextNode(t *testing.T) {
+	m, err := CompileMapping("f.yaml", []byte("output: json\nbody:\n  key: ./OBJ_KEY\n  abs: /*/OBJ_KEY\n  byName: /R/OBJ_KEY\n  self: count(.)\n  up: count(..)\n  above: count(../..)\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := xmlMsg(t, `<soap:Envelope xmlns:soap="urn:s"><soap:Body><R><OBJ_KEY>K</OBJ_KEY></R></soap:Body></soap:Envelope>`)
+	env.Root = env.Root.FindElement("//R")
+	out, err := m.Apply(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"key":"K","abs":"K","byName":"K","self":1,"up":1,"above":0}`
+	if string(out.Body) != want {
+		t.Errorf("want %s, got %s", want, out.Body)
 	}
 }
