@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -573,4 +574,4 @@ func (rc *routeCompiler) handler(route *Route) connectors.Handler {
 }
 
 // Errors from validation name the field: `field "url": …`.
-var quotedField = regexpMustCompile(`field "([^"]+)"`)
+var quotedField = regexp.MustCompile(`field "([^"]+)"`)

@@ -15,8 +15,6 @@ import (
 	"github.com/busbar/busbar/transforms"
 )
 
-var regexpMustCompile = regexp.MustCompile
-
 // pathVar matches {name} in a call path.
 var pathVar = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_-]*)\}`)
 

@@ -7,30 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/busbar/busbar/internal/corpus"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// corpusDir finds shared/corpus/wsdl by walking up from the package
-// directory, and skips the test when it is not there.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "corpus", "wsdl")
-		if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("WSDL corpus not found: no shared/corpus/wsdl in any parent directory of the package")
-		}
-		dir = parent
-	}
-}
+// corpusDir is the shared third-party corpus (skips the test when absent).
+func corpusDir(t testing.TB) string { return corpus.Dir(t) }
 
 // golden compares got with testdata/golden/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
