@@ -93,20 +93,3 @@ func explainXMLError(body []byte, charsetLabel string, first error) string {
 		}
 	}
 }
-
-// EncodeCharset converts UTF-8 text to the named charset (GBK, GB18030,
-// Big5…), for systems that must be answered in their own encoding.
-func EncodeCharset(utf8Text []byte, label string) ([]byte, error) {
-	if isUTF8(label) {
-		return utf8Text, nil
-	}
-	enc, _ := charset.Lookup(label)
-	if enc == nil {
-		return nil, fmt.Errorf("unsupported charset %q", label)
-	}
-	out, err := enc.NewEncoder().Bytes(utf8Text)
-	if err != nil {
-		return nil, fmt.Errorf("text cannot be written in %s: %w", label, err)
-	}
-	return out, nil
-}
