@@ -38,6 +38,10 @@ type HTTPConfig struct {
 	MaxConns int `yaml:"max-conns"`
 	// MaxReply caps the reply body. Default 32MiB.
 	MaxReply bus.ByteSize `yaml:"max-reply"`
+	// Charset is the encoding of XML request bodies: utf-8 (default), gbk,
+	// gb18030 or big5, declared in the XML declaration and the Content-Type.
+	// JSON is always UTF-8.
+	Charset string `yaml:"charset"`
 }
 
 // Defaults for outbound calls.
@@ -61,7 +65,26 @@ func (c *HTTPConfig) Validate() error {
 	case c.MaxConns < 0:
 		return errors.New(`field "max-conns" must not be negative`)
 	}
+	if _, err := transforms.CharsetName(c.Charset); err != nil {
+		return fmt.Errorf(`field "charset": %v`, err)
+	}
 	return nil
+}
+
+// encodeXML writes an XML payload in the connector's charset, with the
+// declaration that names it, and returns the charset for the Content-Type.
+// A character the charset lacks is the caller's data: a 422 naming it.
+func (o *outbound) encodeXML(doc []byte) ([]byte, string, error) {
+	name, _ := transforms.CharsetName(o.cfg.Charset) // checked by Validate
+	out, err := transforms.EncodeXML(doc, name)
+	if err != nil {
+		return nil, "", bus.ClientFault(http.StatusUnprocessableEntity, "Cannot encode request",
+			fmt.Sprintf("connector %q: %v", o.name, err))
+	}
+	if name == "UTF-8" {
+		name = "utf-8" // as every reply and fault of Busbar writes it
+	}
+	return out, name, nil
 }
 
 func (c *HTTPConfig) Build(name string) (bus.Connector, error) {
@@ -160,8 +183,11 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	case bus.FormatJSON:
 		body, contentType = bytes.NewReader(req.Bytes()), "application/json"
 	case bus.FormatXML:
-		b := append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), req.Bytes()...)
-		body, contentType = bytes.NewReader(b), "application/xml; charset=utf-8"
+		b, cs, err := c.encodeXML(req.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		body, contentType = bytes.NewReader(b), "application/xml; charset="+cs
 	}
 	hr, err := http.NewRequestWithContext(ctx, method, c.base+req.Path, body)
 	if err != nil {

@@ -25,6 +25,11 @@ type SOAPConfig struct {
 	HTTPConfig `yaml:",inline"`
 	// Version is the envelope the service expects: "1.1" (default) or "1.2".
 	Version string `yaml:"version"`
+	// WSDL is the service's contract (relative to the configuration
+	// directory). Routes use its schema to convert replies to JSON: arrays
+	// stay arrays with one item, numbers become numbers. The route loader
+	// reads it; the connector itself does not need it.
+	WSDL string `yaml:"wsdl"`
 }
 
 func (c *SOAPConfig) Validate() error {
@@ -59,18 +64,22 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	}
 	var env bytes.Buffer
 	WriteEnvelope(&env, c.version, nil, req.Root)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+req.Path, &env)
+	body, cs, err := c.encodeXML(env.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+req.Path, bytes.NewReader(body))
 	if err != nil {
 		return nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", c.name, err))
 	}
 	if c.version == bus.SOAP12 {
-		ct := ContentTypeSOAP12 + "; charset=utf-8"
+		ct := ContentTypeSOAP12 + "; charset=" + cs
 		if req.SOAPAction != "" {
 			ct += "; action=" + strconv.Quote(req.SOAPAction)
 		}
 		hr.Header.Set("Content-Type", ct)
 	} else {
-		hr.Header.Set("Content-Type", ContentTypeSOAP11+"; charset=utf-8")
+		hr.Header.Set("Content-Type", ContentTypeSOAP11+"; charset="+cs)
 		hr.Header.Set("SOAPAction", strconv.Quote(req.SOAPAction))
 	}
 	hr.Header.Set("Accept", "text/xml, application/soap+xml")

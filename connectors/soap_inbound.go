@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/transforms"
 )
 
 // SOAPEndpoint is a SOAP facade: one path, one WSDL, one or more operations,
@@ -18,6 +19,9 @@ type SOAPEndpoint struct {
 	// nil when the facade publishes none (GET ?wsdl is then a 404).
 	WSDL       func(address string) ([]byte, error)
 	Versions   []bus.SOAPVersion // accepted versions; empty means both
+	// Charset is what the facade answers in (replies and faults): "" or
+	// UTF-8, GBK, GB18030, Big5, for callers that read only their own.
+	Charset    string
 	Operations []SOAPOperation
 }
 
@@ -83,7 +87,7 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		m := newMessage(r)
 		w.Header().Set("X-Correlation-ID", m.CorrelationID)
 		version, charset, action := soapVersionOf(r.Header)
-		fail := func(v bus.SOAPVersion, f *bus.Fault) { writeSOAPFault(w, v, f) }
+		fail := func(v bus.SOAPVersion, f *bus.Fault) { writeSOAPFault(w, v, f, ep.Charset) }
 		if version == 0 {
 			f := bus.ClientFault(http.StatusUnsupportedMediaType, "Unsupported media type",
 				fmt.Sprintf("Content-Type %q: SOAP 1.1 uses text/xml, SOAP 1.2 application/soap+xml", r.Header.Get("Content-Type")))
@@ -137,26 +141,49 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		}
 		var out bytes.Buffer
 		WriteEnvelope(&out, env.Version, nil, reply.Root)
+		body, cs, err := encodeSOAP(out.Bytes(), ep.Charset)
+		if err != nil {
+			fail(env.Version, bus.ServerFault(0, "Cannot encode reply", fmt.Sprintf("route %q: %v", op.Route, err)))
+			return
+		}
 		// A SOAP response is always 200: the backend's 201 or 202 means
 		// nothing to a SOAP caller, and errors travel as faults.
-		w.Header().Set("Content-Type", soapContentType(env.Version))
+		w.Header().Set("Content-Type", soapContentType(env.Version, cs))
 		w.WriteHeader(http.StatusOK)
-		w.Write(out.Bytes())
+		w.Write(body)
 	})
 }
 
-func soapContentType(v bus.SOAPVersion) string {
-	if v == bus.SOAP12 {
-		return ContentTypeSOAP12 + "; charset=utf-8"
+// encodeSOAP writes a UTF-8 envelope in the facade's charset and returns
+// the charset name for the Content-Type.
+func encodeSOAP(doc []byte, charset string) ([]byte, string, error) {
+	name, err := transforms.CharsetName(charset)
+	if err != nil || name == "UTF-8" {
+		return doc, "utf-8", err
 	}
-	return ContentTypeSOAP11 + "; charset=utf-8"
+	out, err := transforms.EncodeXML(doc, name)
+	return out, name, err
 }
 
-func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault) {
+func soapContentType(v bus.SOAPVersion, charset string) string {
+	if v == bus.SOAP12 {
+		return ContentTypeSOAP12 + "; charset=" + charset
+	}
+	return ContentTypeSOAP11 + "; charset=" + charset
+}
+
+// writeSOAPFault sends a fault in the facade's charset; a fault that cannot
+// be written in it (its text quotes a character the charset lacks) goes in
+// UTF-8, which says so in its declaration and Content-Type.
+func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault, charset string) {
 	status, body := f.SOAPFault(v)
-	w.Header().Set("Content-Type", soapContentType(v))
+	out, cs, err := encodeSOAP(body, charset)
+	if err != nil {
+		out, cs = body, "utf-8"
+	}
+	w.Header().Set("Content-Type", soapContentType(v, cs))
 	w.WriteHeader(status)
-	w.Write(body)
+	w.Write(out)
 }
 
 // mustUnderstand refuses a header block marked mustUnderstand: Busbar's

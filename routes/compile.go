@@ -71,7 +71,8 @@ func Load(dir string) (*Config, error) {
 	files, errs := readDir(dir)
 	l := &loader{dir: dir, cfg: &Config{Dir: dir, Connectors: map[string]bus.Connector{}},
 		maps: map[string]*transforms.Mapping{}, connectorKind: map[string]string{},
-		wsdls: map[string]*wsdl.Definitions{}, facades: map[string]*connectors.SOAPEndpoint{}}
+		wsdls: map[string]*wsdlFile{}, facades: map[string]*connectors.SOAPEndpoint{},
+		connectorSchemas: map[string]*transforms.Schema{}, facadeCharsets: map[string]string{}}
 	// Connectors first: routes refer to them.
 	for _, f := range files {
 		if f.kind == "connector" {
@@ -105,10 +106,35 @@ type loader struct {
 	maps          map[string]*transforms.Mapping // by path relative to dir: a map shared by routes compiles once
 	mapErrs       map[string]bool
 	connectorKind map[string]string // connector name -> kind
-	wsdls         map[string]*wsdl.Definitions
+	wsdls         map[string]*wsdlFile // by path relative to dir
 	facades       map[string]*connectors.SOAPEndpoint // by path
 	routeNames    map[string]string                   // name -> file
 	restKeys      []restKey
+	// connectorSchemas holds the schema of SOAP connectors that name a WSDL.
+	connectorSchemas map[string]*transforms.Schema
+	// facadeCharsets names the route that set a facade's charset, by path.
+	facadeCharsets map[string]string
+}
+
+// wsdlFile is a WSDL read once for every route and connector naming it.
+type wsdlFile struct {
+	defs   *wsdl.Definitions
+	schema *transforms.Schema
+	err    error
+}
+
+// loadWSDL reads a WSDL relative to the configuration directory, once.
+func (l *loader) loadWSDL(rel string) *wsdlFile {
+	if w, ok := l.wsdls[rel]; ok {
+		return w
+	}
+	w := &wsdlFile{}
+	w.defs, w.err = wsdl.Load(filepath.Join(l.dir, rel))
+	if w.err == nil {
+		w.schema = w.defs.Schema()
+	}
+	l.wsdls[rel] = w
+	return w
 }
 
 type restKey struct {
@@ -151,6 +177,13 @@ func (l *loader) connector(f *file) Errors {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fieldOf(err), "%v", err)
+	}
+	if sc, ok := cfg.(*connectors.SOAPConfig); ok && sc.WSDL != "" {
+		w := l.loadWSDL(sc.WSDL)
+		if w.err != nil {
+			return fail([]string{"wsdl"}, "%v", w.err)
+		}
+		l.connectorSchemas[head.Connector] = w.schema
 	}
 	c, err := cfg.Build(head.Connector)
 	if err != nil {
@@ -371,19 +404,27 @@ func (rc *routeCompiler) rest(route *Route, limits connectors.Limits) {
 		rc.fail([]string{"from", "rest", "path"}, "path %q must start with /", in.Path)
 	}
 	// REST callers speak JSON: an XML result (a SOAP reply nobody mapped)
-	// is converted with the generic conventions of docs/mapping.md.
-	rc.steps = append(rc.steps, bus.NamedStep{Name: "to json", Step: bus.StepFunc(toJSON)})
+	// is converted by the conventions of docs/mapping.md, schema-aware when
+	// the SOAP connector names its WSDL.
+	var schema *transforms.Schema
+	if rc.spec.To != nil {
+		schema = rc.l.connectorSchemas[rc.spec.To.Connector]
+	}
+	rc.steps = append(rc.steps, bus.NamedStep{Name: "to json", Step: bus.StepFunc(func(_ context.Context, m *bus.Message) (*bus.Message, error) {
+		return toJSON(m, schema)
+	})})
 	line, col := posOf(nodeAt(rc.f.root, "from", "rest"))
 	rc.l.restKeys = append(rc.l.restKeys, restKey{key: in.Method + " " + in.Path, route: rc.spec.Route, file: rc.f.path, line: line, col: col})
 	rc.l.cfg.endpoints.REST = append(rc.l.cfg.endpoints.REST, connectors.RESTEndpoint{
 		Route: rc.spec.Route, Method: in.Method, Path: in.Path, Limits: limits, Handle: rc.handler(route)})
 }
 
-func toJSON(_ context.Context, m *bus.Message) (*bus.Message, error) {
+// toJSON converts an XML message to JSON; schema may be nil.
+func toJSON(m *bus.Message, schema *transforms.Schema) (*bus.Message, error) {
 	if m.Format != bus.FormatXML || m.Root == nil {
 		return m, nil
 	}
-	b, err := transforms.XMLToJSON(m.Root)
+	b, err := schema.XMLToJSON(m.Root)
 	if err != nil {
 		return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 	}
@@ -413,8 +454,22 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 	default:
 		rc.fail([]string{"from", "soap", "version"}, "version %q: write \"1.1\" or \"1.2\", or leave it out to accept both", in.Version)
 	}
+	if in.Charset != "" {
+		cs, err := transforms.CharsetName(in.Charset)
+		prev, set := rc.l.facadeCharsets[in.Path]
+		switch {
+		case err != nil:
+			rc.fail([]string{"from", "soap", "charset"}, "%v", err)
+		case set && ep.Charset != cs:
+			rc.fail([]string{"from", "soap", "charset"}, "facade %s answers in %s (route %q): routes sharing a path share its charset", in.Path, ep.Charset, prev)
+		default:
+			ep.Charset = cs
+			rc.l.facadeCharsets[in.Path] = rc.spec.Route
+		}
+	}
 	op := connectors.SOAPOperation{Route: rc.spec.Route, Name: in.Operation, Element: in.Element, Limits: limits}
 	responseElement, responseNS := in.Operation+"Response", ""
+	var schema *transforms.Schema
 	if in.WSDL != "" {
 		defs := rc.wsdl(in.WSDL)
 		if defs == nil {
@@ -431,6 +486,7 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 			}
 			found = true
 			op.Action, op.Element = o.Action, o.Input.Local
+			schema = rc.l.loadWSDL(in.WSDL).schema
 			if o.Output.Local != "" {
 				responseElement, responseNS = o.Output.Local, o.Output.Space
 			}
@@ -462,7 +518,8 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 	}
 	// SOAP callers get XML: a JSON result (a REST reply nobody mapped) is
 	// converted into the operation's response element, in the WSDL's
-	// namespace or else the request's.
+	// namespace or else the request's, following the WSDL's schema when
+	// there is one.
 	op.Handle = func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		ns := responseNS
 		if ns == "" && m.Root != nil {
@@ -472,12 +529,12 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 		if err != nil {
 			return nil, err
 		}
-		return toXML(out, responseElement, ns)
+		return toXML(out, responseElement, ns, schema)
 	}
 	ep.Operations = append(ep.Operations, op)
 }
 
-func toXML(m *bus.Message, element, ns string) (*bus.Message, error) {
+func toXML(m *bus.Message, element, ns string, schema *transforms.Schema) (*bus.Message, error) {
 	if m.Format == bus.FormatXML && m.Root != nil {
 		return m, nil
 	}
@@ -485,7 +542,7 @@ func toXML(m *bus.Message, element, ns string) (*bus.Message, error) {
 	if m.Format != bus.FormatJSON {
 		body = []byte("{}")
 	}
-	root, err := transforms.JSONToXML(body, element, ns)
+	root, err := schema.JSONToXML(body, ns, element)
 	if err != nil {
 		return nil, bus.ServerFault(0, "Cannot convert JSON to XML", err.Error())
 	}
@@ -508,16 +565,12 @@ func operationNames(d *wsdl.Definitions) []string {
 }
 
 func (rc *routeCompiler) wsdl(rel string) *wsdl.Definitions {
-	if d, ok := rc.l.wsdls[rel]; ok {
-		return d
-	}
-	d, err := wsdl.Load(filepath.Join(rc.l.dir, rel))
-	if err != nil {
-		rc.fail([]string{"from", "soap", "wsdl"}, "%v", err)
+	w := rc.l.loadWSDL(rel)
+	if w.err != nil {
+		rc.fail([]string{"from", "soap", "wsdl"}, "%v", w.err)
 		return nil
 	}
-	rc.l.wsdls[rel] = d
-	return d
+	return w.defs
 }
 
 func (rc *routeCompiler) mapStep(name string, keys []string, rel string) {

@@ -59,6 +59,9 @@ type SOAPFrom struct {
 	Element string `yaml:"element"`
 	// Version restricts callers to "1.1" or "1.2"; default both.
 	Version string `yaml:"version"`
+	// Charset is what the facade answers in: utf-8 (default), gbk, gb18030
+	// or big5. Routes sharing a path must not disagree.
+	Charset string `yaml:"charset"`
 }
 
 // LimitsConfig bounds one request.

@@ -55,6 +55,12 @@ func (rc *routeCompiler) callStep() {
 		headers.Set(k, v)
 	}
 	path, action, name := to.Path, to.Action, to.Connector
+	// A facade's WSDL describes the caller's request: a REST service gets
+	// it as typed JSON (nil when the WSDL failed, which soap() reports).
+	var schema *transforms.Schema
+	if in := rc.spec.From.SOAP; in != nil && in.WSDL != "" {
+		schema = rc.l.loadWSDL(in.WSDL).schema
+	}
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
 			SOAP: m.SOAP, SOAPAction: action, Method: method, Header: headers.Clone(), Vars: m.Vars}
@@ -66,8 +72,8 @@ func (rc *routeCompiler) callStep() {
 		}
 		if kind != "soap" && out.Format == bus.FormatXML {
 			// A REST service takes JSON: an unmapped XML payload (a SOAP
-			// caller's body) goes over with the generic conventions.
-			b, err := transforms.XMLToJSON(out.Root)
+			// caller's body) goes over by the conventions of docs/mapping.md.
+			b, err := schema.XMLToJSON(out.Root)
 			if err != nil {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}
