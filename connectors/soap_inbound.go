@@ -17,8 +17,8 @@ type SOAPEndpoint struct {
 	Path string
 	// WSDL returns the facade's WSDL with its soap:address set to address;
 	// nil when the facade publishes none (GET ?wsdl is then a 404).
-	WSDL       func(address string) ([]byte, error)
-	Versions   []bus.SOAPVersion // accepted versions; empty means both
+	WSDL     func(address string) ([]byte, error)
+	Versions []bus.SOAPVersion // accepted versions; empty means both
 	// Charset is what the facade answers in (replies and faults): "" or
 	// UTF-8, GBK, GB18030, Big5, for callers that read only their own.
 	Charset    string

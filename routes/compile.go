@@ -105,8 +105,8 @@ type loader struct {
 	cfg           *Config
 	maps          map[string]*transforms.Mapping // by path relative to dir: a map shared by routes compiles once
 	mapErrs       map[string]bool
-	connectorKind map[string]string // connector name -> kind
-	wsdls         map[string]*wsdlFile // by path relative to dir
+	connectorKind map[string]string                   // connector name -> kind
+	wsdls         map[string]*wsdlFile                // by path relative to dir
 	facades       map[string]*connectors.SOAPEndpoint // by path
 	routeNames    map[string]string                   // name -> file
 	restKeys      []restKey
