@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -201,4 +202,31 @@ func xmlString(el *etree.Element) string {
 	var b strings.Builder
 	el.WriteTo(&b, &etree.WriteSettings{CanonicalEndTags: false})
 	return b.String()
+}
+
+// FuzzSchemaConversion: whatever the XML, schema-aware XMLToJSON writes
+// valid JSON; whatever the JSON, JSONToXML either fails or builds XML that
+// parses again.
+func FuzzSchemaConversion(f *testing.F) {
+	f.Add(`<v:Voucher xmlns:v="urn:sap"><DOC_NO>01</DOC_NO><LINES><item><AMOUNT>0010.50</AMOUNT><RATE>1e5</RATE></item></LINES></v:Voucher>`,
+		`{"DOC_NO":"1","LINES":{"item":[{"ITEMNO":1e2,"GL_ACCOUNT":"1","AMOUNT":"0010.50"}]}}`)
+	f.Add(`<v:Voucher xmlns:v="urn:sap" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><POSTED xsi:nil="true"/><EXTRA><a>1</a></EXTRA></v:Voucher>`,
+		`{"Voucher":{"DOC_NO":null,"EXTRA":{"a":[1,{"@b":"c"}]},"@id":"x"}}`)
+	s := voucherSchema()
+	f.Fuzz(func(t *testing.T, xml, js string) {
+		if doc, err := ParseXML([]byte(xml), ""); err == nil {
+			out, err := s.XMLToJSON(doc.Root())
+			if err != nil || !json.Valid(out) {
+				t.Fatalf("%q: invalid JSON %q (%v)", xml, out, err)
+			}
+		}
+		el, err := s.JSONToXML([]byte(js), "urn:sap", "Voucher")
+		if err != nil {
+			return
+		}
+		x := xmlString(el)
+		if _, err := ParseXML([]byte(x), ""); err != nil {
+			t.Fatalf("%q built XML that does not parse: %v\n%s", js, err, x)
+		}
+	})
 }
