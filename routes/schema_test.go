@@ -33,28 +33,27 @@ func sapSuppliers(t *testing.T) *httptest.Server {
 	}))
 }
 
-// A REST route calling a SOAP connector that names its WSDL: the reply is
-// JSON by the schema — one supplier is still an array, an empty table is
-// [], codes keep their leading zeros, amounts are exact numbers.
+// A REST route calling a SOAP connector that names its WSDL (the demo's
+// supplier list, pointed at a raw SAP-style backend): the reply is JSON by
+// the schema — one supplier is still an array, an empty table is [], codes
+// keep their leading zeros, amounts are exact numbers.
 func TestSchemaAwareSOAPReply(t *testing.T) {
 	sap := sapSuppliers(t)
 	defer sap.Close()
-	t.Setenv("SAP_URL", sap.URL)
-	t.Setenv("OA_URL", sap.URL)
-	t.Setenv("CLAIMS_URL", sap.URL)
-	b := start(t, "testdata/schema")
+	t.Setenv("SAP_SUPPLIERS_URL", sap.URL)
+	b := start(t, examples)
 	cases := []struct{ company, golden string }{
 		{"1000", "schema-suppliers-one.json"},
 		{"2000", "schema-suppliers-two.json"},
 		{"3000", "schema-suppliers-none.json"},
 	}
 	for _, c := range cases {
-		r := b.postJSON(t, "/api/suppliers", `{"companyCode": "`+c.company+`"}`)
+		r := b.postJSON(t, "/api/v1/suppliers", `{"companyCode": "`+c.company+`"}`)
 		r.expect(t, 200, "application/json")
 		golden(t, c.golden, r.Body+"\n")
 	}
 	// The facts the goldens show, so that -update cannot bless a regression.
-	r := b.postJSON(t, "/api/suppliers", `{"companyCode": "1000"}`)
+	r := b.postJSON(t, "/api/v1/suppliers", `{"companyCode": "1000"}`)
 	for _, want := range []string{`"ET_SUPPLIERS":{"item":[{"LIFNR":"0000100001"`, `"RECON_ACCOUNT":"0021100000"`, `"BALANCE":1280.50`, `"BLOCKED":false`, `"ET_RETURN"`} {
 		if want == `"ET_RETURN"` {
 			if strings.Contains(r.Body, want) {
@@ -84,7 +83,6 @@ func TestSchemaAwareFacadeGBK(t *testing.T) {
 	}))
 	defer api.Close()
 	t.Setenv("CLAIMS_URL", api.URL)
-	t.Setenv("SAP_URL", api.URL)
 	t.Setenv("OA_URL", api.URL)
 	b := start(t, "testdata/schema")
 
@@ -134,7 +132,6 @@ func TestFacadeGBKUnencodable(t *testing.T) {
 	}))
 	defer api.Close()
 	t.Setenv("CLAIMS_URL", api.URL)
-	t.Setenv("SAP_URL", api.URL)
 	t.Setenv("OA_URL", api.URL)
 	b := start(t, "testdata/schema")
 	claim := `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><SubmitClaim xmlns="urn:busbar:test:claims"><claimNo>1</claimNo><employee>e</employee><account>1</account><lines><line><text>t</text><amount>1</amount></line></lines></SubmitClaim></soap:Body></soap:Envelope>`
@@ -169,7 +166,6 @@ func TestSOAPConnectorSendsGBK(t *testing.T) {
 	}))
 	defer oa.Close()
 	t.Setenv("OA_URL", oa.URL)
-	t.Setenv("SAP_URL", oa.URL)
 	t.Setenv("CLAIMS_URL", oa.URL)
 	b := start(t, "testdata/schema")
 
@@ -201,5 +197,25 @@ func TestSOAPConnectorSendsGBK(t *testing.T) {
 	r.expect(t, 422, "application/problem+json")
 	if !strings.Contains(r.Body, "character U+1F600") || raw != nil {
 		t.Errorf("want a 422 naming U+1F600 and no call, got %s (backend got %q)", r.Body, raw)
+	}
+}
+
+// The demo's supplier list: SAP's reply, unmapped, converted by the
+// connector's WSDL as the REST client sees it.
+func TestExampleSupplierList(t *testing.T) {
+	b := start(t, examples)
+	cases := []struct{ company, golden string }{
+		{"1000", "example-suppliers-one.json"},
+		{"2000", "example-suppliers-two.json"},
+		{"3000", "example-suppliers-none.json"},
+	}
+	for _, c := range cases {
+		r := b.postJSON(t, "/api/v1/suppliers", `{"companyCode": "`+c.company+`"}`)
+		r.expect(t, 200, "application/json")
+		golden(t, c.golden, r.Body+"\n")
+	}
+	r := b.postJSON(t, "/api/v1/suppliers", `{"companyCode": "1000"}`)
+	if want := `{"Z_SUPPLIER_LIST.Response":{"ET_SUPPLIERS":{"item":[{"LIFNR":"0000100001","NAME1":"北京差旅服务有限公司","RECON_ACCOUNT":"0021100000","BALANCE":1280.50,"BLOCKED":false}]}}}`; r.Body != want {
+		t.Errorf("want %s\n got %s", want, r.Body)
 	}
 }
