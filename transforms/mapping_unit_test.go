@@ -211,12 +211,12 @@ func TestRunFaults(t *testing.T) {
 		status  int
 		want    string
 	}{
-		{"output: json\nbody:\n  a: decimal($.x)\n", `{"x": "12,50"}`, 422, `f.yaml:3:6: a: decimal($.x): decimal(): "12,50" is not a decimal number`},
+		{"output: json\nbody:\n  a: decimal($.x)\n", `{"x": "12,50"}`, 422, `f.yaml:3:6: a: decimal($.x): input $.x: decimal(): "12,50" is not a decimal number`},
 		{"output: json\nbody:\n  a: $.x / 0\n", `{"x": 1}`, 422, `division by zero`},
 		{"output: json\nbody:\n  a: $.x * 2\n", `{"x": "abc"}`, 422, `"abc" is not a decimal number`},
 		{"output: json\nbody:\n  a: pad($.x, 'w')\n", `{"x": "1"}`, 500, `width must be a whole number`},
 		{"output: json\nbody:\n  a: $.x\n", `not json`, 422, `not valid JSON`},
-		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, `f.yaml:3:7: a: round($.x, 2, 'down'): round(): rounding mode "down"`},
+		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, `f.yaml:3:7: a: round($.x, 2, 'down'): input $.x: round(): rounding mode "down"`},
 	}
 	for i, c := range cases {
 		m, err := CompileMapping("f.yaml", []byte(c.src), ".")
