@@ -34,8 +34,8 @@ type Mapping struct {
 	body       *node
 	identity   *identity // identity: instead of body:
 	nvars      int
-	tidyNS     bool // output may hold redundant namespace declarations (templates, copies)
-	usesNil    bool // some node is nillable
+	tidyNS     bool      // output may hold redundant namespace declarations (templates, copies)
+	usesNil    bool      // some node is nillable
 	pool       sync.Pool // *evalCtx
 }
 
@@ -373,6 +373,9 @@ func keyText(k ast.Node) string {
 func nodePos(n ast.Node) (int, int) {
 	if n == nil {
 		return 1, 1
+	}
+	if mn, ok := n.(*ast.MappingNode); ok && len(mn.Values) > 0 && !mn.IsFlowStyle { // its token is the first ':'
+		return nodePos(mn.Values[0].Key)
 	}
 	t := n.GetToken()
 	if t == nil || t.Position == nil {

@@ -366,8 +366,12 @@ func (c *evalCtx) enterSplice(s *splice) (*node, spliceMark, error) {
 	}
 	t := s.tmpl
 	if c.depth >= maxCallDepth {
-		return nil, spliceMark{}, fmt.Errorf("%s: template %q: calls nested more than %d deep (a template that calls itself without end?)",
-			c.trailString(), t.name, maxCallDepth)
+		trail := strings.Split(c.trailString(), "/")
+		if len(trail) > 6 {
+			trail = append(append(trail[:3:3], "…"), trail[len(trail)-2:]...)
+		}
+		return nil, spliceMark{}, fmt.Errorf("%s: template %q (%s:%d:%d): calls nested more than %d deep (a template that calls itself without end?)",
+			strings.Join(trail, "/"), t.name, t.file, t.line, t.col, maxCallDepth)
 	}
 	mark := spliceMark{called: t, stack: len(c.stack), nargs: len(s.args), saved: c.saveItem()}
 	for _, a := range s.args { // in the caller's context

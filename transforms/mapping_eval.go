@@ -77,9 +77,9 @@ type evalCtx struct {
 
 	matched   map[matchKey]*idRule // identity: the rule for each input node
 	movedFrom map[string]bool      // identity: namespaces rules moved nodes out of
-	buf   []byte
-	trail []trailStep
-	nowT  time.Time // now(), fixed for one Apply
+	buf       []byte
+	trail     []trailStep
+	nowT      time.Time // now(), fixed for one Apply
 }
 
 func newEvalCtx(m *Mapping) *evalCtx {
