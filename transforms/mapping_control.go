@@ -51,7 +51,6 @@ type template struct {
 	file      string
 	line, col int
 	ast       ast.Node // its body, compiled once every template is known
-	paramsAST ast.Node
 	params    []param
 	paramIdx  map[string]int
 	body      *node

@@ -281,7 +281,7 @@ func TestDocsCoverEverything(t *testing.T) {
 		keys = append(keys, k)
 	}
 	for _, k := range keys {
-		if !regexp.MustCompile(`(?m)^\s*(- )?"?` + regexp.QuoteMeta(k) + `"?:`).MatchString(all) &&
+		if !regexp.MustCompile(`(?m)^\s*(- )?"?`+regexp.QuoteMeta(k)+`"?:`).MatchString(all) &&
 			!strings.Contains(all, "{"+k+":") && !strings.Contains(all, "{ "+k+":") && !strings.Contains(all, ", "+k+":") {
 			missing = append(missing, k+":")
 		}

@@ -104,7 +104,7 @@ func rewritePrefixWildcards(src string, ns map[string]string) (string, error) {
 			if p != "" {
 				uri, ok := ns[p]
 				if !ok {
-					return "", fmt.Errorf("prefix %q is not declared under namespaces:", p)
+					return "", fmt.Errorf("prefix %q is not declared under namespaces", p)
 				}
 				s := b.String()
 				b.Reset()

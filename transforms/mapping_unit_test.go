@@ -77,7 +77,7 @@ func TestLoadErrors(t *testing.T) {
 		{"output: json\nbody:\n  a:\n    copy-of: $.x\n", `maps/x.yaml:4:5: copy-of: builds XML output`},
 		{"output: json\nbody:\n  a:\n    cdata: true\n", `maps/x.yaml:4:5: cdata: is for XML output`},
 		{"output: json\nbody:\n  a: formatNumber($.x, '#,##0.0#0')\n", `number pattern "#,##0.0#0": '0' after '#' in the fraction`},
-		{"output: json\nbody:\n  a: count(xpath('//q:*'))\n", `prefix "q" is not declared under namespaces:`},
+		{"output: json\nbody:\n  a: count(xpath('//q:*'))\n", `prefix "q" is not declared under namespaces`},
 	}
 	for i, c := range cases {
 		_, err := CompileMapping("maps/x.yaml", []byte(c.src), "testdata")

@@ -219,17 +219,6 @@ func isUntyped(v any) bool {
 	return false
 }
 
-// isList says v holds items to count, sum or repeat over.
-func isList(v any) bool {
-	switch x := v.(type) {
-	case xmlNodes, []any:
-		return true
-	case jsonVal:
-		return x.r.IsArray()
-	}
-	return false
-}
-
 func describe(v any) string {
 	switch v := v.(type) {
 	case nil:
