@@ -64,6 +64,12 @@ func runGolden(t *testing.T, dir string) (string, string) {
 	if err != nil {
 		return err.Error(), "want.err"
 	}
+	return applyGolden(t, m, goldenInput(t, dir))
+}
+
+// goldenInput reads a golden case's input message.
+func goldenInput(t *testing.T, dir string) *bus.Message {
+	t.Helper()
 	in := bus.NewMessage()
 	in.ID = "m1"
 	switch {
@@ -92,6 +98,13 @@ func runGolden(t *testing.T, dir string) (string, string) {
 	default:
 		t.Fatalf("%s: no input", dir)
 	}
+	return in
+}
+
+// applyGolden runs m over in and renders the result as the golden files hold it.
+func applyGolden(t *testing.T, m *Mapping, in *bus.Message) (string, string) {
+	t.Helper()
+	dir := m.Name()
 	out, err := m.Apply(in)
 	if err != nil {
 		var f *bus.Fault

@@ -457,3 +457,35 @@ func TestXMLContextNode(t *testing.T) {
 		t.Errorf("want %s, got %s", want, out.Body)
 	}
 }
+
+// TestNewConstructsConcurrent runs grouping, recursive templates and an
+// identity copy from many goroutines (meaningful under -race): the compiled
+// mapping is shared, the evaluation state is not.
+func TestNewConstructsConcurrent(t *testing.T) {
+	for _, dir := range []string{"group-by-gl-account", "templates-recursive", "identity-soap11-to-soap12"} {
+		dir = "testdata/mapping/" + dir
+		m, err := LoadMapping(dir + "/mapping.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := goldenInput(t, dir)
+		want, wantFile := applyGolden(t, m, in)
+		if strings.HasSuffix(wantFile, ".err") {
+			t.Fatalf("%s: %s", dir, want)
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 30; i++ {
+					if got, _ := applyGolden(t, m, in); got != want {
+						t.Errorf("%s: concurrent run differs:\n%s", dir, got)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
