@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -131,13 +132,24 @@ func fnReplace(c *evalCtx, a []any) (any, error) {
 	return strings.ReplaceAll(toString(a[0]), toString(a[1]), toString(a[2])), nil
 }
 
+// regexpArg is a regular expression argument: a literal one was compiled
+// and checked at load; one computed from the input is compiled here (and
+// cached, within bounds).
+func regexpArg(v any) (*regexp.Regexp, error) {
+	re, err := cachedRegexp(toString(v))
+	if err != nil {
+		return nil, fmt.Errorf("bad regular expression: %v", err)
+	}
+	return re, nil
+}
+
 func fnMatches(c *evalCtx, a []any) (any, error) {
 	if a[0] == nil {
 		return false, nil
 	}
-	re, err := cachedRegexp(toString(a[1]))
+	re, err := regexpArg(a[1])
 	if err != nil {
-		return nil, fmt.Errorf("bad regular expression: %v", err)
+		return nil, err
 	}
 	return re.MatchString(toString(a[0])), nil
 }
@@ -419,9 +431,9 @@ func fnRegexReplace(c *evalCtx, a []any) (any, error) {
 	if a[0] == nil {
 		return nil, nil
 	}
-	re, err := cachedRegexp(toString(a[1]))
+	re, err := regexpArg(a[1])
 	if err != nil {
-		return nil, fmt.Errorf("bad regular expression: %v", err)
+		return nil, err
 	}
 	return re.ReplaceAllString(toString(a[0]), toString(a[2])), nil
 }
@@ -432,9 +444,9 @@ func fnExtract(c *evalCtx, a []any) (any, error) {
 	if a[0] == nil {
 		return nil, nil
 	}
-	re, err := cachedRegexp(toString(a[1]))
+	re, err := regexpArg(a[1])
 	if err != nil {
-		return nil, fmt.Errorf("bad regular expression: %v", err)
+		return nil, err
 	}
 	g := min(1, re.NumSubexp())
 	if len(a) > 2 {
