@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,8 +30,12 @@ type Mapping struct {
 	input      inputMode
 	namespaces map[string]string
 	tables     map[string]*table
+	templates  map[string]*template
 	body       *node
+	identity   *identity // identity: instead of body:
 	nvars      int
+	tidyNS     bool      // output may hold redundant namespace declarations (templates, copies)
+	usesNil    bool      // some node is nillable
 	pool       sync.Pool // *evalCtx
 }
 
@@ -55,6 +60,13 @@ type node struct {
 	seq       bool        // children are the items of a YAML sequence
 	object    bool        // a YAML mapping (fields / child elements)
 	nsDecl    [][2]string // XML output: namespace declarations made on this element
+
+	sorts      []sortKey // for-each: sort: keys
+	groupBy    *compiled // for-each: group-by: key
+	splice     *splice   // a choose:, call: or copy-of: among the children
+	spliceOnly bool      // the node's whole content is one choose: or call:
+	nillable   bool      // nil writes xsi:nil="true" (XML) or null (JSON)
+	cdata      bool      // XML output: text as a CDATA section
 }
 
 type letDef struct {
@@ -75,36 +87,37 @@ func LoadMapping(path string) (*Mapping, error) {
 	return CompileMapping(path, src, filepath.Dir(path))
 }
 
-// topKeys are the keys a mapping file may have.
-var topKeys = map[string]bool{"output": true, "input": true, "namespaces": true, "tables": true, "body": true, "description": true}
+// topKeys are the keys a mapping file may have; includeKeys those of a
+// file named under include:.
+var (
+	topKeys = map[string]bool{"output": true, "input": true, "namespaces": true, "tables": true, "templates": true,
+		"include": true, "body": true, "identity": true, "description": true}
+	includeKeys = map[string]bool{"namespaces": true, "tables": true, "templates": true, "include": true, "description": true}
+)
 
 // CompileMapping compiles a mapping given as YAML source; name is the file
-// name used in errors, dir resolves table files.
+// name used in errors, dir resolves table and include files.
 func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error) {
 	defer func() {
 		if r := recover(); r != nil { // a bug here must not take a route loader down
 			m, err = nil, fmt.Errorf("%s: internal error compiling mapping: %v", name, r)
 		}
 	}()
-	f, err := parser.ParseBytes(src, 0)
+	top, err := parseTop(name, src)
 	if err != nil {
-		return nil, fmt.Errorf("%s:%s", name, strings.TrimSpace(yamlErrorText(err)))
+		return nil, err
 	}
-	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
-		return nil, fmt.Errorf("%s: a mapping file holds one YAML document", name)
+	m = &Mapping{name: name, namespaces: map[string]string{}, tables: map[string]*table{}, templates: map[string]*template{}}
+	l := &loader{m: m, included: map[string]bool{}}
+	if abs, err := filepath.Abs(name); err == nil {
+		l.included[abs] = true
 	}
-	top, ok := unwrap(f.Docs[0].Body).(*ast.MappingNode)
-	if !ok {
-		return nil, errAtNode(name, f.Docs[0].Body, "a mapping file is a YAML map with output: and body:")
-	}
-	m = &Mapping{name: name, namespaces: map[string]string{}, tables: map[string]*table{}}
-	var body ast.Node
-	var bodyKey ast.Node
+	var body, bodyKey, ident ast.Node
 	inputSet := false
 	for _, mv := range top.Values {
 		key := keyText(mv.Key)
 		if !topKeys[key] {
-			return nil, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, body)", key))
+			return nil, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, templates, include, body or identity)", key))
 		}
 		val := unwrap(mv.Value)
 		switch key {
@@ -131,56 +144,187 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 					m.input = inputXML
 				}
 			}
-		case "namespaces":
-			mn, ok := val.(*ast.MappingNode)
-			if !ok {
-				return nil, errAtNode(name, mv.Value, "namespaces: want a map of prefix: URI")
-			}
-			for _, nv := range mn.Values {
-				s, ok := unwrap(nv.Value).(*ast.StringNode)
-				if !ok || s.Value == "" {
-					return nil, errAtNode(name, nv.Value, "namespace URI must be a non-empty string")
-				}
-				p := keyText(nv.Key)
-				if !isNCName(p) {
-					return nil, errAtNode(name, nv.Key, fmt.Sprintf("namespace prefix %q is not a valid XML name", p))
-				}
-				m.namespaces[p] = s.Value
-			}
-		case "tables":
-			if err := m.loadTables(name, dir, val); err != nil {
-				return nil, err
-			}
 		case "body":
 			body, bodyKey = val, mv.Key
+		case "identity":
+			ident, bodyKey = val, mv.Key
+		default:
+			if err := l.common(name, dir, key, mv); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if m.output == bus.FormatNone {
 		return nil, &loadError{name, 1, 1, "missing output: (xml or json)"}
 	}
-	if body == nil {
-		return nil, &loadError{name, 1, 1, "missing body:"}
+	switch {
+	case body != nil && ident != nil:
+		return nil, errAtNode(name, bodyKey, "body: and identity: exclude each other")
+	case body == nil && ident == nil:
+		return nil, &loadError{name, 1, 1, "missing body: (or identity:)"}
+	case ident != nil && m.output != bus.FormatXML:
+		return nil, errAtNode(name, bodyKey, "identity: copies XML input to XML output (output: xml)")
+	}
+	if ident != nil {
+		if inputSet && m.input != inputXML {
+			return nil, errAtNode(name, bodyKey, "identity: copies XML input (input: xml)")
+		}
+		m.input, inputSet = inputXML, true
 	}
 	if !inputSet {
-		if m.input, err = detectInput(name, body); err != nil {
+		roots := []ast.Node{body}
+		for _, t := range l.order {
+			roots = append(roots, t.ast)
+		}
+		if m.input, err = detectInput(name, roots...); err != nil {
 			return nil, err
 		}
 	}
-	env := &compileEnv{file: name, mode: m.input, namespaces: m.namespaces, tables: m.tables, vars: map[string]int{}}
-	m.body, err = m.compileNode("", body, env)
-	if err != nil {
+	if err := l.compileTemplates(); err != nil {
 		return nil, err
 	}
-	if m.output == bus.FormatXML {
-		if err := m.checkXMLBody(name, bodyKey); err != nil {
+	env := &compileEnv{file: name, mode: m.input, namespaces: m.namespaces, tables: m.tables, templates: m.templates, vars: map[string]int{}}
+	if ident != nil {
+		if m.identity, err = m.compileIdentity(ident, env); err != nil {
 			return nil, err
 		}
-		if err := m.checkXMLNames(m.body, nil, true); err != nil {
+	} else {
+		m.body, err = m.compileNode("", body, env)
+		if err != nil {
 			return nil, err
+		}
+		if err := m.checkSplices(m.body, env.file); err != nil {
+			return nil, err
+		}
+	}
+	if m.output == bus.FormatXML {
+		if m.body != nil {
+			if err := m.checkXMLBody(name, bodyKey); err != nil {
+				return nil, err
+			}
+			if err := m.checkXMLNames(m.body, nil, xmlWrapper, name); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range l.order {
+			if err := m.checkXMLNames(t.body, nil, xmlContent, t.file); err != nil {
+				return nil, err
+			}
+		}
+		if m.usesNil && m.body != nil { // one xsi declaration on the root rather than one per nil element
+			root := m.body.children[0]
+			if !slices.Contains(root.nsDecl, [2]string{"xmlns:xsi", xsiNS}) {
+				root.nsDecl = append(root.nsDecl, [2]string{"xmlns:xsi", xsiNS})
+			}
 		}
 	}
 	m.pool.New = func() any { return newEvalCtx(m) }
 	return m, nil
+}
+
+// parseTop parses a mapping (or included) file down to its top-level map.
+func parseTop(name string, src []byte) (*ast.MappingNode, error) {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%s", name, strings.TrimSpace(yamlErrorText(err)))
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, fmt.Errorf("%s: a mapping file holds one YAML document", name)
+	}
+	top, ok := unwrap(f.Docs[0].Body).(*ast.MappingNode)
+	if !ok {
+		return nil, errAtNode(name, f.Docs[0].Body, "a mapping file is a YAML map with output: and body:")
+	}
+	return top, nil
+}
+
+// loader gathers what a mapping file and the files it includes declare.
+type loader struct {
+	m        *Mapping
+	included map[string]bool // absolute paths, against include cycles
+	order    []*template     // in declaration order, for compiling
+}
+
+// common handles the top-level keys a mapping file shares with the files it
+// includes.
+func (l *loader) common(file, dir, key string, mv *ast.MappingValueNode) error {
+	val := unwrap(mv.Value)
+	switch key {
+	case "namespaces":
+		mn, ok := val.(*ast.MappingNode)
+		if !ok {
+			return errAtNode(file, mv.Value, "namespaces: want a map of prefix: URI")
+		}
+		for _, nv := range mn.Values {
+			s, ok := unwrap(nv.Value).(*ast.StringNode)
+			if !ok || s.Value == "" {
+				return errAtNode(file, nv.Value, "namespace URI must be a non-empty string")
+			}
+			p := keyText(nv.Key)
+			if !isNCName(p) {
+				return errAtNode(file, nv.Key, fmt.Sprintf("namespace prefix %q is not a valid XML name", p))
+			}
+			if old, ok := l.m.namespaces[p]; ok && old != s.Value {
+				return errAtNode(file, nv.Key, fmt.Sprintf("prefix %q is already bound to %q", p, old))
+			}
+			if p == "xsi" && s.Value != xsiNS {
+				return errAtNode(file, nv.Value, "prefix xsi is reserved for "+xsiNS)
+			}
+			l.m.namespaces[p] = s.Value
+		}
+	case "tables":
+		return l.m.loadTables(file, dir, val)
+	case "templates":
+		return l.collectTemplates(file, val)
+	case "include":
+		var paths []ast.Node
+		switch t := val.(type) {
+		case *ast.SequenceNode:
+			paths = t.Values
+		default:
+			paths = []ast.Node{val}
+		}
+		for _, pn := range paths {
+			s, ok := unwrap(pn).(*ast.StringNode)
+			if !ok || s.Value == "" {
+				return errAtNode(file, pn, "include: want a file path or a list of them")
+			}
+			if err := l.include(file, pn, filepath.Join(dir, s.Value)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// include reads a file of shared templates, tables and namespaces.
+func (l *loader) include(from string, at ast.Node, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return errAtNode(from, at, err.Error())
+	}
+	if l.included[abs] {
+		return errAtNode(from, at, fmt.Sprintf("%s is included twice (or includes itself)", path))
+	}
+	l.included[abs] = true
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return errAtNode(from, at, fmt.Sprintf("include: %v", err))
+	}
+	top, err := parseTop(path, src)
+	if err != nil {
+		return err
+	}
+	for _, mv := range top.Values {
+		key := keyText(mv.Key)
+		if !includeKeys[key] {
+			return errAtNode(path, mv.Key, fmt.Sprintf("unknown key %q in an included file (want namespaces, tables, templates or include)", key))
+		}
+		if err := l.common(path, filepath.Dir(path), key, mv); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Name returns the file name the mapping was loaded from.
@@ -230,6 +374,9 @@ func nodePos(n ast.Node) (int, int) {
 	if n == nil {
 		return 1, 1
 	}
+	if mn, ok := n.(*ast.MappingNode); ok && len(mn.Values) > 0 && !mn.IsFlowStyle { // its token is the first ':'
+		return nodePos(mn.Values[0].Key)
+	}
 	t := n.GetToken()
 	if t == nil || t.Position == nil {
 		return 1, 1
@@ -247,7 +394,7 @@ func errAtNode(file string, n ast.Node, msg string) error {
 }
 
 // detectInput decides whether the body's paths read JSON or XML.
-func detectInput(file string, body ast.Node) (inputMode, error) {
+func detectInput(file string, roots ...ast.Node) (inputMode, error) {
 	var sawJSON, sawXML ast.Node
 	var walk func(n ast.Node)
 	walk = func(n ast.Node) {
@@ -279,7 +426,9 @@ func detectInput(file string, body ast.Node) (inputMode, error) {
 			}
 		}
 	}
-	walk(body)
+	for _, r := range roots {
+		walk(r)
+	}
 	switch {
 	case sawJSON != nil && sawXML != nil:
 		l1, c1 := nodePos(sawJSON)
@@ -362,9 +511,16 @@ func (m *Mapping) compileNode(key string, yn ast.Node, env *compileEnv) (*node, 
 	return n, nil
 }
 
+// reserved are the keys with a meaning of their own inside an object of the
+// output shape; a field of the same name is written with a leading
+// backslash ("\\sort").
+var reserved = map[string]bool{"for-each": true, "if": true, "let": true, "sort": true, "group-by": true,
+	"choose": true, "call": true, "context": true, "params": true, "copy-of": true, "nillable": true, "cdata": true}
+
 func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) error {
-	var forEach, cond, let, value ast.Node
-	var rest []*ast.MappingValueNode
+	var forEach, cond, let, value, sortV, groupBy, callCtx, callParams ast.Node
+	var rest []*ast.MappingValueNode // fields, and choose:/call:/copy-of: in their place
+	var callKey *ast.MappingValueNode
 	seen := map[string]bool{}
 	for _, mv := range t.Values {
 		k := keyText(mv.Key)
@@ -379,6 +535,32 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			cond = mv.Value
 		case "let":
 			let = mv.Value
+		case "sort":
+			sortV = mv.Value
+		case "group-by":
+			groupBy = mv.Value
+		case "context":
+			callCtx = mv.Value
+		case "params":
+			callParams = mv.Value
+		case "call":
+			callKey = mv
+			rest = append(rest, mv)
+		case "choose", "copy-of":
+			rest = append(rest, mv)
+		case "nillable", "cdata":
+			b, ok := unwrap(mv.Value).(*ast.BoolNode)
+			if !ok {
+				return errAtNode(env.file, mv.Value, k+": want true or false")
+			}
+			if k == "nillable" {
+				n.nillable = b.Value
+			} else {
+				if m.output != bus.FormatXML {
+					return errAtNode(env.file, mv.Key, "cdata: is for XML output")
+				}
+				n.cdata = b.Value
+			}
 		case "#text", "#value":
 			if value != nil {
 				return errAtNode(env.file, mv.Key, "#text and #value are the same thing: use one")
@@ -394,10 +576,37 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			rest = append(rest, mv)
 		}
 	}
+	if callKey == nil && (callCtx != nil || callParams != nil) {
+		at := callCtx
+		if at == nil {
+			at = callParams
+		}
+		return errAtNode(env.file, at, "context: and params: go with call: (write \\context or \\params for a field of that name)")
+	}
+	if forEach == nil && (sortV != nil || groupBy != nil) {
+		at := sortV
+		if at == nil {
+			at = groupBy
+		}
+		return errAtNode(env.file, at, "sort: and group-by: go with for-each: (write \\sort for a field of that name)")
+	}
 	var err error
 	if forEach != nil {
 		if n.forEach, err = compileExprAt(forEach, env); err != nil {
 			return err
+		}
+		if groupBy != nil {
+			if n.groupBy, err = compileExprAt(groupBy, env); err != nil {
+				return err
+			}
+			inner := *env
+			inner.inGroup = true
+			env = &inner
+		}
+		if sortV != nil {
+			if n.sorts, err = compileSort(sortV, env); err != nil {
+				return err
+			}
 		}
 	}
 	if let != nil {
@@ -438,14 +647,31 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 		}
 		n.value, n.literal, n.isLiteral = v.value, v.literal, v.isLiteral
 	}
+	splices := 0
 	for _, mv := range rest {
 		k := keyText(mv.Key)
-		c, err := m.compileNode(k, mv.Value, env)
-		if err != nil {
-			return err
+		var c *node
+		switch k {
+		case "choose", "call", "copy-of":
+			splices++
+			if splices > 1 {
+				return errAtNode(env.file, mv.Key, "one choose:, call: or copy-of: per node (nest the others in a field, or use a template)")
+			}
+			s, err := m.compileSplice(k, mv, callCtx, callParams, env)
+			if err != nil {
+				return err
+			}
+			line, col := nodePos(mv.Key)
+			c = &node{key: n.key, line: line, col: col, splice: s}
+		default:
+			k = strings.TrimPrefix(k, "\\") // an escaped reserved name is a plain field
+			c, err = m.compileNode(k, mv.Value, env)
+			if err != nil {
+				return err
+			}
+			c.line, c.col = nodePos(mv.Key)
 		}
-		c.line, c.col = nodePos(mv.Key)
-		if m.output == bus.FormatXML && strings.HasPrefix(k, "@") {
+		if m.output == bus.FormatXML && strings.HasPrefix(k, "@") && c.splice == nil {
 			if !c.leaf() {
 				return errAtNode(env.file, mv.Key, fmt.Sprintf("attribute %q must be an expression or a literal", k))
 			}
@@ -455,6 +681,8 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 		}
 		n.children = append(n.children, c)
 	}
+	n.spliceOnly = len(n.children) == 1 && n.children[0].splice != nil && n.children[0].splice.kind != spliceCopy &&
+		len(n.attrs) == 0 && n.value == nil && !n.isLiteral
 	if m.output == bus.FormatJSON && (n.value != nil || n.isLiteral) && len(n.children) > 0 {
 		return errAtNode(env.file, value, "#value cannot be mixed with fields in JSON output")
 	}
@@ -475,11 +703,21 @@ func (m *Mapping) checkXMLBody(file string, bodyKey ast.Node) error {
 	return nil
 }
 
+// Modes of checkXMLNames.
+const (
+	xmlElementNode = iota // n is an element
+	xmlWrapper            // n is body: itself, which is no element
+	xmlContent            // n is content landing in some element (a template's or choose's body)
+)
+
 // checkXMLNames validates element and attribute names and places the
 // namespace declarations: a prefix is declared on the outermost element
 // that uses it (in its name or an attribute's), on each branch.
-func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, isBody bool) error {
-	if !isBody {
+func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, mode int, file string) error {
+	if n.nillable {
+		m.usesNil = true
+	}
+	if mode != xmlWrapper {
 		var uses []string
 		prefixOf := func(name string, line, col int, attr bool) error {
 			p, local, ok := strings.Cut(name, ":")
@@ -491,21 +729,23 @@ func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, isBody bool) 
 				if attr {
 					what = "attribute"
 				}
-				return &loadError{m.name, line, col, fmt.Sprintf("%s name %q is not a valid XML name", what, name)}
+				return &loadError{file, line, col, fmt.Sprintf("%s name %q is not a valid XML name", what, name)}
 			}
 			if p == "" || p == "xml" {
 				return nil
 			}
-			if _, ok := m.namespaces[p]; !ok {
-				return &loadError{m.name, line, col, fmt.Sprintf("prefix %q is not declared under namespaces:", p)}
+			if _, ok := m.namespaces[p]; !ok && !(attr && p == "xsi") {
+				return &loadError{file, line, col, fmt.Sprintf("prefix %q is not declared under namespaces:", p)}
 			}
 			if !declared[p] && !contains(uses, p) {
 				uses = append(uses, p)
 			}
 			return nil
 		}
-		if err := prefixOf(n.key, n.line, n.col, false); err != nil {
-			return err
+		if mode == xmlElementNode {
+			if err := prefixOf(n.key, n.line, n.col, false); err != nil {
+				return err
+			}
 		}
 		for _, a := range n.attrs {
 			if err := prefixOf(a.key, a.line, a.col, true); err != nil {
@@ -519,22 +759,35 @@ func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, isBody bool) 
 			}
 			for _, p := range uses {
 				declared[p] = true
-				n.nsDecl = append(n.nsDecl, [2]string{"xmlns:" + p, m.namespaces[p]})
+				uri := m.namespaces[p]
+				if p == "xsi" {
+					uri = xsiNS
+				}
+				n.nsDecl = append(n.nsDecl, [2]string{"xmlns:" + p, uri})
 			}
 		}
 	}
 	for _, c := range n.children {
-		if c.seq { // a list: repeated elements named by the key
+		switch {
+		case c.splice != nil:
+			if c.splice.kind == spliceChoose {
+				for _, b := range c.splice.branches {
+					if err := m.checkXMLNames(b.body, declared, xmlContent, file); err != nil {
+						return err
+					}
+				}
+			}
+		case c.seq: // a list: repeated elements named by the key
 			for _, item := range c.children {
 				item.key, item.line, item.col = c.key, c.line, c.col
-				if err := m.checkXMLNames(item, declared, false); err != nil {
+				if err := m.checkXMLNames(item, declared, xmlElementNode, file); err != nil {
 					return err
 				}
 			}
-			continue
-		}
-		if err := m.checkXMLNames(c, declared, false); err != nil {
-			return err
+		default:
+			if err := m.checkXMLNames(c, declared, xmlElementNode, file); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -679,20 +932,29 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 		return nil, err
 	}
 	reply := in.Reply()
-	switch m.output {
-	case bus.FormatJSON:
+	switch {
+	case m.output == bus.FormatJSON:
 		c.buf = c.buf[:0]
 		if err := c.jsonBody(m.body); err != nil {
 			return nil, c.fault(err)
 		}
 		reply.SetJSON(append([]byte(nil), c.buf...))
 	default:
-		root, err := c.xmlBody(m.body)
+		var root *etree.Element
+		var err error
+		if m.identity != nil {
+			root, err = c.identityCopy(m.identity)
+		} else {
+			root, err = c.xmlBody(m.body)
+		}
 		if err != nil {
 			return nil, c.fault(err)
 		}
 		if root == nil {
-			return nil, bus.ServerFault(500, "Mapping failed", m.name+": the root element's if: was false; nothing to send")
+			return nil, bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+		}
+		if m.tidyNS {
+			tidyNamespaces(root, nil)
 		}
 		reply.SetXML(root)
 	}
@@ -704,15 +966,20 @@ type runError struct {
 	trail string
 	expr  *compiled
 	err   error
+	input string // the input path read last, when known
 }
 
 func (e *runError) Error() string {
+	if e.input != "" {
+		return fmt.Sprintf("%s: %s: %s: input %s: %s", e.expr.where(), e.trail, e.expr.src, e.input, exprMessage(e.err))
+	}
 	return fmt.Sprintf("%s: %s: %s: %s", e.expr.where(), e.trail, e.expr.src, exprMessage(e.err))
 }
 
 func (e *runError) Unwrap() error { return e.err }
 
-// fault turns a run error into the Fault the caller sees.
+// fault turns a run error into the Fault the caller sees: 422 when the
+// input is at fault, 500 when the mapping is.
 func (c *evalCtx) fault(err error) *bus.Fault {
 	detail := err.Error()
 	var re *runError
@@ -804,17 +1071,19 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		}
 		c.buf = append(c.buf, ']')
 		return true, nil
+	case n.spliceOnly:
+		body, mark, err := c.enterSplice(n.children[0].splice)
+		if err != nil || body == nil {
+			return false, err
+		}
+		w, err := c.jsonItem(body)
+		c.leaveSplice(mark)
+		return w, err
 	case n.object && n.value == nil && !n.isLiteral:
 		c.buf = append(c.buf, '{')
 		first := true
-		for _, f := range n.children {
-			w, err := c.jsonField(f, first)
-			if err != nil {
-				return false, err
-			}
-			if w {
-				first = false
-			}
+		if err := c.jsonFields(n.children, &first); err != nil {
+			return false, err
 		}
 		c.buf = append(c.buf, '}')
 		return true, nil
@@ -824,9 +1093,41 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		return false, err
 	}
 	if err := appendJSONValue(&c.buf, v); err != nil {
-		return false, &runError{c.trailString(), n.value, err}
+		return false, &runError{c.trailString(), n.value, err, ""}
 	}
 	return true, nil
+}
+
+// jsonFields writes the fields of an object; a choose: or call: among them
+// writes the fields of the content it picks.
+func (c *evalCtx) jsonFields(fields []*node, first *bool) error {
+	for _, f := range fields {
+		if f.splice != nil {
+			body, mark, err := c.enterSplice(f.splice)
+			if err != nil {
+				return err
+			}
+			if body != nil {
+				ok, err := c.enter(body)
+				if err == nil && ok {
+					err = c.jsonFields(body.children, first)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			c.leaveSplice(mark)
+			continue
+		}
+		w, err := c.jsonField(f, *first)
+		if err != nil {
+			return err
+		}
+		if w {
+			*first = false
+		}
+	}
+	return nil
 }
 
 // jsonItem writes one element of a YAML list (with its own if/let/for-each).
@@ -838,7 +1139,12 @@ func (c *evalCtx) jsonItem(n *node) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	return c.jsonContent(n)
+	w, err := c.jsonContent(n)
+	if err == nil && !w && n.nillable {
+		c.buf = append(c.buf, "null"...)
+		w = true
+	}
+	return w, err
 }
 
 // jsonField writes "key": value for one field of an object.
@@ -866,6 +1172,10 @@ func (c *evalCtx) jsonField(f *node, first bool) (bool, error) {
 		if w {
 			return true, nil
 		}
+		if f.nillable {
+			c.buf = append(c.buf, "null"...)
+			return true, nil
+		}
 	}
 	c.buf = c.buf[:mark] // nil leaf or false if: the field is omitted
 	return false, nil
@@ -873,16 +1183,18 @@ func (c *evalCtx) jsonField(f *node, first bool) (bool, error) {
 
 // jsonArray writes a for-each node: always an array, even of 0 or 1 items.
 func (c *evalCtx) jsonArray(n *node) error {
-	items, err := c.items(n.forEach)
+	items, err := c.loopItems(n)
 	if err != nil {
 		return err
 	}
 	saved := c.saveItem()
 	defer c.restoreItem(saved)
+	c.loops = append(c.loops, loopStep{expr: n.forEach})
 	c.buf = append(c.buf, '[')
 	first := true
 	for i, it := range items {
-		c.item, c.pos, c.last = it, i+1, len(items)
+		c.at(it, i+1, len(items))
+		c.loops[len(c.loops)-1].idx = it.idx
 		c.setTrailIndex(i + 1)
 		mark := len(c.buf)
 		if !first {
@@ -897,6 +1209,10 @@ func (c *evalCtx) jsonArray(n *node) error {
 			if w, err = c.jsonContent(n); err != nil {
 				return err
 			}
+			if !w && n.nillable {
+				c.buf = append(c.buf, "null"...)
+				w = true
+			}
 		}
 		if !w {
 			c.buf = c.buf[:mark]
@@ -905,6 +1221,7 @@ func (c *evalCtx) jsonArray(n *node) error {
 		first = false
 	}
 	c.buf = append(c.buf, ']')
+	c.loops = c.loops[:len(c.loops)-1]
 	return nil
 }
 
@@ -961,14 +1278,16 @@ func (c *evalCtx) xmlElement1(n *node, parent *etree.Element) error {
 		}
 		return c.xmlBuild(n, parent)
 	}
-	items, err := c.items(n.forEach)
+	items, err := c.loopItems(n)
 	if err != nil {
 		return err
 	}
 	saved := c.saveItem()
 	defer c.restoreItem(saved)
+	c.loops = append(c.loops, loopStep{expr: n.forEach})
 	for i, it := range items {
-		c.item, c.pos, c.last = it, i+1, len(items)
+		c.at(it, i+1, len(items))
+		c.loops[len(c.loops)-1].idx = it.idx
 		c.setTrailIndex(i + 1)
 		ok, err := c.enter(n)
 		if err != nil {
@@ -980,28 +1299,68 @@ func (c *evalCtx) xmlElement1(n *node, parent *etree.Element) error {
 			}
 		}
 	}
+	c.loops = c.loops[:len(c.loops)-1]
 	return nil
 }
 
 // xmlBuild creates one element for n under parent. A leaf whose value is
-// nil creates nothing; so does an element whose only content is a nil #text.
+// nil creates nothing (or <x xsi:nil="true"/> when nillable); so does an
+// element whose only content is a nil #text, or a choose: that picks nothing.
 func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
-	var text any
-	hasText := false
-	if n.value != nil || n.isLiteral {
-		v, err := c.leafValue(n)
+	src := n // the node whose content fills the element
+	if n.spliceOnly {
+		body, mark, err := c.enterSplice(n.children[0].splice)
 		if err != nil {
 			return err
 		}
-		if v == nil && len(n.attrs) == 0 && len(n.children) == 0 {
-			return nil
+		defer c.leaveSplice(mark)
+		if body != nil {
+			ok, err := c.enter(body)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				body = nil
+			}
 		}
-		text, hasText = v, v != nil
+		src = body
+	}
+	var text any
+	if src != nil && (src.value != nil || src.isLiteral) {
+		v, err := c.leafValue(src)
+		if err != nil {
+			return err
+		}
+		if v == nil && len(src.attrs) == 0 && len(src.children) == 0 {
+			src = nil
+		}
+		text = v
+	}
+	if src == nil {
+		if n.nillable {
+			el := parent.CreateElement(n.key)
+			for _, ns := range n.nsDecl {
+				el.CreateAttr(ns[0], ns[1])
+			}
+			setNil(el)
+		}
+		return nil
 	}
 	el := parent.CreateElement(n.key)
 	for _, ns := range n.nsDecl {
 		el.CreateAttr(ns[0], ns[1])
 	}
+	if src != n {
+		for _, ns := range src.nsDecl {
+			el.CreateAttr(ns[0], ns[1])
+		}
+	}
+	return c.xmlFill(el, src, text, n)
+}
+
+// xmlFill adds n's attributes, text and children to el. text is n's value,
+// already computed; style is the node whose nillable: and cdata: apply.
+func (c *evalCtx) xmlFill(el *etree.Element, n *node, text any, style *node) error {
 	for _, a := range n.attrs {
 		c.push("@"+a.key, 0)
 		v, err := c.leafValue(a)
@@ -1013,15 +1372,54 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 			el.CreateAttr(a.key, toString(v))
 		}
 	}
-	if hasText {
-		el.SetText(toString(text))
+	switch {
+	case text != nil:
+		if style.cdata {
+			el.SetCData(toString(text))
+		} else {
+			el.SetText(toString(text))
+		}
+	case style.nillable && (n.value != nil || n.isLiteral):
+		setNil(el)
 	}
 	for _, ch := range n.children {
+		if ch.splice != nil {
+			if err := c.xmlSplice(ch.splice, el, style); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := c.xmlElement(ch, el); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// xmlSplice adds what a choose:, call: or copy-of: produces to el.
+func (c *evalCtx) xmlSplice(s *splice, el *etree.Element, style *node) error {
+	if s.kind == spliceCopy {
+		return c.copyOf(s.copyOf, el)
+	}
+	body, mark, err := c.enterSplice(s)
+	if err != nil || body == nil {
+		return err
+	}
+	defer c.leaveSplice(mark)
+	ok, err := c.enter(body)
+	if err != nil || !ok {
+		return err
+	}
+	var text any
+	if body.value != nil || body.isLiteral {
+		if text, err = c.leafValue(body); err != nil {
+			return err
+		}
+	}
+	for _, ns := range body.nsDecl {
+		el.CreateAttr(ns[0], ns[1])
+	}
+	return c.xmlFill(el, body, text, style)
 }
 
 // isNCName reports whether s is an XML name without a colon.

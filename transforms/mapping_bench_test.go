@@ -40,3 +40,40 @@ func BenchmarkApplyXMLToJSON(b *testing.B) {
 		}
 	}
 }
+
+func benchGolden(b *testing.B, dir string) {
+	b.Helper()
+	m, err := LoadMapping("testdata/mapping/" + dir + "/mapping.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var msg *bus.Message
+	if body, err := os.ReadFile("testdata/mapping/" + dir + "/input.json"); err == nil {
+		msg = jsonMsg(string(body))
+	} else {
+		body, err := os.ReadFile("testdata/mapping/" + dir + "/input.document.xml")
+		if err != nil {
+			b.Fatal(err)
+		}
+		doc, err := ParseXML(body, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg = jsonMsg("")
+		msg.Format, msg.Root = bus.FormatXML, doc.Root()
+	}
+	b.SetBytes(int64(len(msg.Bytes())))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Apply(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkApplyGroupBy: 7 voucher lines grouped by G/L account (a lookup
+// per line), sorted, summed twice.
+func BenchmarkApplyGroupBy(b *testing.B) { benchGolden(b, "group-by-gl-account") }
+
+// BenchmarkIdentitySOAP11To12: a SOAP 1.1 envelope copied into SOAP 1.2.
+func BenchmarkIdentitySOAP11To12(b *testing.B) { benchGolden(b, "identity-soap11-to-soap12") }

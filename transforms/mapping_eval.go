@@ -27,6 +27,19 @@ type item struct {
 	json gjson.Result // JSON input
 	nav  *xmlNav      // XML input
 	val  any          // an item that is a computed value, not an input node
+	idx  int          // 0-based position among the for-each's input items
+	grp  *group       // the group this item stands for (group-by)
+}
+
+// value is the item as a value of the language.
+func (it item) value() any {
+	switch {
+	case it.nav != nil:
+		return xmlNodes{it.nav}
+	case it.val != nil:
+		return it.val
+	}
+	return fromJSON(it.json)
 }
 
 type trailStep struct {
@@ -47,14 +60,26 @@ type evalCtx struct {
 
 	item      item
 	pos, last int
+	grp       *group // the current group of a for-each with group-by
 	vars      []any
+	stack     []any // template calls: arguments and the saved variables of the callee
+	depth     int   // template calls in progress
+	loops     []loopStep
 
-	paths []*pathRef // the paths of the expression being evaluated
-	env   map[string]any
-	vm    vm.VM
-	buf   []byte
-	trail []trailStep
-	nowT  time.Time // now(), fixed for one Apply
+	paths    []*pathRef // the paths of the expression being evaluated
+	cur      *compiled  // the expression being evaluated
+	lastPath int        // index of the path read last (for error messages), -1 none
+	lastRes  any
+	env      map[string]any
+	vm       vm.VM
+	nested   int // evaluations in progress (group(expr) evaluates inside an evaluation)
+	vm2      vm.VM
+
+	matched   map[matchKey]*idRule // identity: the rule for each input node
+	movedFrom map[string]bool      // identity: namespaces rules moved nodes out of
+	buf       []byte
+	trail     []trailStep
+	nowT      time.Time // now(), fixed for one Apply
 }
 
 func newEvalCtx(m *Mapping) *evalCtx {
@@ -124,8 +149,14 @@ func (c *evalCtx) startFault(msg string) error {
 
 func (c *evalCtx) reset() {
 	c.msg, c.xmlRoot, c.jsonRoot = nil, nil, gjson.Result{}
-	c.item, c.paths = item{}, nil
+	c.item, c.paths, c.cur, c.grp, c.lastRes = item{}, nil, nil, nil, nil
+	c.depth, c.nested = 0, 0
+	clear(c.stack)
+	c.stack = c.stack[:0]
+	c.loops = c.loops[:0]
 	clear(c.vars)
+	clear(c.matched)
+	clear(c.movedFrom)
 	c.trail = c.trail[:0]
 	c.nowT = time.Time{}
 	if c.m != nil {
@@ -138,9 +169,30 @@ func (c *evalCtx) reset() {
 	}
 }
 
-func (c *evalCtx) saveItem() [3]any { return [3]any{c.item, c.pos, c.last} }
-func (c *evalCtx) restoreItem(s [3]any) {
-	c.item, c.pos, c.last = s[0].(item), s[1].(int), s[2].(int)
+// savedItem is the iteration state a for-each or a call replaces.
+type savedItem struct {
+	item      item
+	pos, last int
+	grp       *group
+}
+
+func (c *evalCtx) saveItem() savedItem { return savedItem{c.item, c.pos, c.last, c.grp} }
+func (c *evalCtx) restoreItem(s savedItem) {
+	c.item, c.pos, c.last, c.grp = s.item, s.pos, s.last, s.grp
+}
+
+// at makes it the current item.
+func (c *evalCtx) at(it item, pos, last int) {
+	c.item, c.pos, c.last = it, pos, last
+	if it.grp != nil {
+		c.grp = it.grp
+	}
+}
+
+// loopStep is one for-each being iterated, for naming the input in errors.
+type loopStep struct {
+	expr *compiled
+	idx  int
 }
 
 func (c *evalCtx) push(name string, index int) {
@@ -175,13 +227,34 @@ func (c *evalCtx) trailString() string {
 }
 
 // eval runs one compiled expression in the current context.
-func (c *evalCtx) eval(e *compiled) (any, error) {
-	c.paths = e.paths
-	v, err := c.vm.Run(e.prog, c.env)
-	if err != nil {
-		return nil, &runError{c.trailString(), e, err}
+func (c *evalCtx) eval(e *compiled) (v any, err error) {
+	outer := c.cur
+	c.cur, c.paths, c.lastPath = e, e.paths, -1
+	switch c.nested {
+	case 0:
+		c.nested++
+		v, err = c.vm.Run(e.prog, c.env)
+	case 1: // group(expr) runs inside another evaluation: a VM is not reentrant
+		c.nested++
+		v, err = c.vm2.Run(e.prog, c.env)
+	default:
+		c.nested++
+		v, err = vm.Run(e.prog, c.env)
 	}
-	return v, nil
+	c.nested--
+	if err != nil {
+		var inner *runError
+		if errors.As(err, &inner) { // from group(expr): the inner expression's own message
+			err = inner
+		} else {
+			err = &runError{c.trailString(), e, err, c.inputPath()}
+		}
+	}
+	c.cur = outer
+	if outer != nil {
+		c.paths = outer.paths
+	}
+	return v, err
 }
 
 // exprMessage is the message of an evaluation error without expr's
@@ -195,7 +268,13 @@ func exprMessage(err error) string {
 }
 
 // path evaluates the i-th path of the current expression.
-func (c *evalCtx) path(i int) (any, error) {
+func (c *evalCtx) path(i int) (v any, err error) {
+	v, err = c.path1(i)
+	c.lastPath, c.lastRes = i, v
+	return v, err
+}
+
+func (c *evalCtx) path1(i int) (any, error) {
 	p := c.paths[i]
 	switch c.mode {
 	case inputXML:
@@ -295,10 +374,10 @@ func (c *evalCtx) items(e *compiled) ([]item, error) {
 		for i, n := range x {
 			nav, ok := n.(*xmlNav)
 			if !ok {
-				out[i] = item{has: true, val: n.Value()}
+				out[i] = item{has: true, val: n.Value(), idx: i}
 				continue
 			}
-			out[i] = item{has: true, nav: nav}
+			out[i] = item{has: true, nav: nav, idx: i}
 		}
 		return out, nil
 	case jsonVal:
@@ -307,9 +386,25 @@ func (c *evalCtx) items(e *compiled) ([]item, error) {
 		}
 		var out []item
 		x.r.ForEach(func(_, r gjson.Result) bool {
-			out = append(out, item{has: true, json: r})
+			out = append(out, item{has: true, json: r, idx: len(out)})
 			return true
 		})
+		return out, nil
+	case []any:
+		out := make([]item, 0, len(x))
+		for i, v := range x {
+			switch y := v.(type) {
+			case xmlNodes:
+				if nav, ok := y[0].(*xmlNav); ok {
+					out = append(out, item{has: true, nav: nav, idx: i})
+					continue
+				}
+			case jsonVal:
+				out = append(out, item{has: true, json: y.r, idx: i})
+				continue
+			}
+			out = append(out, item{has: true, val: v, idx: i})
+		}
 		return out, nil
 	default: // a single value: one item, readable as "."
 		return []item{{has: true, val: v}}, nil
@@ -340,6 +435,17 @@ func appendJSONValue(buf *[]byte, v any) error {
 		*buf = appendJSONString(*buf, x[0].Value())
 	case jsonVal:
 		*buf = append(*buf, strings.TrimSpace(x.r.Raw)...)
+	case []any:
+		*buf = append(*buf, '[')
+		for i, v := range x {
+			if i > 0 {
+				*buf = append(*buf, ',')
+			}
+			if err := appendJSONValue(buf, v); err != nil {
+				return err
+			}
+		}
+		*buf = append(*buf, ']')
 	case nil:
 		*buf = append(*buf, "null"...)
 	default:

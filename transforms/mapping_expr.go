@@ -57,6 +57,10 @@ type xpathPool struct {
 }
 
 func newXPathPool(src string, ns map[string]string) (*xpathPool, error) {
+	src, err := rewritePrefixWildcards(src, ns)
+	if err != nil {
+		return nil, err
+	}
 	e, err := xpath.CompileWithNS(src, ns)
 	if err != nil {
 		return nil, err
@@ -70,6 +74,51 @@ func newXPathPool(src string, ns map[string]string) (*xpathPool, error) {
 	return p, nil
 }
 
+// rewritePrefixWildcards turns the name test p:* into
+// *[namespace-uri()='URI']: antchfx/xpath compares "*" with the local name
+// there, so p:* would compile and silently match nothing.
+func rewritePrefixWildcards(src string, ns map[string]string) (string, error) {
+	if !strings.Contains(src, ":*") {
+		return src, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c == '\'' || c == '"' {
+			k := strings.IndexByte(src[i+1:], c)
+			if k < 0 {
+				b.WriteString(src[i:])
+				break
+			}
+			b.WriteString(src[i : i+k+2])
+			i += k + 1
+			continue
+		}
+		if c == ':' && i+1 < len(src) && src[i+1] == '*' && (i == 0 || src[i-1] != ':') {
+			// the prefix is the name written just before
+			j := i
+			for j > 0 && (isIdentChar(src[j-1]) || src[j-1] == '-' || src[j-1] == '.' || src[j-1] >= 0x80) {
+				j--
+			}
+			p := src[j:i]
+			if p != "" {
+				uri, ok := ns[p]
+				if !ok {
+					return "", fmt.Errorf("prefix %q is not declared under namespaces", p)
+				}
+				s := b.String()
+				b.Reset()
+				b.WriteString(s[:len(s)-len(p)])
+				b.WriteString("*[namespace-uri()='" + uri + "']")
+				i++
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), nil
+}
+
 // compiled is one expression of a mapping (or a route condition).
 type compiled struct {
 	src       string // as written
@@ -77,6 +126,7 @@ type compiled struct {
 	line, col int // position of the expression's first character
 	prog      *vm.Program
 	paths     []*pathRef
+	subs      []*compiled // group(expr): expr, evaluated per group member
 }
 
 func (c *compiled) where() string { return fmt.Sprintf("%s:%d:%d", c.file, c.line, c.col) }
@@ -87,7 +137,9 @@ type compileEnv struct {
 	mode       inputMode
 	namespaces map[string]string
 	tables     map[string]*table
+	templates  map[string]*template
 	vars       map[string]int // let-bound names in scope -> slot
+	inGroup    bool           // inside a for-each with group-by: group() and groupKey() work
 	detect     bool           // only classifying paths: accept any $name
 }
 
@@ -108,6 +160,7 @@ func (e *loadError) Error() string { return fmt.Sprintf("%s:%d:%d: %s", e.file, 
 type scanned struct {
 	text  string
 	paths []rawPath
+	subs  []rawPath // group(expr) arguments, compiled as expressions of their own
 	// segments map offsets in text back to the source: text[seg.out:] came
 	// from src[seg.in:].
 	segs []segment
@@ -244,9 +297,37 @@ func scanExpr(src string, env *compileEnv) (*scanned, error) {
 				i = end
 				prevOperand = true
 				continue
+			case isCall && name == "group":
+				if !env.inGroup && !env.detect {
+					return nil, &scanError{i, "group() works inside a for-each with group-by"}
+				}
+				end := matchParen(src, k)
+				if end < 0 {
+					return nil, &scanError{k, "unbalanced parentheses"}
+				}
+				inner := src[k+1 : end-1]
+				mark(i)
+				if strings.TrimSpace(inner) == "" {
+					out.WriteString("_group(_c, 0)")
+				} else {
+					if env.detect { // classify the paths inside too
+						if isc, err := scanExpr(inner, env); err == nil {
+							sc.paths = append(sc.paths, isc.paths...)
+						}
+					}
+					sc.subs = append(sc.subs, rawPath{src: inner, offset: k + 1})
+					fmt.Fprintf(&out, "_group(_c, %d)", len(sc.subs)) // 1-based: 0 is group()
+				}
+				mark(end)
+				i = end
+				prevOperand = true
+				continue
 			case isCall:
 				if _, ok := functions[name]; !ok {
 					return nil, &scanError{i, fmt.Sprintf("unknown function %q", name)}
+				}
+				if name == "groupKey" && !env.inGroup && !env.detect {
+					return nil, &scanError{i, "groupKey() works inside a for-each with group-by"}
 				}
 				mark(i)
 				out.WriteString(exprName(name))
@@ -349,6 +430,29 @@ func nodeTestBefore(s string) bool {
 		}
 	}
 	return false
+}
+
+// matchParen returns the index after the ')' matching s[i] == '(', or -1.
+func matchParen(s string, i int) int {
+	depth := 0
+	for j := i; j < len(s); j++ {
+		switch s[j] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case '\'', '"', '`':
+			k, err := skipString(s, j)
+			if err != nil {
+				return -1
+			}
+			j = k - 1
+		}
+	}
+	return -1
 }
 
 // skipBrackets returns the index after the ']' matching s[i] == '['.
@@ -542,6 +646,14 @@ func baseOptions() []expr.Option {
 				c := params[0].(*evalCtx)
 				return c.path(params[1].(int))
 			}, sig(2, false, anyT)),
+			expr.Function("_group", func(params ...any) (any, error) {
+				c := params[0].(*evalCtx)
+				v, err := c.groupValues(params[1].(int))
+				if err != nil {
+					return nil, fmt.Errorf("group(): %w", err)
+				}
+				return v, nil
+			}, sig(2, false, anyT)),
 			expr.Function("_v", func(params ...any) (any, error) {
 				c := params[0].(*evalCtx)
 				return c.vars[params[1].(int)], nil
@@ -649,7 +761,7 @@ func (v *literalChecker) Visit(node *ast.Node) {
 				fail(fmt.Sprintf("unknown table %q", name))
 			}
 		}
-	case "_matches":
+	case "_matches", "regexReplace", "extract":
 		if re, ok := lit(2); ok {
 			if _, err := cachedRegexp(re); err != nil {
 				fail(fmt.Sprintf("bad regular expression %q: %v", re, err))
@@ -663,6 +775,12 @@ func (v *literalChecker) Visit(node *ast.Node) {
 		if tz, ok := lit(at); ok {
 			if _, err := cachedLocation(tz); err != nil {
 				fail(fmt.Sprintf("unknown time zone %q", tz))
+			}
+		}
+	case "formatNumber":
+		if p, ok := lit(2); ok {
+			if _, err := parseNumberPattern(p); err != nil {
+				fail(fmt.Sprintf("number pattern %q: %v", p, err))
 			}
 		}
 	case "env":
@@ -696,7 +814,7 @@ func (sc *scanned) sourceOffset(runeOff int) int {
 // compileExpression compiles src (an expression written at file:line:col).
 func compileExpression(src string, env *compileEnv, line, col int) (*compiled, error) {
 	c := &compiled{src: src, file: env.file, line: line, col: col}
-	errAt := func(off int, msg string) error {
+	posAt := func(off int) (int, int) {
 		l, cc := line, col
 		for _, r := range src[:min(off, len(src))] {
 			if r == '\n' {
@@ -705,6 +823,10 @@ func compileExpression(src string, env *compileEnv, line, col int) (*compiled, e
 				cc++
 			}
 		}
+		return l, cc
+	}
+	errAt := func(off int, msg string) error {
+		l, cc := posAt(off)
 		return &loadError{env.file, l, cc, fmt.Sprintf("expression %q: %s", src, msg)}
 	}
 	if strings.TrimSpace(src) == "" {
@@ -724,6 +846,14 @@ func compileExpression(src string, env *compileEnv, line, col int) (*compiled, e
 			return nil, errAt(p.offset, err.Error())
 		}
 		c.paths = append(c.paths, ref)
+	}
+	for _, sub := range sc.subs {
+		l, cc := posAt(sub.offset)
+		sc, err := compileExpression(sub.src, env, l, cc)
+		if err != nil {
+			return nil, err
+		}
+		c.subs = append(c.subs, sc)
 	}
 	checker := &literalChecker{env: env, sc: sc}
 	opts := append(append([]expr.Option{}, baseOptions()...), expr.Patch(checker))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -56,6 +57,11 @@ func init() {
 		"default":   {2, 2, fnCoalesce},
 		"exists":    {1, 1, func(c *evalCtx, a []any) (any, error) { return a[0] != nil, nil }},
 		"bool":      {1, 1, func(c *evalCtx, a []any) (any, error) { return truthy(a[0]), nil }},
+
+		"regexReplace": {3, 3, fnRegexReplace},
+		"extract":      {2, 3, fnExtract},
+		"formatNumber": {2, 3, fnFormatNumber},
+		"groupKey":     {0, 0, fnGroupKey},
 	}
 }
 
@@ -126,13 +132,24 @@ func fnReplace(c *evalCtx, a []any) (any, error) {
 	return strings.ReplaceAll(toString(a[0]), toString(a[1]), toString(a[2])), nil
 }
 
+// regexpArg is a regular expression argument: a literal one was compiled
+// and checked at load; one computed from the input is compiled here (and
+// cached, within bounds).
+func regexpArg(v any) (*regexp.Regexp, error) {
+	re, err := cachedRegexp(toString(v))
+	if err != nil {
+		return nil, fmt.Errorf("bad regular expression: %v", err)
+	}
+	return re, nil
+}
+
 func fnMatches(c *evalCtx, a []any) (any, error) {
 	if a[0] == nil {
 		return false, nil
 	}
-	re, err := cachedRegexp(toString(a[1]))
+	re, err := regexpArg(a[1])
 	if err != nil {
-		return nil, fmt.Errorf("bad regular expression: %v", err)
+		return nil, err
 	}
 	return re.MatchString(toString(a[0])), nil
 }
@@ -212,12 +229,8 @@ func fnRound(c *evalCtx, a []any) (any, error) {
 	}
 	ctx := decHalfUp
 	if len(a) > 2 {
-		switch m := toString(a[2]); m {
-		case "half-up":
-		case "half-even":
-			ctx = decHalfEven
-		default:
-			return nil, fmt.Errorf("rounding mode %q (want \"half-up\" or \"half-even\")", m)
+		if ctx, err = roundingMode(a[2]); err != nil {
+			return nil, err
 		}
 	}
 	return roundTo(d, a[1], ctx)
@@ -253,6 +266,13 @@ func eachItem(v any, f func(any) error) error {
 			})
 			return err
 		}
+	case []any:
+		for _, y := range x {
+			if err := eachItem(y, f); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return f(v)
 }
@@ -280,6 +300,8 @@ func fnCount(c *evalCtx, a []any) (any, error) {
 	switch x := a[0].(type) {
 	case nil:
 	case xmlNodes:
+		n = len(x)
+	case []any:
 		n = len(x)
 	case jsonVal:
 		if x.r.IsArray() {
@@ -401,4 +423,158 @@ func fnCoalesce(c *evalCtx, a []any) (any, error) {
 		return v, nil
 	}
 	return nil, nil
+}
+
+// regexReplace(s, re, repl) replaces every match; repl may name groups as
+// $1 or ${name}.
+func fnRegexReplace(c *evalCtx, a []any) (any, error) {
+	if a[0] == nil {
+		return nil, nil
+	}
+	re, err := regexpArg(a[1])
+	if err != nil {
+		return nil, err
+	}
+	return re.ReplaceAllString(toString(a[0]), toString(a[2])), nil
+}
+
+// extract(s, re[, group]) is the first match's group (the first group when
+// the expression has one, else the whole match), nil when nothing matches.
+func fnExtract(c *evalCtx, a []any) (any, error) {
+	if a[0] == nil {
+		return nil, nil
+	}
+	re, err := regexpArg(a[1])
+	if err != nil {
+		return nil, err
+	}
+	g := min(1, re.NumSubexp())
+	if len(a) > 2 {
+		if g, err = toInt(a[2], "group"); err != nil {
+			return nil, err
+		}
+		if g < 0 || g > re.NumSubexp() {
+			return nil, fmt.Errorf("group %d: the expression has %d groups", g, re.NumSubexp())
+		}
+	}
+	m := re.FindStringSubmatchIndex(toString(a[0]))
+	if m == nil || m[2*g] < 0 {
+		return nil, nil
+	}
+	return toString(a[0])[m[2*g]:m[2*g+1]], nil
+}
+
+// numberPattern is a parsed formatNumber pattern such as "#,##0.00".
+type numberPattern struct {
+	prefix, suffix   string
+	minInt           int
+	group            int // digits per group, 0 for none
+	minFrac, maxFrac int
+}
+
+// parseNumberPattern reads the subset of XSLT/Java decimal patterns that
+// money needs: literal prefix and suffix, '#' and '0' digits, one ','
+// grouping and one '.'.
+func parseNumberPattern(p string) (numberPattern, error) {
+	var np numberPattern
+	start := strings.IndexAny(p, "#0,.")
+	end := strings.LastIndexAny(p, "#0,.")
+	if start < 0 {
+		return np, errors.New("no digits (# or 0)")
+	}
+	np.prefix, np.suffix = p[:start], p[end+1:]
+	core := p[start : end+1]
+	intPart, frac, hasDot := strings.Cut(core, ".")
+	if strings.ContainsAny(frac, ".,") || (hasDot && strings.Trim(frac, "#0") != "") {
+		return np, errors.New("after '.' only 0 and # may follow")
+	}
+	if strings.Trim(intPart, "#0,") != "" {
+		return np, errors.New("want only #, 0, ',' and '.' between prefix and suffix")
+	}
+	if i := strings.LastIndexByte(intPart, ','); i >= 0 {
+		np.group = len(intPart) - i - 1
+		if np.group == 0 {
+			return np, errors.New("',' must be followed by digits")
+		}
+	}
+	np.minInt = strings.Count(intPart, "0")
+	if strings.Contains(strings.TrimLeft(strings.ReplaceAll(intPart, ",", ""), "#"), "#") {
+		return np, errors.New("'#' after '0' in the integer part")
+	}
+	np.minFrac = strings.Count(frac, "0")
+	np.maxFrac = len(frac)
+	if strings.Contains(strings.TrimRight(frac, "#"), "#") {
+		return np, errors.New("'0' after '#' in the fraction")
+	}
+	return np, nil
+}
+
+// formatNumber(v, pattern[, mode]) formats a decimal exactly: "#,##0.00"
+// gives 1,234.50; rounding half-up unless mode says "half-even".
+func fnFormatNumber(c *evalCtx, a []any) (any, error) {
+	d, ok, err := toDecimal(a[0])
+	if err != nil || !ok {
+		return nil, err
+	}
+	np, err := parseNumberPattern(toString(a[1]))
+	if err != nil {
+		return nil, fmt.Errorf("number pattern %q: %v", toString(a[1]), err)
+	}
+	ctx := decHalfUp
+	if len(a) > 2 {
+		if ctx, err = roundingMode(a[2]); err != nil {
+			return nil, err
+		}
+	}
+	r, err := roundTo(d, np.maxFrac, ctx)
+	if err != nil {
+		return nil, err
+	}
+	text := r.(*apd.Decimal).Text('f')
+	neg := strings.HasPrefix(text, "-")
+	text = strings.TrimPrefix(text, "-")
+	intDigits, frac, _ := strings.Cut(text, ".")
+	for len(frac) > np.minFrac && strings.HasSuffix(frac, "0") {
+		frac = frac[:len(frac)-1]
+	}
+	for len(frac) < np.minFrac {
+		frac += "0"
+	}
+	intDigits = strings.TrimLeft(intDigits, "0")
+	for len(intDigits) < np.minInt {
+		intDigits = "0" + intDigits
+	}
+	if np.group > 0 {
+		var b strings.Builder
+		for i, ch := range intDigits {
+			if i > 0 && (len(intDigits)-i)%np.group == 0 {
+				b.WriteByte(',')
+			}
+			b.WriteRune(ch)
+		}
+		intDigits = b.String()
+	}
+	var b strings.Builder
+	if neg && (strings.Trim(intDigits, "0,") != "" || strings.Trim(frac, "0") != "") {
+		b.WriteByte('-')
+	}
+	b.WriteString(np.prefix)
+	b.WriteString(intDigits)
+	if frac != "" {
+		b.WriteByte('.')
+		b.WriteString(frac)
+	}
+	b.WriteString(np.suffix)
+	return b.String(), nil
+}
+
+func roundingMode(v any) (*apd.Context, error) {
+	switch m := toString(v); m {
+	case "half-up":
+		return decHalfUp, nil
+	case "half-even":
+		return decHalfEven, nil
+	default:
+		return nil, fmt.Errorf("rounding mode %q (want \"half-up\" or \"half-even\")", m)
+	}
 }

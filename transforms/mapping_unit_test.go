@@ -56,6 +56,28 @@ func TestLoadErrors(t *testing.T) {
 		{"output: json\nbody:\n  a: \"concat($.a, 'x') + lookup('nope', 1)\"\n", `maps/x.yaml:3:26: expression "concat($.a, 'x') + lookup('nope', 1)": unknown table "nope"`},
 		{"output: json\nbody:\n  a: \"concat($.a, 'x') +* 2\"\n", `maps/x.yaml:3:25: expression "concat($.a, 'x') +* 2": unexpected token Operator("*")`},
 		{"output: json\nbody:\n  a: \"upper($.a) + upper()\"\n", `maps/x.yaml:3:20: expression "upper($.a) + upper()": not enough arguments to call upper`},
+		// choose, sort, group-by, templates, identity, copy-of
+		{"output: json\nbody:\n  a:\n    choose:\n      - otherwise: 1\n      - when: $.x\n        then: 2\n", `maps/x.yaml:5:9: choose: otherwise: must be the last branch`},
+		{"output: json\nbody:\n  a:\n    choose:\n      - when: $.x\n", `maps/x.yaml:5:9: choose: a branch needs when: and then:`},
+		{"output: json\nbody:\n  a:\n    b: 1\n    choose:\n      - when: $.x\n        then: 2\n", `maps/x.yaml:5:5: among other fields, choose: and call: must produce fields`},
+		{"output: json\nbody:\n  a:\n    sort: $.x\n", `maps/x.yaml:4:11: sort: and group-by: go with for-each:`},
+		{"output: json\nbody:\n  a:\n    for-each: $.l\n    sort: {by: .x, order: up}\n    b: .b\n", `maps/x.yaml:5:27: order: want ascending or descending`},
+		{"output: json\nbody:\n  a: sum(group(.x))\n", `maps/x.yaml:3:10: expression "sum(group(.x))": group() works inside a for-each with group-by`},
+		{"output: json\nbody:\n  a:\n    for-each: $.l\n    group-by: .k\n    n: sum(group(.x +))\n", `maps/x.yaml:6:21: expression ".x +": unexpected token EOF`},
+		{"output: json\nbody:\n  a:\n    call: nope\n", `maps/x.yaml:4:11: unknown template "nope"`},
+		{"output: json\ntemplates:\n  t:\n    params: [p]\n    body: $p\nbody:\n  a:\n    call: t\n    params: {q: 1}\n", `maps/x.yaml:9:14: template "t" has no parameter "q"`},
+		{"output: json\ntemplates:\n  t:\n    body: $q\nbody:\n  a: 1\n", `maps/x.yaml:4:11: expression "$q": unknown variable $q`},
+		{"output: json\nbody:\n  a:\n    context: $.x\n", `maps/x.yaml:4:14: context: and params: go with call:`},
+		{"output: json\ninclude: nope.yaml\nbody:\n  a: 1\n", `maps/x.yaml:2:10: include: open testdata/nope.yaml`},
+		{"output: json\nidentity:\n  rules: []\n", `maps/x.yaml:2:1: identity: copies XML input to XML output`},
+		{"output: xml\nidentity:\n  rules:\n    - match: a[\n      drop: true\n", `maps/x.yaml:4:14: match "a[":`},
+		{"output: xml\nidentity:\n  rules:\n    - match: a\n      drop: true\n      rename: b\n", `maps/x.yaml:4:7: drop: stands alone with match:`},
+		{"output: xml\nidentity:\n  rules:\n    - match: \"@a\"\n      append: {b: 1}\n", `a rule for attributes can drop, rename, namespace or value them`},
+		{"output: xml\nidentity:\n  rules:\n    - match: a\n      rename: q:b\n", `maps/x.yaml:5:15: prefix "q" is not declared under namespaces:`},
+		{"output: json\nbody:\n  a:\n    copy-of: $.x\n", `maps/x.yaml:4:5: copy-of: builds XML output`},
+		{"output: json\nbody:\n  a:\n    cdata: true\n", `maps/x.yaml:4:5: cdata: is for XML output`},
+		{"output: json\nbody:\n  a: formatNumber($.x, '#,##0.0#0')\n", `number pattern "#,##0.0#0": '0' after '#' in the fraction`},
+		{"output: json\nbody:\n  a: count(xpath('//q:*'))\n", `prefix "q" is not declared under namespaces`},
 	}
 	for i, c := range cases {
 		_, err := CompileMapping("maps/x.yaml", []byte(c.src), "testdata")
@@ -211,12 +233,12 @@ func TestRunFaults(t *testing.T) {
 		status  int
 		want    string
 	}{
-		{"output: json\nbody:\n  a: decimal($.x)\n", `{"x": "12,50"}`, 422, `f.yaml:3:6: a: decimal($.x): decimal(): "12,50" is not a decimal number`},
+		{"output: json\nbody:\n  a: decimal($.x)\n", `{"x": "12,50"}`, 422, `f.yaml:3:6: a: decimal($.x): input $.x: decimal(): "12,50" is not a decimal number`},
 		{"output: json\nbody:\n  a: $.x / 0\n", `{"x": 1}`, 422, `division by zero`},
 		{"output: json\nbody:\n  a: $.x * 2\n", `{"x": "abc"}`, 422, `"abc" is not a decimal number`},
 		{"output: json\nbody:\n  a: pad($.x, 'w')\n", `{"x": "1"}`, 500, `width must be a whole number`},
 		{"output: json\nbody:\n  a: $.x\n", `not json`, 422, `not valid JSON`},
-		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, `f.yaml:3:7: a: round($.x, 2, 'down'): round(): rounding mode "down"`},
+		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, `f.yaml:3:7: a: round($.x, 2, 'down'): input $.x: round(): rounding mode "down"`},
 	}
 	for i, c := range cases {
 		m, err := CompileMapping("f.yaml", []byte(c.src), ".")
@@ -433,5 +455,37 @@ func TestXMLContextNode(t *testing.T) {
 	want := `{"key":"K","abs":"K","byName":"K","self":1,"up":1,"above":0}`
 	if string(out.Body) != want {
 		t.Errorf("want %s, got %s", want, out.Body)
+	}
+}
+
+// TestNewConstructsConcurrent runs grouping, recursive templates and an
+// identity copy from many goroutines (meaningful under -race): the compiled
+// mapping is shared, the evaluation state is not.
+func TestNewConstructsConcurrent(t *testing.T) {
+	for _, dir := range []string{"group-by-gl-account", "templates-recursive", "identity-soap11-to-soap12"} {
+		dir = "testdata/mapping/" + dir
+		m, err := LoadMapping(dir + "/mapping.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := goldenInput(t, dir)
+		want, wantFile := applyGolden(t, m, in)
+		if strings.HasSuffix(wantFile, ".err") {
+			t.Fatalf("%s: %s", dir, want)
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 30; i++ {
+					if got, _ := applyGolden(t, m, in); got != want {
+						t.Errorf("%s: concurrent run differs:\n%s", dir, got)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }

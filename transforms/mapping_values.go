@@ -20,6 +20,7 @@ import (
 //	int, float64   literals written in the expression (converted to decimals when computed with)
 //	xmlNodes       a non-empty XPath node-set
 //	jsonVal        a JSON array or object from the input
+//	[]any          a computed list: group(), group(expr), array literals
 type xmlNodes []xpath.NodeNavigator
 
 type jsonVal struct{ r gjson.Result }
@@ -104,6 +105,11 @@ func toString(v any) string {
 			return toString(fromJSON(arr[0]))
 		}
 		return v.r.Raw
+	case []any:
+		if len(v) == 0 {
+			return ""
+		}
+		return toString(v[0])
 	}
 	return fmt.Sprint(v)
 }
@@ -121,6 +127,11 @@ func scalar(v any) any {
 			}
 			return fromJSON(arr[0])
 		}
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+		return scalar(x[0])
 	}
 	return v
 }
@@ -183,6 +194,8 @@ func truthy(v any) bool {
 		return len(x) > 0
 	case jsonVal:
 		return !isEmptyArray(x.r.Raw)
+	case []any:
+		return len(x) > 0
 	}
 	return true
 }
@@ -219,6 +232,8 @@ func describe(v any) string {
 			return "JSON array"
 		}
 		return "JSON object"
+	case []any:
+		return fmt.Sprintf("list (%d items)", len(v))
 	}
 	return toString(v)
 }
