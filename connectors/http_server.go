@@ -173,6 +173,9 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeProblem(w http.ResponseWriter, f *bus.Fault) {
+	for k, v := range f.Header {
+		w.Header()[k] = v
+	}
 	status, body := f.ProblemJSON()
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)

@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/transforms"
 )
 
@@ -54,7 +55,7 @@ func (rc *routeCompiler) callStep() {
 	for k, v := range to.Headers {
 		headers.Set(k, v)
 	}
-	path, action, name := to.Path, to.Action, to.Connector
+	path, action, name, idempotent := to.Path, to.Action, to.Connector, to.Idempotent
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
 			SOAP: m.SOAP, SOAPAction: action, Method: method, Header: headers.Clone(), Vars: m.Vars}
@@ -72,6 +73,9 @@ func (rc *routeCompiler) callStep() {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}
 			out.SetJSON(b)
+		}
+		if idempotent {
+			ctx = connectors.WithIdempotent(ctx)
 		}
 		return conn.Call(ctx, out)
 	})})
