@@ -46,7 +46,7 @@ type Fault struct {
 	// Header holds HTTP headers that go with the fault to REST callers,
 	// e.g. Retry-After on a 503 from an open circuit breaker.
 	Header http.Header
-	Cause error          // the underlying error, for logs; never rendered
+	Cause  error // the underlying error, for logs; never rendered
 }
 
 func (f *Fault) Error() string {
