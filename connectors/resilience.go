@@ -409,8 +409,12 @@ func (b *breaker) rejected(connector string, err error) *bus.Fault {
 	}
 	until := time.Unix(0, b.openUntil.Load())
 	secs := max(int(time.Until(until).Round(time.Second)/time.Second), 1)
+	why := fmt.Sprintf("%d calls in a row failed", b.failures)
+	if b.failures == 1 {
+		why = "a call failed"
+	}
 	return unavailable(connector, "Backend circuit open", secs, fmt.Sprintf(
-		"%d calls in a row failed; calls are refused until %s (in %ds)", b.failures, until.UTC().Format(time.RFC3339), secs))
+		"%s; calls are refused until %s (in %ds)", why, until.UTC().Format(time.RFC3339), secs))
 }
 
 // busy is the fault for a call beyond max-inflight.
