@@ -316,17 +316,14 @@ func classifyError(err error) retryCond {
 	return condNone
 }
 
-// keepIdle hides the transport's CloseIdleConnections from go-retryablehttp,
-// which calls it whenever a call gives up: one backend hiccup would otherwise
-// drop the pooled connections of every other call. Close closes them.
-type keepIdle struct{ rt http.RoundTripper }
-
-func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
-
+// newRetryingClient wraps the connector's own client. go-retryablehttp drops
+// the idle connections when a call gives up after a transport error; hiding
+// that behind a RoundTripper wrapper would cost more on every call (net/http
+// cancels timeouts of unknown transports with a goroutine and a timer per
+// request) than re-dialling after an outage, so the client is used as is.
 func newRetryingClient(o *outbound) *retryablehttp.Client {
 	return &retryablehttp.Client{
-		HTTPClient: &http.Client{Transport: keepIdle{o.client.Transport}, Timeout: o.client.Timeout,
-			CheckRedirect: o.client.CheckRedirect},
+		HTTPClient:   o.client,
 		Logger:       nil, // checkRetry logs what matters, at debug level; the library would log every call
 		RetryWaitMin: o.retry.backoff,
 		RetryWaitMax: o.retry.maxBackoff,
