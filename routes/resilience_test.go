@@ -91,4 +91,3 @@ to: { connector: erp, path: /down }
 		t.Errorf("want an open breaker answering for itself, got %v %s (backend calls %d → %d)", r.Header, r.Body, before, calls.Load())
 	}
 }
-
