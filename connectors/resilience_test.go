@@ -55,17 +55,23 @@ func status(codes ...int) func(int, http.ResponseWriter, *http.Request) {
 	}
 }
 
-func build(t *testing.T, c HTTPConfig) *HTTPConnector {
+// mustBuild validates and builds a connector that closes with the test.
+func mustBuild(t *testing.T, c bus.ConnectorConfig, name string) bus.Connector {
 	t.Helper()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	k, err := c.Build("erp")
+	k, err := c.Build(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { k.Close() })
-	return k.(*HTTPConnector)
+	return k
+}
+
+func build(t *testing.T, c HTTPConfig) *HTTPConnector {
+	t.Helper()
+	return mustBuild(t, &c, "erp").(*HTTPConnector)
 }
 
 // fast are retry settings that keep tests quick.
@@ -82,6 +88,15 @@ func call(ctx context.Context, k bus.Connector, method string) (*bus.Message, *b
 		return nil, bus.AsFault(err)
 	}
 	return reply, nil
+}
+
+// callStatus is the status the caller sees: the reply's, or the fault's.
+func callStatus(ctx context.Context, k bus.Connector, method string) (int, *bus.Fault) {
+	reply, f := call(ctx, k, method)
+	if f != nil {
+		return f.Status, f
+	}
+	return reply.Status, nil
 }
 
 func TestRetries(t *testing.T) {
@@ -117,13 +132,7 @@ func TestRetries(t *testing.T) {
 			if c.route {
 				ctx = WithIdempotent(ctx)
 			}
-			reply, f := call(ctx, k, c.method)
-			got := 0
-			if f != nil {
-				got = f.Status
-			} else {
-				got = reply.Status
-			}
+			got, f := callStatus(ctx, k, c.method)
 			if got != c.status || b.calls.Load() != c.calls {
 				t.Errorf("want status %d after %d calls, got %d after %d (fault %v)", c.status, c.calls, got, b.calls.Load(), f)
 			}
@@ -168,13 +177,7 @@ func TestRetryTimeout(t *testing.T) {
 	}{{"GET", 2, 200}, {"POST", 1, 504}} {
 		b := newBackend(t, hang)
 		k := build(t, HTTPConfig{URL: b.URL, Timeout: bus.Duration(100 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}})
-		reply, f := call(context.Background(), k, c.method)
-		got := 0
-		if f != nil {
-			got = f.Status
-		} else {
-			got = reply.Status
-		}
+		got, f := callStatus(context.Background(), k, c.method)
 		if got != c.status || b.calls.Load() != c.calls {
 			t.Errorf("%s: want %d after %d calls, got %d after %d (%v)", c.method, c.status, c.calls, got, b.calls.Load(), f)
 		}
@@ -490,16 +493,7 @@ func TestResilienceValidation(t *testing.T) {
 
 func buildSOAP(t *testing.T, url string) bus.Connector {
 	t.Helper()
-	c := &SOAPConfig{Version: "1.1", HTTPConfig: HTTPConfig{URL: url, Retry: fast, Breaker: breakerSettings}}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	k, err := c.Build("sap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
+	return mustBuild(t, &SOAPConfig{Version: "1.1", HTTPConfig: HTTPConfig{URL: url, Retry: fast, Breaker: breakerSettings}}, "sap")
 }
 
 func callSOAP(k bus.Connector) (*bus.Message, *bus.Fault) {
