@@ -36,7 +36,7 @@ func init() {
 type HTTPConfig struct {
 	// URL is the service's base URL; a route's `to.path` is appended to it.
 	URL string `yaml:"url"`
-	// Timeout bounds one call, connecting and reading the reply included. Default 30s.
+	// Timeout bounds one attempt, connecting and reading the reply included. Default 30s.
 	Timeout bus.Duration `yaml:"timeout"`
 	// Headers are sent with every call (an API key, a tenant id…).
 	Headers map[string]string `yaml:"headers"`
