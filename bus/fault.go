@@ -43,7 +43,10 @@ type Fault struct {
 
 	Route string         // route name, set by the pipeline
 	Extra map[string]any // further problem+json members (e.g. "errors")
-	Cause error          // the underlying error, for logs; never rendered
+	// Header holds HTTP headers that go with the fault to REST callers,
+	// e.g. Retry-After on a 503 from an open circuit breaker.
+	Header http.Header
+	Cause  error // the underlying error, for logs; never rendered
 }
 
 func (f *Fault) Error() string {

@@ -3,16 +3,22 @@ package connectors
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/transforms"
@@ -30,7 +36,7 @@ func init() {
 type HTTPConfig struct {
 	// URL is the service's base URL; a route's `to.path` is appended to it.
 	URL string `yaml:"url"`
-	// Timeout bounds one call, connecting and reading the reply included. Default 30s.
+	// Timeout bounds one attempt, connecting and reading the reply included. Default 30s.
 	Timeout bus.Duration `yaml:"timeout"`
 	// Headers are sent with every call (an API key, a tenant id…).
 	Headers map[string]string `yaml:"headers"`
@@ -42,6 +48,19 @@ type HTTPConfig struct {
 	// gb18030 or big5, declared in the XML declaration and the Content-Type.
 	// JSON is always UTF-8.
 	Charset string `yaml:"charset"`
+	// Retry repeats failed calls with exponential backoff, where that is safe.
+	Retry RetryConfig `yaml:"retry"`
+	// Idempotent says every call of this connector may be repeated, POST
+	// included: timeouts and 429/502/503/504 are then retried as for GET.
+	Idempotent bool `yaml:"idempotent"`
+	// Breaker stops calling a failing service for a while.
+	Breaker BreakerConfig `yaml:"breaker"`
+	// MaxInflight caps calls in progress; a call beyond it is refused at
+	// once with 503. Default 0: no cap.
+	MaxInflight int `yaml:"max-inflight"`
+	// TLS sets the CAs to trust, a client certificate (mutual TLS) and the
+	// expected server name for https URLs.
+	TLS *TLSConfig `yaml:"tls"`
 }
 
 // Defaults for outbound calls.
@@ -64,11 +83,21 @@ func (c *HTTPConfig) Validate() error {
 		return fmt.Errorf(`field "url": %q has no host`, c.URL)
 	case c.MaxConns < 0:
 		return errors.New(`field "max-conns" must not be negative`)
+	case c.MaxInflight < 0:
+		return errors.New(`field "max-inflight" must not be negative`)
+	case c.TLS != nil && u.Scheme != "https":
+		return fmt.Errorf(`field "tls": %q is not an https:// URL`, c.URL)
 	}
 	if _, err := transforms.CharsetName(c.Charset); err != nil {
 		return fmt.Errorf(`field "charset": %v`, err)
 	}
-	return nil
+	if err := c.Retry.validate(); err != nil {
+		return err
+	}
+	if err := c.Breaker.validate(); err != nil {
+		return err
+	}
+	return c.TLS.validate()
 }
 
 // encodeXML writes an XML payload in the connector's charset, with the
@@ -88,19 +117,42 @@ func (o *outbound) encodeXML(doc []byte) ([]byte, string, error) {
 }
 
 func (c *HTTPConfig) Build(name string) (bus.Connector, error) {
-	return &HTTPConnector{outbound: newOutbound(name, c), base: strings.TrimSuffix(c.URL, "/")}, nil
+	o, err := newOutbound(name, c)
+	if err != nil {
+		return nil, err
+	}
+	return &HTTPConnector{outbound: o, base: strings.TrimSuffix(c.URL, "/")}, nil
 }
 
-// outbound is what every HTTP-based connector shares: its name, settings
-// and the one client whose idle pool serves all its calls.
+// outbound is what every HTTP-based connector shares: its name, settings,
+// the one client whose idle pool serves all its calls, and the resilience
+// wrappers around them (see resilience.go for their order).
 type outbound struct {
-	name   string
-	cfg    HTTPConfig
-	client *http.Client
+	name     string
+	cfg      HTTPConfig
+	client   *http.Client
+	log      *slog.Logger
+	retry    *retryPolicy          // nil: one attempt
+	retrying *retryablehttp.Client // set with retry
+	breaker  *breaker              // nil: no breaker
+	inflight atomic.Int64
+	// isAnswer tells a 5xx reply that is a business answer (a SOAP Fault)
+	// from a failure; nil: every 5xx is a failure.
+	isAnswer func(*http.Response, []byte) bool
 }
 
-func newOutbound(name string, c *HTTPConfig) outbound {
-	return outbound{name: name, cfg: *c, client: newHTTPClient(c)}
+func newOutbound(name string, c *HTTPConfig) (*outbound, error) {
+	log := slog.Default()
+	tlsCfg, err := c.TLS.client(name, log)
+	if err != nil {
+		return nil, err
+	}
+	o := &outbound{name: name, cfg: *c, client: newHTTPClient(c, tlsCfg), log: log,
+		retry: newRetryPolicy(c.Retry), breaker: newBreaker(name, c.Breaker, log)}
+	if o.retry != nil {
+		o.retrying = newRetryingClient(o)
+	}
+	return o, nil
 }
 
 // Close drops idle connections; calls in flight finish.
@@ -109,22 +161,80 @@ func (o *outbound) Close() error {
 	return nil
 }
 
-// exchange sends hr with the connector's headers (where the route set none
-// of the same name) and the correlation id, and reads the whole reply, bounded by
-// max-reply. Transport failures come back as Faults.
-func (o *outbound) exchange(hr *http.Request, correlationID string) (*http.Response, []byte, error) {
-	hr.Header.Set("User-Agent", "busbar")
+// exchange sends a request with the connector's headers (where the route
+// set none of the same name) and the correlation id, through the in-flight
+// cap, the breaker and the retries, and reads the whole reply, bounded by
+// max-reply. header becomes the request's header. Failures come back as Faults.
+func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body []byte, correlationID string) (*http.Response, []byte, error) {
+	header.Set("User-Agent", "busbar")
 	for k, v := range o.cfg.Headers {
-		if hr.Header.Get(k) == "" {
-			hr.Header.Set(k, v)
+		if header.Get(k) == "" {
+			header.Set(k, v)
 		}
 	}
 	if correlationID != "" {
-		hr.Header.Set("X-Correlation-ID", correlationID)
+		header.Set("X-Correlation-ID", correlationID)
 	}
-	resp, err := o.client.Do(hr)
+	if limit := int64(o.cfg.MaxInflight); limit > 0 {
+		if o.inflight.Add(1) > limit {
+			o.inflight.Add(-1)
+			return nil, nil, o.busy()
+		}
+		defer o.inflight.Add(-1)
+	}
+	if o.breaker == nil {
+		return o.send(ctx, method, url, header, body)
+	}
+	var resp *http.Response
+	var data []byte
+	var err error
+	_, berr := o.breaker.cb.Execute(func() (struct{}, error) {
+		resp, data, err = o.send(ctx, method, url, header, body)
+		return struct{}{}, o.verdict(resp, data, err)
+	})
+	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
+		return nil, nil, o.breaker.rejected(o.name, berr)
+	}
+	return resp, data, err
+}
+
+// send makes the call, with retries when the connector has them. The body
+// is already in memory, so each attempt rewinds it for free.
+func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body []byte) (*http.Response, []byte, error) {
+	var resp *http.Response
+	attempts := 1
+	var call *retryCall
+	if o.retry != nil {
+		call = &retryCall{Context: ctx, idempotent: o.idempotent(ctx, method)}
+		ctx = call
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
-		return nil, nil, transportFault(o.name, err)
+		return nil, nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", o.name, err))
+	}
+	hr.Header = header
+	if call == nil {
+		if len(body) > 0 {
+			hr.Body, hr.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			// The transport resends on a pooled connection the backend had
+			// closed before reading anything; it needs GetBody for that.
+			hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		}
+		resp, err = o.client.Do(hr)
+	} else {
+		rr := &retryablehttp.Request{Request: hr}
+		if len(body) > 0 {
+			rr.SetBody(body) // never fails for []byte
+		}
+		resp, err = o.retrying.Do(rr)
+		attempts = call.attempts
+	}
+	if err != nil {
+		f := transportFault(o.name, err)
+		if attempts > 1 {
+			f.Detail += fmt.Sprintf(" (%d attempts)", attempts)
+		}
+		return nil, nil, f
 	}
 	defer resp.Body.Close()
 	data, err := readReply(resp, o.cfg.MaxReply)
@@ -136,7 +246,7 @@ func (o *outbound) exchange(hr *http.Request, correlationID string) (*http.Respo
 
 // newHTTPClient makes the one client (and transport) of a connector, with
 // its idle pool sized for its connection cap so bursts reuse connections.
-func newHTTPClient(c *HTTPConfig) *http.Client {
+func newHTTPClient(c *HTTPConfig, tlsCfg *tls.Config) *http.Client {
 	conns := c.MaxConns
 	if conns == 0 {
 		conns = defaultMaxConns
@@ -155,6 +265,7 @@ func newHTTPClient(c *HTTPConfig) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: timeout,
 		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       tlsCfg,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -162,7 +273,7 @@ func newHTTPClient(c *HTTPConfig) *http.Client {
 
 // HTTPConnector calls a REST service.
 type HTTPConnector struct {
-	outbound
+	*outbound
 	base string
 }
 
@@ -177,30 +288,25 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	if method == "" {
 		method = http.MethodPost
 	}
-	var body io.Reader
-	contentType := ""
+	var body []byte
+	header := make(http.Header, len(req.Header)+5)
 	switch req.Format {
 	case bus.FormatJSON:
-		body, contentType = bytes.NewReader(req.Bytes()), "application/json"
+		body = req.Bytes()
+		header["Content-Type"] = []string{"application/json"}
 	case bus.FormatXML:
 		b, cs, err := c.encodeXML(req.Bytes())
 		if err != nil {
 			return nil, err
 		}
-		body, contentType = bytes.NewReader(b), "application/xml; charset="+cs
+		body = b
+		header["Content-Type"] = []string{"application/xml; charset=" + cs}
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, c.base+req.Path, body)
-	if err != nil {
-		return nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", c.name, err))
-	}
-	if contentType != "" {
-		hr.Header.Set("Content-Type", contentType)
-	}
-	hr.Header.Set("Accept", "application/json, application/problem+json, application/xml;q=0.9")
+	header["Accept"] = []string{"application/json, application/problem+json, application/xml;q=0.9"}
 	for k, v := range req.Header { // the route's headers win over the connector's
-		hr.Header[k] = v
+		header[k] = v
 	}
-	resp, data, err := c.exchange(hr, req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, body, req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -63,6 +64,7 @@ type ServerConfig struct {
 	WriteTimeout      time.Duration // must exceed the longest route timeout
 	IdleTimeout       time.Duration // keep-alive connections
 	Logger            *slog.Logger
+	TLS               *tls.Config // serve HTTPS with it (see package certs); nil: plain HTTP
 }
 
 // Server is the inbound HTTP listener for REST and SOAP endpoints.
@@ -100,6 +102,7 @@ func NewServer(cfg ServerConfig) *Server {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         cfg.TLS,
 	}
 	if err := s.Swap(Endpoints{}); err != nil {
 		panic(err) // an empty set cannot conflict
@@ -153,7 +156,12 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	var err error
+	if s.cfg.TLS != nil {
+		err = s.srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+	} else {
+		err = s.srv.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -173,6 +181,9 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeProblem(w http.ResponseWriter, f *bus.Fault) {
+	for k, v := range f.Header {
+		w.Header()[k] = v
+	}
 	status, body := f.ProblemJSON()
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)

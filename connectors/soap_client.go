@@ -44,14 +44,28 @@ func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
 	if c.Version == "1.2" {
 		v = bus.SOAP12
 	}
-	return &SOAPConnector{outbound: newOutbound(name, &c.HTTPConfig), version: v}, nil
+	o, err := newOutbound(name, &c.HTTPConfig)
+	if err != nil {
+		return nil, err
+	}
+	o.isAnswer = isSOAPFault
+	return &SOAPConnector{outbound: o, version: v}, nil
+}
+
+// isSOAPFault tells a SOAP Fault — the backend's business answer, sent
+// with HTTP 500 — from a failing service, for the breaker. Only 5xx replies
+// are looked at, so the extra parse is paid on errors only.
+func isSOAPFault(resp *http.Response, data []byte) bool {
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	env, err := ParseEnvelope(data, params["charset"], 0)
+	return err == nil && env.Fault != nil
 }
 
 // SOAPConnector calls a SOAP service: it wraps the message's XML payload in
 // an envelope and unwraps the reply, turning a soap:Fault into a 502 Fault
 // that carries the backend's code and reason.
 type SOAPConnector struct {
-	outbound
+	*outbound
 	version bus.SOAPVersion
 }
 
@@ -68,22 +82,19 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	if err != nil {
 		return nil, err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL+req.Path, bytes.NewReader(body))
-	if err != nil {
-		return nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", c.name, err))
-	}
+	header := make(http.Header, 6)
 	if c.version == bus.SOAP12 {
 		ct := ContentTypeSOAP12 + "; charset=" + cs
 		if req.SOAPAction != "" {
 			ct += "; action=" + strconv.Quote(req.SOAPAction)
 		}
-		hr.Header.Set("Content-Type", ct)
+		header["Content-Type"] = []string{ct}
 	} else {
-		hr.Header.Set("Content-Type", ContentTypeSOAP11+"; charset="+cs)
-		hr.Header.Set("SOAPAction", strconv.Quote(req.SOAPAction))
+		header["Content-Type"] = []string{ContentTypeSOAP11 + "; charset=" + cs}
+		header["Soapaction"] = []string{strconv.Quote(req.SOAPAction)}
 	}
-	hr.Header.Set("Accept", "text/xml, application/soap+xml")
-	resp, data, err := c.exchange(hr, req.CorrelationID)
+	header["Accept"] = []string{"text/xml, application/soap+xml"}
+	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, body, req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}

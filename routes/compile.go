@@ -175,6 +175,9 @@ func (l *loader) connector(f *file) Errors {
 	if len(errs) > 0 {
 		return errs
 	}
+	if r, ok := cfg.(interface{ ResolveFiles(dir string) }); ok {
+		r.ResolveFiles(l.dir) // file names in a connector are relative to the configuration directory
+	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fieldOf(err), "%v", err)
 	}
@@ -215,14 +218,14 @@ func (l *loader) decodeHead(f *file, head *ConnectorFile) *Error {
 	return nil
 }
 
-// fieldOf pulls `field "name"` out of a validation message so the error can
-// point at that line.
+// fieldOf pulls `field "name"` (or `field "block.name"`) out of a
+// validation message so the error can point at that line.
 func fieldOf(err error) []string {
 	m := quotedField.FindStringSubmatch(err.Error())
 	if m == nil {
 		return nil
 	}
-	return []string{m[1]}
+	return strings.Split(m[1], ".")
 }
 
 func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {

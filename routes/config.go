@@ -104,6 +104,9 @@ type Call struct {
 	Path string `yaml:"path"`
 	// Headers are sent with this route's calls.
 	Headers map[string]string `yaml:"headers"`
+	// Idempotent says this route's call may be repeated (the backend
+	// ignores duplicates), so the connector retries it even when it is a POST.
+	Idempotent bool `yaml:"idempotent"`
 }
 
 // Answer is one case of a `respond` list; the first whose When holds answers.

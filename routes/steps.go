@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/transforms"
 )
 
@@ -54,7 +55,7 @@ func (rc *routeCompiler) callStep() {
 	for k, v := range to.Headers {
 		headers.Set(k, v)
 	}
-	path, action, name := to.Path, to.Action, to.Connector
+	path, action, name, idempotent := to.Path, to.Action, to.Connector, to.Idempotent
 	// A facade's WSDL describes the caller's request: a REST service gets
 	// it as typed JSON (nil when the WSDL failed, which soap() reports).
 	var schema *transforms.Schema
@@ -78,6 +79,9 @@ func (rc *routeCompiler) callStep() {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}
 			out.SetJSON(b)
+		}
+		if idempotent {
+			ctx = connectors.WithIdempotent(ctx)
 		}
 		return conn.Call(ctx, out)
 	})})

@@ -2,10 +2,12 @@
 //
 //	busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR, reloading on change
 //	busbar validate DIR                            check every route, connector and map file
+//	busbar certs dev --out DIR                     write a development CA and certificates
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,10 +16,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/busbar/busbar/certs"
 	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/routes"
 )
@@ -27,6 +32,7 @@ const usage = `busbar — an enterprise service bus between SOAP/XML and REST/JS
 Usage:
   busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR (reloads on change)
   busbar validate DIR                            check every route, connector and map file in DIR
+  busbar certs dev --out DIR [--days N]          write a development CA, server and client certificates
 
 Run 'busbar COMMAND -h' for a command's flags.
 `
@@ -45,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "certs":
+		return certsCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -79,6 +87,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("config", "examples", "configuration directory (routes, connectors, maps)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	var tlsOpts certs.ServerOptions
+	fs.StringVar(&tlsOpts.CertFile, "tls-cert", "", "PEM server certificate: serve HTTPS (renewed files are picked up without a restart)")
+	fs.StringVar(&tlsOpts.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&tlsOpts.ClientCAFile, "client-ca", "", "PEM CAs whose client certificates are accepted (mutual TLS)")
+	clientAuth := fs.String("client-auth", "", "with --client-ca: require or verify-if-given")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -88,6 +101,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	slog.SetDefault(log) // connectors log breaker changes and TLS warnings through it
+	var tlsCfg *tls.Config
+	if tlsOpts.CertFile != "" || tlsOpts.KeyFile != "" || tlsOpts.ClientCAFile != "" || *clientAuth != "" {
+		tlsOpts.ClientAuth = certs.ClientAuth(*clientAuth)
+		var kp *certs.KeyPair
+		var err error
+		if tlsCfg, kp, err = certs.Server(tlsOpts); err != nil {
+			fmt.Fprintf(stderr, "busbar: %v\n", err)
+			return 1
+		}
+		log.Info("serving HTTPS", slog.String("certificate", tlsOpts.CertFile),
+			slog.Time("not_after", kp.NotAfter()), slog.String("client_auth", *clientAuth))
+	}
 
 	cfg, err := routes.Load(*dir)
 	if err != nil {
@@ -99,18 +125,23 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
 	}
-	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log})
+	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg})
 	if err := srv.Swap(cfg.Endpoints()); err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "busbar listening on http://%s (config %s)\n", ln.Addr(), *dir)
+	// Catch signals before saying we listen: whoever waits for that line may stop us at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "busbar listening on %s://%s (config %s)\n", scheme, ln.Addr(), *dir)
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(stdout, "  route %s\n", r.Describe())
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var current atomic.Pointer[routes.Config]
 	current.Store(cfg)
 	go func() {
@@ -152,5 +183,34 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	current.Load().Close()
+	return 0
+}
+
+func certsCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "dev" {
+		fmt.Fprintln(stderr, "usage: busbar certs dev --out DIR [--days N]")
+		return 2
+	}
+	fs := flag.NewFlagSet("certs dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "directory to write ca.pem, server.pem, client.pem and their keys into")
+	days := fs.Int("days", 30, "validity in days (development certificates should not live long)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *out == "" || fs.NArg() > 0 || *days < 1 || *days > 397 {
+		fmt.Fprintln(stderr, "usage: busbar certs dev --out DIR [--days N]  (1 ≤ N ≤ 397)")
+		return 2
+	}
+	if err := certs.WriteDevSet(*out, time.Duration(*days)*24*time.Hour); err != nil {
+		fmt.Fprintf(stderr, "busbar: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote a development CA and certificates for %s to %s (valid %d days):\n", strings.Join(certs.DevHosts, ", "), *out, *days)
+	for _, name := range certs.DevFiles {
+		fmt.Fprintf(stdout, "  %s\n", filepath.Join(*out, name))
+	}
+	fmt.Fprintf(stdout, "serve with:  busbar serve --tls-cert %s --tls-key %s --client-ca %s --client-auth require\n",
+		filepath.Join(*out, "server.pem"), filepath.Join(*out, "server-key.pem"), filepath.Join(*out, "ca.pem"))
 	return 0
 }

@@ -1,0 +1,428 @@
+package connectors
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// Every outbound call goes through the same wrappers, in this order:
+//
+//	max-inflight → breaker → retry (backoff) → timeout → call
+//
+// The in-flight cap is outermost so a refused call costs nothing and counts
+// for nothing. The breaker sits outside the retries: one call that failed
+// after all its attempts is one failure, and an open breaker stops the
+// retries of every caller at once. The connector's timeout bounds each
+// attempt; the route's deadline (the context) bounds them all.
+
+// RetryConfig is a connector's `retry:` block.
+type RetryConfig struct {
+	// Attempts is the number of tries, the first included; 1 turns retries off. Default 3.
+	Attempts int `yaml:"attempts"`
+	// Backoff is the wait before the first retry; it doubles for each further one. Default 200ms.
+	Backoff bus.Duration `yaml:"backoff"`
+	// MaxBackoff caps one wait; a backend's Retry-After asking for longer ends the retries. Default 5s.
+	MaxBackoff bus.Duration `yaml:"max-backoff"`
+	// On lists what is retried: connect, timeout, reset, 429, 502, 503, 504. Default all of them.
+	On []string `yaml:"on"`
+}
+
+// BreakerConfig is a connector's `breaker:` block.
+type BreakerConfig struct {
+	// Failures is how many calls in a row must fail to open the breaker. Default 5.
+	Failures int `yaml:"failures"`
+	// Window is how long a failure is remembered. Default 60s.
+	Window bus.Duration `yaml:"window"`
+	// OpenFor is how long an open breaker refuses calls before it lets trial calls through. Default 30s.
+	OpenFor bus.Duration `yaml:"open-for"`
+	// HalfOpenCalls is how many trial calls may run at once, and how many
+	// must succeed to close the breaker again. Default 1.
+	HalfOpenCalls int `yaml:"half-open-calls"`
+	// Disabled turns the breaker off.
+	Disabled bool `yaml:"disabled"`
+}
+
+// Defaults of the resilience settings.
+const (
+	defaultAttempts      = 3
+	defaultBackoff       = 200 * time.Millisecond
+	defaultMaxBackoff    = 5 * time.Second
+	defaultFailures      = 5
+	defaultWindow        = 60 * time.Second
+	defaultOpenFor       = 30 * time.Second
+	defaultHalfOpenCalls = 1
+)
+
+// retryCond is one kind of failure a connector may retry.
+type retryCond uint8
+
+const (
+	condNone    retryCond = iota
+	condConnect           // no connection: nothing reached the backend, always safe to retry
+	condTimeout           // no reply in time after the request was sent
+	condReset             // the connection broke after the request was sent
+	cond429
+	cond502
+	cond503
+	cond504
+)
+
+var condNames = []string{condConnect: "connect", condTimeout: "timeout", condReset: "reset",
+	cond429: "429", cond502: "502", cond503: "503", cond504: "504"}
+
+func (c retryCond) bit() uint16 { return 1 << c }
+
+func (c *RetryConfig) validate() error {
+	switch {
+	case c.Attempts < 0:
+		return errors.New(`field "retry.attempts" must be at least 1 (1 turns retries off)`)
+	case c.Attempts > 10:
+		return fmt.Errorf(`field "retry.attempts": %d tries multiply the load on a failing backend; at most 10`, c.Attempts)
+	case c.MaxBackoff != 0 && c.Backoff > c.MaxBackoff:
+		return fmt.Errorf(`field "retry.backoff": %s is longer than max-backoff %s`, c.Backoff.Std(), c.MaxBackoff.Std())
+	}
+	for _, s := range c.On {
+		if condByName(s) == condNone {
+			return fmt.Errorf(`field "retry.on": %q is not retryable: use %s`, s, strings.Join(condNames[1:], ", "))
+		}
+	}
+	return nil
+}
+
+func condByName(s string) retryCond {
+	for i, n := range condNames {
+		if i > 0 && n == s {
+			return retryCond(i)
+		}
+	}
+	return condNone
+}
+
+func (c *BreakerConfig) validate() error {
+	switch {
+	case c.Failures < 0:
+		return errors.New(`field "breaker.failures" must not be negative`)
+	case c.HalfOpenCalls < 0:
+		return errors.New(`field "breaker.half-open-calls" must not be negative`)
+	}
+	return nil
+}
+
+// retryPolicy is a RetryConfig with its defaults applied.
+type retryPolicy struct {
+	attempts            int
+	backoff, maxBackoff time.Duration
+	on                  uint16
+}
+
+func newRetryPolicy(c RetryConfig) *retryPolicy {
+	p := &retryPolicy{attempts: c.Attempts, backoff: c.Backoff.Std(), maxBackoff: c.MaxBackoff.Std()}
+	if p.attempts == 0 {
+		p.attempts = defaultAttempts
+	}
+	if p.attempts == 1 {
+		return nil
+	}
+	if p.backoff == 0 {
+		p.backoff = min(defaultBackoff, max(p.maxBackoff, time.Millisecond))
+	}
+	if p.maxBackoff == 0 {
+		p.maxBackoff = max(defaultMaxBackoff, p.backoff)
+	}
+	if len(c.On) == 0 {
+		c.On = condNames[1:]
+	}
+	for _, s := range c.On {
+		p.on |= condByName(s).bit()
+	}
+	return p
+}
+
+// wait is the pause before retry number n (0 for the first retry): the
+// backend's Retry-After on a 429 or 503, else the exponential backoff. ok is
+// false when the backend asks for a longer pause than max-backoff allows.
+func (p *retryPolicy) wait(n int, resp *http.Response) (d time.Duration, retryAfter, ok bool) {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, found := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); found {
+			return d, true, d <= p.maxBackoff
+		}
+	}
+	d = p.backoff
+	for i := 0; i < n && d < p.maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, p.maxBackoff), false, true
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 || s > 1<<31 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}
+
+// retryCall is the context of one call while retries are possible: the
+// route's context plus what the retry policy needs to know about this call.
+// Being the request's context, it reaches CheckRetry without a context.WithValue.
+type retryCall struct {
+	context.Context
+	idempotent bool
+	attempts   int
+}
+
+// idempotentKey marks a context whose calls the route declared idempotent.
+type idempotentKey struct{}
+
+// WithIdempotent marks the calls made with ctx as safe to repeat (a route's
+// `to.idempotent`): timeouts and 429/502/503/504 replies are then retried
+// even for POST.
+func WithIdempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func (o *outbound) idempotent(ctx context.Context, method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return o.cfg.Idempotent || ctx.Value(idempotentKey{}) != nil
+}
+
+// checkRetry is the connector's retry policy (go-retryablehttp's default
+// would repeat a POST that reached the backend). A failure that happened
+// before anything was sent is always retried; a timeout, a broken connection
+// or a 429/502/503/504 only when the call is idempotent. Nothing is retried
+// when the next attempt could not start before the route's deadline.
+func (o *outbound) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	call, ok := ctx.(*retryCall)
+	if !ok { // not a call of ours; never happens, but never retry blindly either
+		return false, nil
+	}
+	call.attempts++
+	if call.attempts >= o.retry.attempts || ctx.Err() != nil {
+		return false, nil
+	}
+	cond := condNone
+	if err != nil {
+		cond = classifyError(err)
+	} else {
+		cond = classifyStatus(resp.StatusCode)
+	}
+	if cond == condNone || o.retry.on&cond.bit() == 0 || (cond != condConnect && !call.idempotent) {
+		return false, nil
+	}
+	d, _, ok := o.retry.wait(call.attempts-1, resp)
+	if !ok {
+		return false, nil
+	}
+	if deadline, has := ctx.Deadline(); has && time.Until(deadline) <= d {
+		return false, nil
+	}
+	o.log.LogAttrs(ctx, slog.LevelDebug, "retrying backend call", slog.String("connector", o.name),
+		slog.Int("attempt", call.attempts), slog.String("reason", condNames[cond]), slog.Duration("wait", d))
+	return true, nil
+}
+
+// backoff is the pause go-retryablehttp takes before retry n. The
+// exponential part is jittered (half fixed, half random) so callers hit by
+// the same outage do not come back in step; a Retry-After is taken as given.
+func (o *outbound) backoff(_, _ time.Duration, n int, resp *http.Response) time.Duration {
+	d, retryAfter, _ := o.retry.wait(n, resp)
+	if retryAfter || d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// lastAnswer hands back the last reply when the attempts are used up, so the
+// caller sees the backend's own status and words rather than "giving up".
+func lastAnswer(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if resp != nil {
+		return resp, nil
+	}
+	return nil, err
+}
+
+func classifyStatus(status int) retryCond {
+	switch status {
+	case http.StatusTooManyRequests:
+		return cond429
+	case http.StatusBadGateway:
+		return cond502
+	case http.StatusServiceUnavailable:
+		return cond503
+	case http.StatusGatewayTimeout:
+		return cond504
+	}
+	return condNone // a 500 is an answer (a SOAP Fault is a business answer): never repeated
+}
+
+// classifyError sorts a transport error. Certificate and TLS alert errors
+// will not go away by trying again; dial errors mean nothing was sent.
+func classifyError(err error) retryCond {
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return condNone
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		switch op.Op {
+		case "dial":
+			var dns *net.DNSError
+			if errors.As(err, &dns) && dns.IsNotFound {
+				return condNone
+			}
+			return condConnect
+		case "remote error": // a TLS alert: the backend refused our certificate or protocol
+			return condNone
+		}
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return condTimeout
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return condReset
+	}
+	return condNone
+}
+
+// newRetryingClient wraps the connector's own client. go-retryablehttp drops
+// the idle connections when a call gives up after a transport error; hiding
+// that behind a RoundTripper wrapper would cost more on every call (net/http
+// cancels timeouts of unknown transports with a goroutine and a timer per
+// request) than re-dialling after an outage, so the client is used as is.
+func newRetryingClient(o *outbound) *retryablehttp.Client {
+	return &retryablehttp.Client{
+		HTTPClient:   o.client,
+		Logger:       nil, // checkRetry logs what matters, at debug level; the library would log every call
+		RetryWaitMin: o.retry.backoff,
+		RetryWaitMax: o.retry.maxBackoff,
+		RetryMax:     o.retry.attempts - 1,
+		CheckRetry:   o.checkRetry,
+		Backoff:      o.backoff,
+		ErrorHandler: lastAnswer,
+	}
+}
+
+// breaker is a connector's circuit breaker and what its faults need to say.
+type breaker struct {
+	cb        *gobreaker.CircuitBreaker[struct{}]
+	failures  int
+	openUntil atomic.Int64 // unix nanoseconds; when an open breaker lets a trial call through
+}
+
+// errBackendFailed is what the breaker counts for a 5xx reply that is not a
+// business answer.
+var errBackendFailed = errors.New("backend failed")
+
+func newBreaker(name string, c BreakerConfig, log *slog.Logger) *breaker {
+	if c.Disabled {
+		return nil
+	}
+	b := &breaker{failures: c.Failures}
+	if b.failures == 0 {
+		b.failures = defaultFailures
+	}
+	window, openFor, halfOpen := c.Window.Std(), c.OpenFor.Std(), c.HalfOpenCalls
+	if window == 0 {
+		window = defaultWindow
+	}
+	if openFor == 0 {
+		openFor = defaultOpenFor
+	}
+	if halfOpen == 0 {
+		halfOpen = defaultHalfOpenCalls
+	}
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         name,
+		MaxRequests:  uint32(halfOpen),
+		Interval:     window,
+		BucketPeriod: window / 10, // a rolling window: failures age out a tenth at a time
+		Timeout:      openFor,
+		ReadyToTrip:  func(n gobreaker.Counts) bool { return n.ConsecutiveFailures >= uint32(b.failures) },
+		// A caller that hung up says nothing about the backend.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			level := slog.LevelInfo
+			if to == gobreaker.StateOpen {
+				b.openUntil.Store(time.Now().Add(openFor).UnixNano())
+				level = slog.LevelWarn
+			}
+			log.LogAttrs(context.Background(), level, "circuit breaker "+to.String(),
+				slog.String("connector", name), slog.String("from", from.String()))
+		},
+	})
+	return b
+}
+
+// verdict tells the breaker whether a finished call counts against the
+// backend: transport errors, timeouts and 5xx replies do; 4xx replies and
+// business answers (a SOAP Fault) do not.
+func (o *outbound) verdict(resp *http.Response, data []byte, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case resp.StatusCode >= 500 && (o.isAnswer == nil || !o.isAnswer(resp, data)):
+		return errBackendFailed
+	}
+	return nil
+}
+
+// rejected is the fault for a call the breaker did not let through.
+func (b *breaker) rejected(connector string, err error) *bus.Fault {
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return unavailable(connector, "Backend recovering", 1,
+			"trial calls are testing whether the backend is back; try again in a moment")
+	}
+	until := time.Unix(0, b.openUntil.Load())
+	secs := max(int(time.Until(until).Round(time.Second)/time.Second), 1)
+	why := fmt.Sprintf("%d calls in a row failed", b.failures)
+	if b.failures == 1 {
+		why = "a call failed"
+	}
+	return unavailable(connector, "Backend circuit open", secs, fmt.Sprintf(
+		"%s; calls are refused until %s (in %ds)", why, until.UTC().Format(time.RFC3339), secs))
+}
+
+// busy is the fault for a call beyond max-inflight.
+func (o *outbound) busy() *bus.Fault {
+	return unavailable(o.name, "Backend busy", 1,
+		fmt.Sprintf("%d calls are in progress, the most max-inflight allows; try again in a moment", o.cfg.MaxInflight))
+}
+
+// unavailable is a 503 that tells REST callers when to come back.
+func unavailable(connector, title string, retryAfter int, detail string) *bus.Fault {
+	f := bus.ServerFault(http.StatusServiceUnavailable, title, fmt.Sprintf("connector %q: %s", connector, detail))
+	f.Header = http.Header{"Retry-After": {strconv.Itoa(retryAfter)}}
+	return f
+}
