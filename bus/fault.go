@@ -3,7 +3,6 @@ package bus
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -291,6 +290,24 @@ func localPart(qname string) string {
 	return qname
 }
 
+// xmlEscape writes s as XML character data, escaping only what XML requires
+// (encoding/xml also escapes quotes, which makes fault strings that quote a
+// field unreadable: &#34;amount&#34;). Characters XML cannot carry become U+FFFD.
 func xmlEscape(b *bytes.Buffer, s string) {
-	_ = xml.EscapeText(b, []byte(s))
+	for _, r := range s {
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '\r':
+			b.WriteString("&#xD;")
+		case r == '\t' || r == '\n' || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF:
+			b.WriteRune(r)
+		default:
+			b.WriteRune('\uFFFD')
+		}
+	}
 }

@@ -100,13 +100,18 @@ func (m *Message) SetJSON(b []byte) {
 	m.Format, m.Root, m.Body = FormatJSON, nil, b
 }
 
+// XMLWriteSettings is how Busbar writes XML everywhere: explicit end tags
+// (some SAP and OA parsers choke on <a/>) and text escaped only where XML
+// requires it (&, <, >), so a quote in a message reads as a quote, not &#34;.
+var XMLWriteSettings = etree.WriteSettings{CanonicalEndTags: true, CanonicalText: true}
+
 // Bytes returns the payload as bytes, serialising the XML tree when that is
 // what the message holds. The result is the payload only (no XML
 // declaration, no envelope).
 func (m *Message) Bytes() []byte {
 	if m.Format == FormatXML && m.Root != nil && m.Body == nil {
 		var buf bytes.Buffer
-		m.Root.WriteTo(&buf, &etree.WriteSettings{CanonicalEndTags: true})
+		m.Root.WriteTo(&buf, &XMLWriteSettings)
 		m.Body = buf.Bytes()
 	}
 	return m.Body

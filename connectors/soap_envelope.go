@@ -147,7 +147,7 @@ func faultFromXML(v bus.SOAPVersion, f *etree.Element) *bus.Fault {
 	if detail != nil {
 		var b bytes.Buffer
 		for _, c := range detail.Child {
-			c.WriteTo(&b, &etree.WriteSettings{CanonicalEndTags: true})
+			c.WriteTo(&b, &bus.XMLWriteSettings)
 		}
 		out.FaultDetail = strings.TrimSpace(b.String())
 	}
@@ -193,7 +193,7 @@ func WriteEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header, payload *etree.El
 	}
 	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	w.WriteString(`<soap:Envelope xmlns:soap="` + ns + `">`)
-	ws := &etree.WriteSettings{CanonicalEndTags: true}
+	ws := &bus.XMLWriteSettings
 	if header != nil && len(header.ChildElements()) > 0 {
 		w.WriteString(`<soap:Header>`)
 		for _, h := range header.ChildElements() {

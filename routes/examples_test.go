@@ -1,10 +1,17 @@
 package routes
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/transforms"
 )
 
 // The demo that `make run` serves, end to end, as a client sees it.
@@ -178,4 +185,71 @@ func TestFacadeWSDL(t *testing.T) {
 	}
 	r := b.do(t, "GET", "/soap/expense", nil, "")
 	r.expect(t, 404, "application/problem+json")
+}
+
+// The OA reimbursement example: a GBK SOAP 1.1 request in, one balanced SAP
+// document (grouped by account) out, and a GBK reply.
+func TestOAReimbursementGBK(t *testing.T) {
+	b := start(t, examples)
+	form, err := os.ReadFile(examples + "/testdata/oa-reimbursement.gbk.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(t *testing.T, body []byte) (reply, string) {
+		r := b.do(t, "POST", "/soap/oa/reimbursement", map[string]string{
+			"Content-Type": "text/xml; charset=GBK",
+			"SOAPAction":   `"http://oa.example.cn/finance/reimbursement/SubmitReimbursement"`}, string(body))
+		r.expect(t, r.Status, "text/xml; charset=GBK")
+		utf8, err := simplifiedchinese.GBK.NewDecoder().String(r.Body)
+		if err != nil {
+			t.Fatalf("the reply is not GBK: %v", err)
+		}
+		return r, utf8
+	}
+	t.Run("posted", func(t *testing.T) {
+		r, text := send(t, form)
+		if r.Status != 200 {
+			t.Fatalf("status %d:\n%s", r.Status, text)
+		}
+		golden(t, "oa-reimbursement-posted.xml", text)
+	})
+	t.Run("unknown-expense-type", func(t *testing.T) {
+		utf8, _ := simplifiedchinese.GBK.NewDecoder().Bytes(form)
+		bad, _ := simplifiedchinese.GBK.NewEncoder().Bytes(bytes.Replace(utf8, []byte("业务招待费"), []byte("礼品费"), 1))
+		r, text := send(t, bad)
+		if r.Status != 500 || !strings.Contains(text, `table "gl-accounts" has no key "礼品费"`) {
+			t.Fatalf("want a Client fault naming the table and key, got %d:\n%s", r.Status, text)
+		}
+		if !strings.Contains(text, "<faultcode>soap:Client</faultcode>") {
+			t.Errorf("an unknown code is the caller's data: want soap:Client\n%s", text)
+		}
+	})
+}
+
+// The document SAP receives for the OA example: one debit line per G/L
+// account and cost centre, amounts summed exactly, balanced by the credit line.
+func TestOAReimbursementMapping(t *testing.T) {
+	m, err := transforms.LoadMapping(examples + "/maps/oa-reimbursement-to-bapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(examples + "/testdata/oa-reimbursement.gbk.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := connectors.ParseEnvelope(raw, "GBK", bus.SOAP11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bus.NewMessage()
+	in.SetXML(env.Payload)
+	out, err := m.Apply(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(out.Root.Copy())
+	doc.Indent(2)
+	s, _ := doc.WriteToString()
+	golden(t, "oa-reimbursement-bapi.xml", s)
 }
