@@ -2,6 +2,8 @@
 //
 //	busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR, reloading on change
 //	busbar validate DIR                            check every route, connector and map file
+//	busbar map --map FILE --input FILE             dry-run one mapping over one document
+//	busbar test [DIR]                              run the route test cases under DIR/tests
 package main
 
 import (
@@ -27,6 +29,9 @@ const usage = `busbar — an enterprise service bus between SOAP/XML and REST/JS
 Usage:
   busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR (reloads on change)
   busbar validate DIR                            check every route, connector and map file in DIR
+  busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR]
+                                                 print what a mapping builds from a document
+  busbar test [DIR]                              run the route test cases in DIR/tests/*.yaml
 
 Run 'busbar COMMAND -h' for a command's flags.
 `
@@ -45,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "map":
+		return mapCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
