@@ -3,7 +3,7 @@
 //	busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR, reloading on change
 //	busbar validate DIR                            check every route, connector and map file
 //	busbar map --map FILE --input FILE             dry-run one mapping over one document
-//	busbar test [DIR]                              run the route test cases under DIR/tests
+//	busbar test [DIR]                              run the route test cases in DIR/tests/*.yaml
 package main
 
 import (
@@ -31,7 +31,7 @@ Usage:
   busbar validate DIR                            check every route, connector and map file in DIR
   busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR]
                                                  print what a mapping builds from a document
-  busbar test [DIR]                              run the route test cases in DIR/tests/*.yaml
+  busbar test [-v] [DIR | FILE]                  run the route test cases in DIR/tests/*.yaml
 
 Run 'busbar COMMAND -h' for a command's flags.
 `
@@ -52,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "map":
 		return mapCmd(args[1:], stdout, stderr)
+	case "test":
+		return testCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
