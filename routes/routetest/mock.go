@@ -76,7 +76,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	if n < len(b.script) {
 		reply = &b.script[n]
 	} else {
-		b.problems = append(b.problems, fmt.Sprintf("connector %s was called %d times, but the case scripts %d replies for it", b.name, n+1, len(b.script)))
+		b.problems = append(b.problems, fmt.Sprintf("connector %s was called %s, but the case scripts %s for it", b.name, times(n+1), replies(len(b.script))))
 	}
 	expire, release, run := b.expire, b.release, b.run
 	b.mu.Unlock()
@@ -266,4 +266,24 @@ func (f *fileRun) mockBuilder(name, kind string, cfg bus.ConnectorConfig) (bus.C
 		return nil, err
 	}
 	return &mockConnector{Connector: c, b: b}, nil
+}
+
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+func replies(n int) string {
+	switch n {
+	case 0:
+		return "no reply"
+	case 1:
+		return "one reply"
+	}
+	return fmt.Sprintf("%d replies", n)
 }

@@ -347,8 +347,12 @@ func (f *fileRun) checkBackend(b *backend) []failure {
 		fails = append(fails, failure{what: p})
 	}
 	if len(calls) < len(script) {
-		fails = append(fails, failure{what: fmt.Sprintf("connector %s: the case scripts %d replies, but it was called %d times",
-			b.name, len(script), len(calls))})
+		called := "never called"
+		if len(calls) > 0 {
+			called = "called only " + times(len(calls))
+		}
+		fails = append(fails, failure{what: fmt.Sprintf("connector %s: the case scripts %s, but it was %s",
+			b.name, replies(len(script)), called)})
 	}
 	for i, reply := range script {
 		if reply.Expect == nil || i >= len(calls) {
