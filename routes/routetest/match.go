@@ -128,7 +128,7 @@ func (r *run) checkBody(label string, c *BodyChecks, got *body) []failure {
 		if err != nil {
 			return []failure{{what: err.Error()}}
 		}
-		want = Doc{Text: text}
+		want = Doc{Text: text, File: c.BodyFile}
 	}
 	if !want.IsZero() {
 		if f := compareDoc(label, want, got, false); f != nil {
@@ -175,7 +175,7 @@ func compareDoc(label string, want Doc, got *body, partial bool) *failure {
 	case "json":
 		w, err := decodeJSON(want.Text)
 		if err != nil {
-			return &failure{what: fmt.Sprintf("%s: the expected body (line %d) is not valid JSON: %v", label, want.Line, err)}
+			return &failure{what: fmt.Sprintf("%s: the expected body (%s) is not valid JSON: %v", label, want.where(), err)}
 		}
 		if partial {
 			if jsonSubset(w, got.json) {
@@ -191,7 +191,7 @@ func compareDoc(label string, want Doc, got *body, partial bool) *failure {
 	case "xml":
 		doc, err := transforms.ParseXML(want.Text, "")
 		if err != nil {
-			return &failure{what: fmt.Sprintf("%s: the expected body (line %d) is not valid XML: %v", label, want.Line, err)}
+			return &failure{what: fmt.Sprintf("%s: the expected body (%s) is not valid XML: %v", label, want.where(), err)}
 		}
 		w, actual := doc.Root(), got.payload
 		if isEnvelope(w) {
@@ -226,10 +226,15 @@ func compareDoc(label string, want Doc, got *body, partial bool) *failure {
 }
 
 func describeKind(b *body) string {
-	if len(b.raw) == 0 {
+	switch {
+	case len(b.raw) == 0:
 		return "an empty body"
+	case b.kind == "xml":
+		return "an XML body"
+	case b.kind == "json":
+		return "a JSON body"
 	}
-	return "a " + strings.ToUpper(b.kind) + " body"
+	return "a text body"
 }
 
 // Numbers compare as written: Busbar keeps decimals exactly, so 12.50 and

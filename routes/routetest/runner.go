@@ -121,9 +121,9 @@ func (f *fileRun) runFile(defaultConfig string, res *Result) {
 	if spec.Config != "" {
 		configDir = filepath.Join(f.dir, spec.Config)
 	}
-	restore := setEnv(spec.Env)
+	// The variables stay set while the cases run: mappings read env().
+	defer setEnv(spec.Env)()
 	cfg, err := routes.Load(configDir, routes.WithConnectors(f.mockBuilder))
-	restore()
 	defer func() {
 		for _, b := range f.backends {
 			b.close()
@@ -174,8 +174,8 @@ func (f *fileRun) fail(res *Result, where, msg string) {
 	fmt.Fprintf(f.out, "--- FAIL: %s\n%s", where, indent(msg+"\n", "    "))
 }
 
-// setEnv sets variables for the configuration's ${NAME} references and
-// returns what puts the environment back.
+// setEnv sets the file's environment variables and returns what puts the
+// environment back.
 func setEnv(env map[string]string) func() {
 	type old struct {
 		v   string

@@ -38,7 +38,7 @@ func TestFailingCases(t *testing.T) {
 	if res.Passed != 1 || res.Failed != 10 {
 		t.Errorf("want 1 passed and 10 failed, got %d and %d", res.Passed, res.Failed)
 	}
-	golden(t, filepath.Join("testdata", "failing.out"), out.String())
+	golden(t, filepath.Join("testdata", "failing-report.txt"), out.String())
 }
 
 func TestRunTargets(t *testing.T) {

@@ -25,8 +25,8 @@ type File struct {
 	// Config is the configuration directory the cases run against, relative
 	// to the test file. Default: the directory `busbar test` was given.
 	Config string `yaml:"config"`
-	// Env sets environment variables while the configuration loads, for the
-	// ${NAME} references of its files.
+	// Env sets environment variables while the file runs: for the ${NAME}
+	// references of the configuration's files and env() in mappings.
 	Env map[string]string `yaml:"env"`
 	// Cases run in order.
 	Cases []Case `yaml:"cases"`
@@ -138,8 +138,17 @@ type FaultExpect struct {
 // stays 1250.00).
 type Doc struct {
 	Text      []byte
-	JSON      bool // written as YAML structure
-	Line, Col int
+	JSON      bool   // written as YAML structure
+	Line, Col int    // where it is written in the test file
+	File      string // or the file it was read from
+}
+
+// where names the document's place for messages.
+func (d Doc) where() string {
+	if d.File != "" {
+		return d.File
+	}
+	return "line " + strconv.Itoa(d.Line)
 }
 
 // IsZero reports whether no document was given.
