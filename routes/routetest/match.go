@@ -178,13 +178,13 @@ func compareDoc(label string, want Doc, got *body, partial bool) *failure {
 			return &failure{what: fmt.Sprintf("%s: the expected body (%s) is not valid JSON: %v", label, want.where(), err)}
 		}
 		if partial {
-			if jsonSubset(w, got.json) {
+			if jsonMatch(w, got.json, true) {
 				return nil
 			}
 			return &failure{what: label + " does not contain the expected members (-want +got, got cut to the members wanted)",
 				diff: unifiedDiff(prettyJSON(w), prettyJSON(project(got.json, w)))}
 		}
-		if jsonEqual(w, got.json) {
+		if jsonMatch(w, got.json, false) {
 			return nil
 		}
 		return &failure{what: label + " differs (-want +got)", diff: unifiedDiff(prettyJSON(w), prettyJSON(got.json))}
@@ -237,49 +237,20 @@ func describeKind(b *body) string {
 	return "a text body"
 }
 
-// Numbers compare as written: Busbar keeps decimals exactly, so 12.50 and
-// 12.5 are different answers.
-func jsonEqual(a, b any) bool {
-	switch a := a.(type) {
-	case map[string]any:
-		bm, ok := b.(map[string]any)
-		if !ok || len(a) != len(bm) {
-			return false
-		}
-		for k, v := range a {
-			bv, ok := bm[k]
-			if !ok || !jsonEqual(v, bv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		bl, ok := b.([]any)
-		if !ok || len(a) != len(bl) {
-			return false
-		}
-		for i := range a {
-			if !jsonEqual(a[i], bl[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return a == b
-}
-
-// jsonSubset: every member of want is in got with a matching value; lists
-// match item by item and must have the same length.
-func jsonSubset(want, got any) bool {
+// jsonMatch compares JSON values. Numbers compare as written: Busbar keeps
+// decimals exactly, so 12.50 and 12.5 are different answers. With subset,
+// objects need only want's members; lists match item by item and must have
+// the same length either way.
+func jsonMatch(want, got any, subset bool) bool {
 	switch w := want.(type) {
 	case map[string]any:
 		g, ok := got.(map[string]any)
-		if !ok {
+		if !ok || (!subset && len(w) != len(g)) {
 			return false
 		}
 		for k, v := range w {
 			gv, ok := g[k]
-			if !ok || !jsonSubset(v, gv) {
+			if !ok || !jsonMatch(v, gv, subset) {
 				return false
 			}
 		}
@@ -290,7 +261,7 @@ func jsonSubset(want, got any) bool {
 			return false
 		}
 		for i := range w {
-			if !jsonSubset(w[i], g[i]) {
+			if !jsonMatch(w[i], g[i], subset) {
 				return false
 			}
 		}

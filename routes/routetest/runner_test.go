@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/busbar/busbar/internal/yamldoc"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -74,24 +76,7 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[reflect.Type]bool{}
-	var walk func(reflect.Type)
-	walk = func(typ reflect.Type) {
-		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
-			typ = typ.Elem()
-		}
-		if typ.Kind() != reflect.Struct || seen[typ] {
-			return
-		}
-		seen[typ] = true
-		for i := 0; i < typ.NumField(); i++ {
-			f := typ.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if tag != "" && !strings.Contains(string(doc), "`"+tag+"`") {
-				t.Errorf("docs/testing.md does not document key %q (%s.%s)", tag, typ.Name(), f.Name)
-			}
-			walk(f.Type)
-		}
+	for _, m := range yamldoc.Undocumented(string(doc), reflect.TypeOf(File{})) {
+		t.Errorf("docs/testing.md does not document %s", m)
 	}
-	walk(reflect.TypeOf(File{}))
 }
