@@ -7,7 +7,7 @@ func TestInlineMaps(t *testing.T) {
 	b := start(t, "testdata/inline")
 	r := b.postJSON(t, "/inline", `{"name": "ann", "amount": "12.5"}`)
 	r.expect(t, 201, "application/json")
-	if want := `{"greeting":"hello ANN","note":"${NOT_SUBSTITUTED}","amount":12.50}`; r.Body != want {
+	if want := `{"greeting":"hello ANN","note":"${NOT_SUBSTITUTED}","amount":12.50,"caller":"ann"}`; r.Body != want {
 		t.Errorf("want %s, got %s", want, r.Body)
 	}
 	r = b.postJSON(t, "/inline", `{"name": "nobody", "amount": 1}`)
