@@ -2,7 +2,6 @@ package routes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -67,12 +66,15 @@ func (c *Config) Close() {
 
 // Load reads, validates and compiles every file under dir. It reports every
 // problem it finds, not just the first, as Errors.
-func Load(dir string) (*Config, error) {
+func Load(dir string, opts ...Option) (*Config, error) {
 	files, errs := readDir(dir)
 	l := &loader{dir: dir, cfg: &Config{Dir: dir, Connectors: map[string]bus.Connector{}},
 		maps: map[string]*transforms.Mapping{}, connectorKind: map[string]string{},
 		wsdls: map[string]*wsdlFile{}, facades: map[string]*connectors.SOAPEndpoint{},
 		connectorSchemas: map[string]*transforms.Schema{}, facadeCharsets: map[string]string{}}
+	for _, o := range opts {
+		o(&l.opts)
+	}
 	// Connectors first: routes refer to them.
 	for _, f := range files {
 		if f.kind == "connector" {
@@ -102,6 +104,7 @@ func Load(dir string) (*Config, error) {
 
 type loader struct {
 	dir           string
+	opts          options
 	cfg           *Config
 	maps          map[string]*transforms.Mapping // by path relative to dir: a map shared by routes compiles once
 	mapErrs       map[string]bool
@@ -188,7 +191,7 @@ func (l *loader) connector(f *file) Errors {
 		}
 		l.connectorSchemas[head.Connector] = w.schema
 	}
-	c, err := cfg.Build(head.Connector)
+	c, err := l.buildConnector(head.Connector, head.Type, cfg)
 	if err != nil {
 		return fail(nil, "%v", err)
 	}
@@ -350,7 +353,7 @@ func (rc *routeCompiler) compile() {
 	if s.Request != nil && len(s.Request.Vars) > 0 {
 		rc.varsStep(s.Request.Vars)
 	}
-	if s.Request != nil && s.Request.Map != "" {
+	if s.Request != nil && !s.Request.Map.IsZero() {
 		rc.mapStep("request map", []string{"request", "map"}, s.Request.Map)
 	}
 	switch {
@@ -369,7 +372,7 @@ func (rc *routeCompiler) compile() {
 		} else if r.Fault != nil {
 			rc.fail([]string{"response", "fault"}, "`fault` needs `fault-when`, the condition that raises it")
 		}
-		if r.Map != "" {
+		if !r.Map.IsZero() {
 			rc.mapStep("response map", []string{"response", "map"}, r.Map)
 		}
 	}
@@ -576,19 +579,9 @@ func (rc *routeCompiler) wsdl(rel string) *wsdl.Definitions {
 	return w.defs
 }
 
-func (rc *routeCompiler) mapStep(name string, keys []string, rel string) {
-	m, err := rc.l.mapping(rel)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || strings.Contains(err.Msg, "no such file") {
-			rc.fail(keys, "map %q: file not found under %s", rel, rc.l.dir)
-			return
-		}
-		err.Kind, err.Name = "", ""
-		rc.fail(keys, "map %q is invalid: %s", rel, err.Error())
-		return
-	}
+func (rc *routeCompiler) mapStep(name string, keys []string, ref MapRef) {
+	m := rc.useMap(keys, "", ref)
 	if m == nil {
-		rc.fail(keys, "map %q cannot be used (see its own error)", rel)
 		return
 	}
 	rc.steps = append(rc.steps, bus.NamedStep{Name: name, Step: bus.StepFunc(func(_ context.Context, in *bus.Message) (*bus.Message, error) {

@@ -77,14 +77,14 @@ type Stage struct {
 	// Vars sets route variables from expressions over the request, before
 	// Map runs; `to.path` and mappings (var("name")) read them.
 	Vars map[string]string `yaml:"vars"`
-	// Map is a mapping file (relative to the configuration directory).
-	Map string `yaml:"map"`
+	// Map is a mapping file (relative to the configuration directory) or an inline map.
+	Map MapRef `yaml:"map"`
 }
 
 // ResponseStage transforms the reply and decides whether it is a business error.
 type ResponseStage struct {
-	// Map is a mapping file applied to a successful reply.
-	Map string `yaml:"map"`
+	// Map is a mapping (file or inline) applied to a successful reply.
+	Map MapRef `yaml:"map"`
 	// FaultWhen is a condition on the reply (before Map) that makes it a
 	// business error, e.g. "count(/*/RETURN/item[TYPE='E']) > 0".
 	FaultWhen string `yaml:"fault-when"`
@@ -115,8 +115,8 @@ type Answer struct {
 	When string `yaml:"when"`
 	// Status is the HTTP status of the answer; default 200.
 	Status int `yaml:"status"`
-	// Map builds the answer from the request.
-	Map string `yaml:"map"`
+	// Map (file or inline) builds the answer from the request.
+	Map MapRef `yaml:"map"`
 	// Fault answers with an error instead.
 	Fault *FaultSpec `yaml:"fault"`
 }
@@ -134,9 +134,9 @@ type FaultSpec struct {
 	Title string `yaml:"title"`
 	// Detail is an expression over the message giving the human-readable reason.
 	Detail string `yaml:"detail"`
-	// Map is a mapping with JSON output whose members are added to the
-	// problem document, e.g. every message of SAP's RETURN table.
-	Map string `yaml:"map"`
+	// Map is a mapping (file or inline) with JSON output whose members are
+	// added to the problem document, e.g. every message of SAP's RETURN table.
+	Map MapRef `yaml:"map"`
 }
 
 // ConnectorFile is a file with a top-level `connector:` key; its other keys

@@ -8,6 +8,7 @@ import (
 
 	"github.com/busbar/busbar/bus"
 	_ "github.com/busbar/busbar/connectors" // registers the connector kinds
+	"github.com/busbar/busbar/internal/yamldoc"
 )
 
 // Every key a route or connector file accepts is documented in docs/routes.md.
@@ -16,30 +17,15 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[reflect.Type]bool{}
-	var walk func(reflect.Type)
-	walk = func(typ reflect.Type) {
-		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
-			typ = typ.Elem()
-		}
-		if typ.Kind() != reflect.Struct || seen[typ] {
-			return
-		}
-		seen[typ] = true
-		for i := 0; i < typ.NumField(); i++ {
-			f := typ.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if tag != "" && !strings.Contains(string(doc), "`"+tag+"`") {
-				t.Errorf("docs/routes.md does not document key %q (%s.%s)", tag, typ.Name(), f.Name)
-			}
-			walk(f.Type)
-		}
-	}
-	walk(reflect.TypeOf(RouteFile{}))
-	walk(reflect.TypeOf(ConnectorFile{}))
+	types := []reflect.Type{reflect.TypeOf(RouteFile{}), reflect.TypeOf(ConnectorFile{})}
 	for _, name := range bus.ConnectorKinds() {
 		k, _ := bus.LookupConnector(name)
-		walk(reflect.TypeOf(k.New()))
+		types = append(types, reflect.TypeOf(k.New()))
+	}
+	for _, m := range yamldoc.Undocumented(string(doc), types...) {
+		t.Errorf("docs/routes.md does not document %s", m)
+	}
+	for _, name := range bus.ConnectorKinds() {
 		if !strings.Contains(string(doc), "`"+name+"`") {
 			t.Errorf("docs/routes.md does not mention connector type %q", name)
 		}

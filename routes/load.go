@@ -19,6 +19,7 @@ type file struct {
 	rel  string   // relative to the configuration directory
 	root ast.Node // the document's top-level mapping
 	kind string   // "route", "connector", "map"
+	src  []byte   // the text as read, for inline maps
 }
 
 // Directories whose YAML files are data (value tables, route test cases),
@@ -65,7 +66,7 @@ func parseFile(dir, p string) (*file, *Error) {
 		return nil, &Error{File: p, Msg: err.Error()}
 	}
 	rel, _ := filepath.Rel(dir, p)
-	f := &file{path: p, rel: filepath.ToSlash(rel)}
+	f := &file{path: p, rel: filepath.ToSlash(rel), src: src}
 	parsed, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		return nil, yamlError(p, nil, err)
@@ -123,6 +124,9 @@ func (f *file) decode(node ast.Node, v any) *Error {
 func (f *file) substitute(dir string) Errors {
 	var errs Errors
 	ast.Walk(visitFunc(func(n ast.Node) bool {
+		if isInlineMap(n) {
+			return false // an inline map is taken as written, like a mapping file
+		}
 		s, ok := n.(*ast.StringNode)
 		if !ok || !strings.Contains(s.Value, "${") {
 			return true

@@ -37,7 +37,7 @@ func (rc *routeCompiler) callStep() {
 		if to.Method != "" {
 			rc.fail([]string{"to", "method"}, "`method` is for http connectors; SOAP calls are always POST")
 		}
-		if rc.spec.From.REST != nil && (rc.spec.Request == nil || rc.spec.Request.Map == "") {
+		if rc.spec.From.REST != nil && (rc.spec.Request == nil || rc.spec.Request.Map.IsZero()) {
 			rc.fail([]string{"to", "connector"}, "connector %q speaks SOAP: add `request: {map: …}` to build the XML body from the caller's JSON", to.Connector)
 		}
 	default:
@@ -105,14 +105,10 @@ func (rc *routeCompiler) respondStep() {
 			ans.when = rc.exprAt(i, "when", a.When)
 		}
 		switch {
-		case a.Map != "" && a.Fault != nil:
+		case !a.Map.IsZero() && a.Fault != nil:
 			rc.fail(keys, "respond case %d has both `map` and `fault`: answer with one", i+1)
-		case a.Map != "":
-			m, err := rc.l.mapping(a.Map)
-			if err != nil || m == nil {
-				rc.fail(keys, "respond case %d: map %q cannot be used (see its own error)", i+1, a.Map)
-			}
-			ans.mapping = m
+		case !a.Map.IsZero():
+			ans.mapping = rc.useMap(keys, fmt.Sprintf("respond case %d: ", i+1), a.Map)
 		case a.Fault != nil:
 			ans.fault = rc.faultTemplate(keys, a.Fault, http.StatusInternalServerError)
 		}
@@ -200,13 +196,12 @@ func (rc *routeCompiler) faultTemplate(keys []string, fs *FaultSpec, defaultStat
 	if fs.Detail != "" {
 		t.detail = rc.expr(append(keys, "fault", "detail"), fs.Detail)
 	}
-	if fs.Map != "" {
-		m, err := rc.l.mapping(fs.Map)
+	if !fs.Map.IsZero() {
+		m := rc.useMap(append(keys, "fault", "map"), "", fs.Map)
 		switch {
-		case err != nil || m == nil:
-			rc.fail(append(keys, "fault", "map"), "map %q cannot be used (see its own error)", fs.Map)
+		case m == nil:
 		case m.Output() != bus.FormatJSON:
-			rc.fail(append(keys, "fault", "map"), "map %q must have output: json (its members join the problem document)", fs.Map)
+			rc.fail(append(keys, "fault", "map"), "%s must have output: json (its members join the problem document)", fs.Map.describe())
 		default:
 			t.extra = m
 		}

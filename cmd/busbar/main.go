@@ -3,6 +3,8 @@
 //	busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR, reloading on change
 //	busbar validate DIR                            check every route, connector and map file
 //	busbar certs dev --out DIR                     write a development CA and certificates
+//	busbar map --map FILE --input FILE             dry-run one mapping over one document
+//	busbar test [DIR]                              run the route test cases in DIR/tests/*.yaml
 package main
 
 import (
@@ -33,6 +35,9 @@ Usage:
   busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR (reloads on change)
   busbar validate DIR                            check every route, connector and map file in DIR
   busbar certs dev --out DIR [--days N]          write a development CA, server and client certificates
+  busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR]
+                                                 print what a mapping builds from a document
+  busbar test [-v] [DIR | FILE]                  run the route test cases in DIR/tests/*.yaml
 
 Run 'busbar COMMAND -h' for a command's flags.
 `
@@ -53,6 +58,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "certs":
 		return certsCmd(args[1:], stdout, stderr)
+	case "map":
+		return mapCmd(args[1:], stdout, stderr)
+	case "test":
+		return testCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
