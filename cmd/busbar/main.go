@@ -35,7 +35,7 @@ Usage:
   busbar serve    --config DIR [--listen ADDR]   serve the routes in DIR (reloads on change)
   busbar validate DIR                            check every route, connector and map file in DIR
   busbar certs dev --out DIR [--days N]          write a development CA, server and client certificates
-  busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR]
+  busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR] [--schema WSDL|XSD]
                                                  print what a mapping builds from a document
   busbar test [-v] [DIR | FILE]                  run the route test cases in DIR/tests/*.yaml
 

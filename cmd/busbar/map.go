@@ -14,13 +14,8 @@ import (
 
 	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/transforms"
+	"github.com/busbar/busbar/wsdl"
 )
-
-// loadSchemaHints is where `--schema WSDL|XSD` plugs in: it is given the
-// compiled mapping and the schema file and makes the mapping schema-aware.
-// It stays nil until the schema hints are wired; the flag then says it is
-// not supported rather than being silently ignored.
-var loadSchemaHints func(m *transforms.Mapping, schemaPath string) (*transforms.Mapping, error)
 
 // vars collects repeated --var k=v flags.
 type vars map[string]string
@@ -44,17 +39,25 @@ func mapCmd(args []string, stdout, stderr io.Writer) int {
 	mapFile := fs.String("map", "", "the mapping file")
 	input := fs.String("input", "", "the input document: XML (any declared charset), a SOAP envelope, or JSON")
 	tableDir := fs.String("table-dir", "", "directory that table files are relative to (default: the mapping file's directory)")
-	schema := fs.String("schema", "", "a WSDL or XSD whose types guide the conversion")
+	schema := fs.String("schema", "", "a WSDL or XSD: without --map, convert the input by its types; with --map, check the XML output against it")
+	element := fs.String("element", "", "with --schema and JSON input: the element to build, as local name or {namespace}local")
 	v := vars{}
 	fs.Var(v, "var", "a route variable the mapping reads with var(\"name\"), as name=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *mapFile == "" || *input == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR] [--schema WSDL|XSD]")
+	if (*mapFile == "" && *schema == "") || *input == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR] [--schema WSDL|XSD]\n"+
+			"       busbar map --schema WSDL|XSD --input FILE [--element [{NS}]NAME]")
 		return 2
 	}
-	out, err := runMap(*mapFile, *input, *tableDir, *schema, v)
+	var out []byte
+	var err error
+	if *mapFile == "" {
+		out, err = runConvert(*schema, *input, *element)
+	} else {
+		out, err = runMap(*mapFile, *input, *tableDir, *schema, v)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "busbar map: %v\n", err)
 		if errors.Is(err, errUsage) {
@@ -84,11 +87,9 @@ func runMap(mapFile, input, tableDir, schema string, v map[string]string) ([]byt
 	if err != nil {
 		return nil, err
 	}
+	var hints *transforms.Schema
 	if schema != "" {
-		if loadSchemaHints == nil {
-			return nil, fmt.Errorf("--schema is not supported yet in this build (%w)", errUsage)
-		}
-		if m, err = loadSchemaHints(m, schema); err != nil {
+		if hints, err = wsdl.LoadSchema(schema); err != nil {
 			return nil, err
 		}
 	}
@@ -107,6 +108,78 @@ func runMap(mapFile, input, tableDir, schema string, v map[string]string) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", input, err)
 	}
+	if hints != nil {
+		if err := checkAgainst(hints, schema, out); err != nil {
+			return nil, err
+		}
+	}
+	return prettyPayload(out)
+}
+
+// checkAgainst tells whether a mapping's XML output is what the schema
+// describes, by converting it the way a facade or connector would: through
+// the schema to JSON and back, which fails on a missing required element,
+// a value that is not of its xsd type, or a repeated single element.
+func checkAgainst(s *transforms.Schema, schemaFile string, out *bus.Message) error {
+	if out.Format != bus.FormatXML || out.Root == nil {
+		return fmt.Errorf("--schema checks XML output; this mapping writes %s (%w)", out.Format, errUsage)
+	}
+	root := out.Root
+	if s.Element(root.NamespaceURI(), root.Tag) == nil {
+		return fmt.Errorf("%s declares no element {%s}%s, the output's root", schemaFile, root.NamespaceURI(), root.Tag)
+	}
+	j, err := s.XMLToJSON(root)
+	if err == nil {
+		_, err = s.JSONToXML(j, root.NamespaceURI(), root.Tag)
+	}
+	if err != nil {
+		return fmt.Errorf("the output does not match %s: %w", schemaFile, err)
+	}
+	return nil
+}
+
+// runConvert is `busbar map --schema S --input F` without a mapping: the
+// conversion a route without a map does, guided by the schema — XML to
+// JSON, or JSON to the XML element --element names.
+func runConvert(schema, input, element string) ([]byte, error) {
+	hints, err := wsdl.LoadSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	body, err := os.ReadFile(input)
+	if err != nil {
+		return nil, err
+	}
+	in, err := inputMessage(input, body)
+	if err != nil {
+		return nil, err
+	}
+	out := bus.NewMessage()
+	if in.Format == bus.FormatXML {
+		j, err := hints.XMLToJSON(in.Root)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", input, err)
+		}
+		out.SetJSON(j)
+		return prettyPayload(out)
+	}
+	if element == "" {
+		return nil, fmt.Errorf("JSON input needs --element NAME, the schema element to build (%w)", errUsage)
+	}
+	space, local := "", element
+	if strings.HasPrefix(element, "{") {
+		if i := strings.IndexByte(element, '}'); i > 0 {
+			space, local = element[1:i], element[i+1:]
+		}
+	}
+	if hints.Element(space, local) == nil {
+		return nil, fmt.Errorf("%s declares no element %s", schema, element)
+	}
+	root, err := hints.JSONToXML(in.Body, space, local)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", input, err)
+	}
+	out.SetXML(root)
 	return prettyPayload(out)
 }
 

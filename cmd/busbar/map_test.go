@@ -27,6 +27,7 @@ func TestMapCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	const td = "testdata/map/"
+	const oaWSDL = "../../examples/wsdl/oa-reimbursement.wsdl"
 	cases := []struct {
 		name   string
 		args   []string
@@ -47,8 +48,19 @@ func TestMapCommand(t *testing.T) {
 			"busbar map: testdata/map/empty-body.xml: the SOAP envelope has an empty or no Body\n"},
 		{"not-a-document", []string{"--map", "../../examples/maps/claim-to-json.yaml", "--input", td + "not-a-document.txt"}, 1, "",
 			"busbar map: testdata/map/not-a-document.txt: neither XML nor valid JSON"},
-		{"schema-not-yet", []string{"--map", "../../examples/maps/claim-to-json.yaml", "--input", td + "voucher.json", "--schema", "../../examples/wsdl/expense.wsdl"}, 2, "",
-			"busbar map: --schema is not supported yet in this build"},
+		// --schema without --map: the conversion a route without a map does.
+		{"schema-xml-to-json", []string{"--schema", oaWSDL, "--input", "../../examples/testdata/oa-reimbursement.gbk.xml"}, 0, "oa-form.schema.out.json", ""},
+		{"schema-json-to-xml", []string{"--schema", oaWSDL, "--input", td + "oa-reply.json",
+			"--element", "{http://oa.example.cn/finance/reimbursement}SubmitReimbursementResponse"}, 0, "oa-reply.schema.out.xml", ""},
+		{"schema-json-needs-element", []string{"--schema", oaWSDL, "--input", td + "oa-reply.json"}, 2, "", "JSON input needs --element NAME"},
+		{"schema-unknown-element", []string{"--schema", oaWSDL, "--input", td + "oa-reply.json", "--element", "Nope"}, 1, "", "declares no element Nope"},
+		// --schema with --map checks the mapping's XML output.
+		{"schema-check-ok", []string{"--map", "../../examples/maps/bapi-to-oa-reply.yaml", "--input", td + "bapi-reply.xml",
+			"--var", "formNo=BX-1", "--var", "total=12.5", "--schema", oaWSDL}, 0, "oa-reply.checked.out.xml", ""},
+		{"schema-check-fails", []string{"--map", "../../examples/maps/bapi-to-oa-reply.yaml", "--input", td + "bapi-reply.xml",
+			"--var", "total=12.5", "--schema", oaWSDL}, 1, "", "the output does not match ../../examples/wsdl/oa-reimbursement.wsdl: "},
+		{"schema-check-json-output", []string{"--map", "../../examples/maps/claim-to-json.yaml", "--input", td + "submit-soap12.xml", "--schema", oaWSDL}, 2, "",
+			"--schema checks XML output; this mapping writes json"},
 		{"bad-var", []string{"--map", td + "claim.yaml", "--input", gbkFile, "--var", "claimId"}, 2, "", `want name=value, got "claimId"`},
 		{"usage", []string{"--map", td + "claim.yaml"}, 2, "", "usage: busbar map --map FILE --input FILE"},
 	}
