@@ -23,7 +23,7 @@ import (
 // bins are the programs benchrun built or found.
 type bins struct {
 	Busbar, Echo, RevProxy, Bridge string // built from this checkout
-	Wrk, Nginx                         string // Debian packages
+	Wrk, Nginx                     string // Debian packages
 }
 
 // server is a started target server.
