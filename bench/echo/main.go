@@ -18,22 +18,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
+
+	"github.com/busbar/busbar/bench/payloads"
 )
-
-// BAPIReply is what the demo's SAP answers for a balanced document.
-const BAPIReply = `<?xml version="1.0" encoding="UTF-8"?>
-<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>` +
-	`<rfc:BAPI_ACC_DOCUMENT_POSTResponse xmlns:rfc="urn:sap-com:document:sap:rfc:functions">` +
-	`<OBJ_TYPE>BKPFF</OBJ_TYPE><OBJ_KEY>010000004210002026</OBJ_KEY><OBJ_SYS>DEMOCLNT100</OBJ_SYS>` +
-	`<RETURN><item><TYPE>S</TYPE><ID>RW</ID><NUMBER>605</NUMBER>` +
-	`<MESSAGE>Document posted successfully: BKPFF 010000004210002026 DEMOCLNT100</MESSAGE></item></RETURN>` +
-	`</rfc:BAPI_ACC_DOCUMENT_POSTResponse></soap:Body></soap:Envelope>
-`
-
-// PostingReply is the REST platform's receipt for a posted voucher.
-const PostingReply = `{"documentNumber":"0100000042","objectType":"BKPFF","objectKey":"010000004210002026",` +
-	`"messages":[{"type":"S","id":"RW","number":"605","message":"Document posted successfully"}]}
-`
 
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -73,8 +60,8 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /echo", echo)
 	mux.HandleFunc("POST /echo/{to}", echo)
-	mux.HandleFunc("POST /sap/bapi", fixed("text/xml; charset=utf-8", BAPIReply))
-	mux.HandleFunc("POST /api/postings", fixed("application/json", PostingReply))
+	mux.HandleFunc("POST /sap/bapi", fixed("text/xml; charset=utf-8", payloads.BAPIReply))
+	mux.HandleFunc("POST /api/postings", fixed("application/json", payloads.PostingReply))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

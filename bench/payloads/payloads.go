@@ -27,6 +27,21 @@ const (
 	ActionBAPI = "urn:sap-com:document:sap:rfc:functions:BAPI_ACC_DOCUMENT_POST"
 )
 
+// BAPIReply is the echo backend's SAP answer: what the demo's SAP answers for a balanced document.
+const BAPIReply = `<?xml version="1.0" encoding="UTF-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>` +
+	`<rfc:BAPI_ACC_DOCUMENT_POSTResponse xmlns:rfc="urn:sap-com:document:sap:rfc:functions">` +
+	`<OBJ_TYPE>BKPFF</OBJ_TYPE><OBJ_KEY>010000004210002026</OBJ_KEY><OBJ_SYS>DEMOCLNT100</OBJ_SYS>` +
+	`<RETURN><item><TYPE>S</TYPE><ID>RW</ID><NUMBER>605</NUMBER>` +
+	`<MESSAGE>Document posted successfully: BKPFF 010000004210002026 DEMOCLNT100</MESSAGE></item></RETURN>` +
+	`</rfc:BAPI_ACC_DOCUMENT_POSTResponse></soap:Body></soap:Envelope>
+`
+
+// PostingReply is the REST platform's receipt for a posted voucher.
+const PostingReply = `{"documentNumber":"0100000042","objectType":"BKPFF","objectKey":"010000004210002026",` +
+	`"messages":[{"type":"S","id":"RW","number":"605","message":"Document posted successfully"}]}
+`
+
 // Files returns every payload by its file name under bench/testdata.
 func Files() map[string][]byte {
 	files := map[string][]byte{}
