@@ -1,0 +1,94 @@
+// Package inproc benchmarks Busbar's bench scenarios in one process, without
+// wrk or sockets between client and Busbar: the whole route (inbound
+// handler, maps, outbound connector) runs through connectors.Server's
+// handler against an in-process backend that answers like bench/echo. It is
+// where `go test -cpuprofile` shows what limits a scenario:
+//
+//	go test ./bench/inproc -run '^$' -bench 'Scenario/S5/200' -cpuprofile cpu.out
+//	go tool pprof -top -nodecount 25 inproc.test cpu.out
+package inproc
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/busbar/busbar/bench/payloads"
+	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/routes"
+)
+
+// echoBackend answers like bench/echo: /echo returns the request, the
+// others their fixed replies.
+func echoBackend(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/sap/bapi":
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			io.WriteString(w, payloads.BAPIReply)
+		case "/api/postings":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, payloads.PostingReply)
+		default:
+			w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+			w.Write(body)
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// BenchmarkScenario runs S5, S6 and S7 at 2 and 200 items. b.SetBytes is the
+// request body, so MB/s reads as request bytes handled per second.
+func BenchmarkScenario(b *testing.B) {
+	for _, sc := range []struct {
+		name, path, ctype string
+		soap              bool
+	}{
+		{"S5", "/s5", "text/xml; charset=utf-8", true},
+		{"S6", "/s6", "text/xml; charset=utf-8", true},
+		{"S7", "/s7", "application/json", false},
+	} {
+		for _, n := range payloads.Lines {
+			b.Run(sc.name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				backend := echoBackend(b)
+				b.Setenv("BENCH_BACKEND", backend.URL)
+				cfg, err := routes.Load(filepath.Join("..", "routes", strings.ToLower(sc.name)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(cfg.Close)
+				srv := connectors.NewServer(connectors.ServerConfig{})
+				if err := srv.Swap(cfg.Endpoints()); err != nil {
+					b.Fatal(err)
+				}
+				h := srv.Handler()
+				body := payloads.Voucher(n)
+				if sc.soap {
+					body = payloads.BAPI(n)
+				}
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequest(http.MethodPost, sc.path, bytes.NewReader(body))
+					req.Header.Set("Content-Type", sc.ctype)
+					if sc.soap {
+						req.Header.Set("SOAPAction", `"`+payloads.ActionBAPI+`"`)
+					}
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("%s: %d %s", sc.path, w.Code, w.Body)
+					}
+				}
+			})
+		}
+	}
+}
+
