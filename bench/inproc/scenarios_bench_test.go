@@ -91,4 +91,3 @@ func BenchmarkScenario(b *testing.B) {
 		}
 	}
 }
-

@@ -23,7 +23,6 @@ type recorder struct {
 	mu   sync.Mutex
 	got  map[string][][]byte
 	srv  *httptest.Server
-	root string
 }
 
 func newRecorder(t *testing.T) *recorder {
