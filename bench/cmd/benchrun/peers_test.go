@@ -20,9 +20,9 @@ import (
 
 // recorder is a backend that answers like bench/echo and keeps what it got.
 type recorder struct {
-	mu   sync.Mutex
-	got  map[string][][]byte
-	srv  *httptest.Server
+	mu  sync.Mutex
+	got map[string][][]byte
+	srv *httptest.Server
 }
 
 func newRecorder(t *testing.T) *recorder {
