@@ -161,6 +161,13 @@ type supervisor struct {
 }
 
 func (s *supervisor) start(name string, env []string, args ...string) (*proc, error) {
+	return s.startWith(name, env, syscall.SIGKILL, args...)
+}
+
+// startWith is start with the signal the kernel sends the process if
+// benchrun dies. nginx needs SIGTERM: killed outright, its master leaves
+// its workers running.
+func (s *supervisor) startWith(name string, env []string, deathSig syscall.Signal, args ...string) (*proc, error) {
 	logPath := filepath.Join(s.dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -169,7 +176,7 @@ func (s *supervisor) start(name string, env []string, args ...string) (*proc, er
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/template"
 	"time"
 )
@@ -164,7 +165,7 @@ func (e *env) startNginx(cores int) (*server, error) {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := e.sup.start("nginx", nil, e.bins.Nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	p, err := e.sup.startWith("nginx", nil, syscall.SIGTERM, e.bins.Nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -101,6 +102,7 @@ func runWrk(ctx context.Context, wrk, script string, l load) (wrkResult, error) 
 	cmd := exec.CommandContext(ctx, wrk, l.args(script)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %v: %s", l.URL, err, strings.TrimSpace(out.String()))
 	}
