@@ -239,9 +239,10 @@ func bench(ctx context.Context, o options, tools bins, sup *supervisor, tmp stri
 	}
 	e.backend = "http://" + echo.addr
 
-	total := o.plan.runs(func(name string) bool { return states[name].State == "ok" })
-	fmt.Fprintf(stdout, "%d measured runs of %s, each after a %s warm-up: about %s\n",
-		total, o.plan.Duration, o.plan.Warmup, (time.Duration(total) * (o.plan.Duration + o.plan.Warmup + 200*time.Millisecond)).Round(time.Second))
+	runs := func(name string) bool { return states[name].State == "ok" }
+	total := o.plan.runs(runs)
+	fmt.Fprintf(stdout, "%d measured runs, each after a %s warm-up: about %s\n",
+		total, o.plan.Warmup, time.Duration(o.plan.seconds(runs)*float64(time.Second)).Round(time.Second))
 	r := &runner{env: e, plan: o.plan, states: states, echo: echo, stdout: stdout, total: total}
 	for _, t := range o.plan.Tables {
 		tr, err := r.table(t)

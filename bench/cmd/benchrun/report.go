@@ -12,7 +12,24 @@ type sample struct {
 	RPS      float64
 	P50, P99 float64 // µs
 	CPU      float64 // CPU-µs per request of the measured process(es)
+	Requests int64   // completed in the run
 }
+
+// inFlightShare is the share of a run's requests that were still in flight
+// when wrk stopped: their CPU is counted, they are not, so a large share
+// inflates CPU-µs/req.
+func (c *cell) inFlightShare() float64 {
+	worst := 0.0
+	for _, s := range c.Samples {
+		if s.Requests > 0 {
+			worst = max(worst, float64(c.Conns)/float64(s.Requests))
+		}
+	}
+	return worst
+}
+
+// inFlightLimit is the share above which the report marks a CPU figure.
+const inFlightLimit = 0.05
 
 // cell is everything measured for one target, payload and concurrency.
 type cell struct {
@@ -135,7 +152,10 @@ func writeReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "Each figure: %d run(s) of %s after a %s warm-up at the same load, tables' targets interleaved; "+
 		"median (min–max). CPU-µs/req is utime+stime of the measured process (nginx: master and workers) "+
 		"from /proc around the run, divided by the requests wrk completed. Peak RSS is VmHWM at the end of the table. "+
-		"A run with any error reply or socket error does not count.\n\n", p.Reps, p.Duration, p.Warmup)
+		"A run with any error reply or socket error does not count. "+
+		"A CPU figure marked * comes from runs where the connections still in flight at the end were more than %.0f %% of the "+
+		"completed requests: their CPU is counted, they are not, so the figure is high by up to about half that share.\n\n",
+		p.Reps, p.Duration, p.Warmup, inFlightLimit*100)
 
 	fmt.Fprintln(w, "## Targets")
 	fmt.Fprintln(w)
@@ -167,6 +187,9 @@ func writeTable(w io.Writer, tr *tableResult, skip map[string]bool) {
 	fmt.Fprintf(w, "## Table %s: %s\n\n", t.ID, t.Title)
 	if t.Note != "" {
 		fmt.Fprintf(w, "%s\n\n", t.Note)
+	}
+	if t.Duration > 0 {
+		fmt.Fprintf(w, "Measured runs in this table last %s.\n\n", t.Duration)
 	}
 	var notRun []string
 	for _, name := range t.Targets {
@@ -221,8 +244,12 @@ func writeRow(w io.Writer, tr *tableResult, name, pl string, conns int) {
 	if kib, ok := tr.PeakKiB[name]; ok {
 		rss = fmt.Sprintf("%.1f", float64(kib)/1024)
 	}
+	cpuText := withRange(cp, n, "%.1f")
+	if c.inFlightShare() > inFlightLimit {
+		cpuText += " *"
+	}
 	fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %s | %s |\n",
-		pl, conns, name, withRange(cp, n, "%.1f"), peer, withRange(r, n, "%.0f"),
+		pl, conns, name, cpuText, peer, withRange(r, n, "%.0f"),
 		ratio(r.Med, s0, ok0), ratio(r.Med, s1, ok1),
 		c.stat(func(s sample) float64 { return s.P50 }).Med/1000, c.stat(func(s sample) float64 { return s.P99 }).Med/1000,
 		rss, runs)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 )
 
 // runner runs tables, one after the other.
@@ -112,7 +114,7 @@ func (r *runner) table(t table) (*tableResult, error) {
 					}
 					l := load{URL: scheme + "://" + servers[name].addr + tg.Path, Body: filepath.Join(r.root, "bench", "testdata", file),
 						ContentType: ctype, Headers: headers, Conns: c}
-					s, why := r.measure(servers[name], l)
+					s, why := r.measure(servers[name], l, r.plan.duration(t))
 					prefix := fmt.Sprintf("[%d/%d] %s rep %d %s c=%d %s:", r.done, r.total, t.ID, rep, pl.Name, c, name)
 					if why != "" {
 						ce.Failures = append(ce.Failures, why)
@@ -142,7 +144,7 @@ func (r *runner) table(t table) (*tableResult, error) {
 
 // measure warms a server up, then runs the load and reads the server's CPU
 // time around it. A non-empty reason means the run does not count.
-func (r *runner) measure(s *server, l load) (sample, string) {
+func (r *runner) measure(s *server, l load, d time.Duration) (sample, string) {
 	warm := l
 	warm.Duration = r.plan.Warmup
 	if res, err := runWrk(r.ctx, r.bins.Wrk, r.script(), warm); err != nil {
@@ -150,9 +152,11 @@ func (r *runner) measure(s *server, l load) (sample, string) {
 	} else if why := res.failure(); why != "" {
 		return sample{}, "warm-up: " + why
 	}
-	l.Duration = r.plan.Duration
+	l.Duration = d
 	pids := family(s.proc.pid())
-	before, err := measure(pids)
+	// Requests the warm-up left in flight are still being worked off: wait
+	// for the server to go idle so their CPU is not charged to this run.
+	before, err := settle(r.ctx, pids)
 	if err != nil {
 		return sample{}, err.Error()
 	}
@@ -168,9 +172,30 @@ func (r *runner) measure(s *server, l load) (sample, string) {
 		return sample{}, why
 	}
 	return sample{
-		RPS: res.RPS(), P50: float64(res.LatencyUS.P50), P99: float64(res.LatencyUS.P99),
+		RPS: res.RPS(), P50: float64(res.LatencyUS.P50), P99: float64(res.LatencyUS.P99), Requests: res.Requests,
 		CPU: float64(after.Ticks-before.Ticks) * (1e6 / clockTicks) / float64(res.Requests),
 	}, ""
 }
 
 func (r *runner) script() string { return filepath.Join(r.root, "bench", "wrk", "post.lua") }
+
+// settle waits until pids use no CPU for 100 ms (at most 5 s) and returns
+// their usage then.
+func settle(ctx context.Context, pids []int) (usage, error) {
+	prev, err := measure(pids)
+	if err != nil {
+		return usage{}, err
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(100 * time.Millisecond)
+		cur, err := measure(pids)
+		if err != nil {
+			return usage{}, err
+		}
+		if cur.Ticks == prev.Ticks {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
+}
