@@ -25,7 +25,7 @@ import (
 
 // echoBackend answers like bench/echo: /echo returns the request, the
 // others their fixed replies.
-func echoBackend(b *testing.B) *httptest.Server {
+func echoBackend(tb testing.TB) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
@@ -40,50 +40,69 @@ func echoBackend(b *testing.B) *httptest.Server {
 			w.Write(body)
 		}
 	}))
-	b.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	return srv
+}
+
+// scenario is one of the bench routes served in process.
+type scenario struct {
+	name, path, ctype string
+	soap              bool
+}
+
+var scenarios = []scenario{
+	{"S5", "/s5", "text/xml; charset=utf-8", true},
+	{"S6", "/s6", "text/xml; charset=utf-8", true},
+	{"S7", "/s7", "application/json", false},
+}
+
+// handler serves the scenario's bench/routes config against echoBackend.
+func (sc scenario) handler(tb testing.TB) http.Handler {
+	tb.Helper()
+	backend := echoBackend(tb)
+	tb.Setenv("BENCH_BACKEND", backend.URL)
+	cfg, err := routes.Load(filepath.Join("..", "routes", strings.ToLower(sc.name)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cfg.Close)
+	srv := connectors.NewServer(connectors.ServerConfig{})
+	if err := srv.Swap(cfg.Endpoints()); err != nil {
+		tb.Fatal(err)
+	}
+	return srv.Handler()
+}
+
+func (sc scenario) body(n int) []byte {
+	if sc.soap {
+		return payloads.BAPI(n)
+	}
+	return payloads.Voucher(n)
+}
+
+func (sc scenario) serve(h http.Handler, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, sc.path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", sc.ctype)
+	if sc.soap {
+		req.Header.Set("SOAPAction", `"`+payloads.ActionBAPI+`"`)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
 }
 
 // BenchmarkScenario runs S5, S6 and S7 at 2 and 200 items. b.SetBytes is the
 // request body, so MB/s reads as request bytes handled per second.
 func BenchmarkScenario(b *testing.B) {
-	for _, sc := range []struct {
-		name, path, ctype string
-		soap              bool
-	}{
-		{"S5", "/s5", "text/xml; charset=utf-8", true},
-		{"S6", "/s6", "text/xml; charset=utf-8", true},
-		{"S7", "/s7", "application/json", false},
-	} {
+	for _, sc := range scenarios {
 		for _, n := range payloads.Lines {
 			b.Run(sc.name+"/"+strconv.Itoa(n), func(b *testing.B) {
-				backend := echoBackend(b)
-				b.Setenv("BENCH_BACKEND", backend.URL)
-				cfg, err := routes.Load(filepath.Join("..", "routes", strings.ToLower(sc.name)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(cfg.Close)
-				srv := connectors.NewServer(connectors.ServerConfig{})
-				if err := srv.Swap(cfg.Endpoints()); err != nil {
-					b.Fatal(err)
-				}
-				h := srv.Handler()
-				body := payloads.Voucher(n)
-				if sc.soap {
-					body = payloads.BAPI(n)
-				}
+				h := sc.handler(b)
+				body := sc.body(n)
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()
 				for b.Loop() {
-					req := httptest.NewRequest(http.MethodPost, sc.path, bytes.NewReader(body))
-					req.Header.Set("Content-Type", sc.ctype)
-					if sc.soap {
-						req.Header.Set("SOAPAction", `"`+payloads.ActionBAPI+`"`)
-					}
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
+					if w := sc.serve(h, body); w.Code != http.StatusOK {
 						b.Fatalf("%s: %d %s", sc.path, w.Code, w.Body)
 					}
 				}
