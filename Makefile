@@ -4,7 +4,7 @@ BIN         := bin/busbar
 LISTEN      ?= 127.0.0.1:8080
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test lint validate fuzz clean
+.PHONY: build run test lint validate fuzz bench bench-quick clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/busbar
@@ -35,6 +35,18 @@ fuzz:
 		echo "== $$t"; \
 		$(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
 	done
+
+# The benchmark suite (bench/, docs/performance.md). Needs Debian's wrk and
+# nginx and installs nothing: benchrun says what to apt-get when they are
+# missing. bench takes ~25 minutes on 2 cores, bench-quick ~2-3 minutes.
+BENCH_FLAGS ?=
+bench:
+	$(GO) build -o bin/benchrun ./bench/cmd/benchrun
+	./bin/benchrun -mode full $(BENCH_FLAGS)
+
+bench-quick:
+	$(GO) build -o bin/benchrun ./bench/cmd/benchrun
+	./bin/benchrun -mode quick $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -1,0 +1,31 @@
+package connectors
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// BenchmarkParseEnvelopeBAPI parses the benchmark suite's
+// BAPI_ACC_DOCUMENT_POST envelopes (bench/testdata, 2 and 200 line items),
+// as every SOAP request and reply is parsed.
+func BenchmarkParseEnvelopeBAPI(b *testing.B) {
+	for _, n := range []int{2, 200} {
+		body, err := os.ReadFile(fmt.Sprintf("../bench/testdata/bapi-%d.xml", n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				env, err := ParseEnvelope(body, "utf-8", bus.SOAP11)
+				if err != nil || env.Payload == nil {
+					b.Fatalf("%v, %v", env, err)
+				}
+			}
+		})
+	}
+}
