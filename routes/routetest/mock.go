@@ -175,6 +175,9 @@ func firstElement(text []byte) xml.Name {
 	}
 	d := xml.NewDecoder(bytes.NewReader(t))
 	d.Strict = false
+	// Only the name is wanted, and GBK, GB18030 and Big5 leave ASCII as it
+	// is: read any declared charset as bytes rather than give up on it.
+	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
 	for {
 		tok, err := d.Token()
 		if err != nil {
