@@ -93,11 +93,7 @@ func runMap(mapFile, input, tableDir, schema string, v map[string]string) ([]byt
 			return nil, err
 		}
 	}
-	body, err := os.ReadFile(input)
-	if err != nil {
-		return nil, err
-	}
-	in, err := inputMessage(input, body)
+	in, err := readInput(input)
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +142,7 @@ func runConvert(schema, input, element string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := os.ReadFile(input)
-	if err != nil {
-		return nil, err
-	}
-	in, err := inputMessage(input, body)
+	in, err := readInput(input)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +173,15 @@ func runConvert(schema, input, element string) ([]byte, error) {
 	}
 	out.SetXML(root)
 	return prettyPayload(out)
+}
+
+// readInput reads the input file into the message a route would see.
+func readInput(name string) (*bus.Message, error) {
+	body, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return inputMessage(name, body)
 }
 
 // inputMessage makes the message a route's mapping would see for a
