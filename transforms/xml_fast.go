@@ -973,7 +973,7 @@ func (p *xmlParser) name() (string, error) {
 		i++
 	}
 	if i >= len(s) {
-		return "", p.eof("markup", start-1)
+		return "", p.errAt(i, "unexpected EOF after %q", s[start:])
 	}
 	if i == start {
 		return "", nil
