@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
@@ -52,7 +53,9 @@ import (
 func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings.CharsetReader = xmlCharsetReader
-	p := xmlParser{doc: doc, honourDecl: true}
+	scratch := xmlScratchPool.Get().(*xmlScratch)
+	defer scratch.release()
+	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch}
 	if charsetLabel != "" && !isUTF8(charsetLabel) {
 		r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
 		if err != nil {
@@ -114,8 +117,7 @@ type xmlParser struct {
 	honourDecl bool // switch charset on <?xml encoding="…"?> as encoding/xml does
 	doc        *etree.Document
 
-	open  []openElement
-	kids  []etree.Token // children read so far of the open elements, innermost last
+	*xmlScratch
 	roots int
 
 	elems  []etree.Element
@@ -124,12 +126,33 @@ type xmlParser struct {
 	tokens []etree.Token
 	// estimates of the slab items still to come
 	elemsLeft, textsLeft, attrsLeft, tokensLeft int
+}
 
+// xmlScratch is a parser's working memory, kept between documents.
+type xmlScratch struct {
+	open []openElement
+	kids []etree.Token // children read so far of the open elements, innermost last
+	tag  []rawAttr     // attributes of the start tag being read
 	// dec holds text that had to be rewritten (entities, line ends); it
 	// becomes one string at the end and fixes point into it.
 	dec   []byte
 	fixes []textFix
-	tag   []rawAttr // attributes of the start tag being read
+}
+
+var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
+
+// release returns the scratch to the pool, holding no pointer into the tree
+// just built; what a huge document made huge is left to the collector.
+func (s *xmlScratch) release() {
+	if cap(s.kids) > 1<<14 || cap(s.dec) > 1<<20 || cap(s.fixes) > 1<<14 || cap(s.open) > maxXMLDepth || cap(s.tag) > 1<<10 {
+		return
+	}
+	clear(s.open[:cap(s.open)])
+	clear(s.kids[:cap(s.kids)])
+	clear(s.tag[:cap(s.tag)])
+	clear(s.fixes[:cap(s.fixes)])
+	s.open, s.kids, s.tag, s.dec, s.fixes = s.open[:0], s.kids[:0], s.tag[:0], s.dec[:0], s.fixes[:0]
+	xmlScratchPool.Put(s)
 }
 
 type openElement struct {
@@ -163,11 +186,7 @@ func (p *xmlParser) parse() error {
 	if strings.HasPrefix(p.src, "\uFEFF") {
 		p.pos = len("\uFEFF")
 	}
-	// Most elements have a start and an end tag, and in indented documents
-	// there is text before almost every tag.
-	lt := strings.Count(p.src, "<")
-	p.elemsLeft, p.textsLeft, p.attrsLeft = lt/2+1, lt+1, lt/4+1
-	p.tokensLeft = p.elemsLeft + p.textsLeft
+	p.estimate()
 	for p.pos < len(p.src) {
 		var err error
 		if p.src[p.pos] != '<' {
@@ -197,6 +216,28 @@ func (p *xmlParser) parse() error {
 	}
 	p.adopt(&p.doc.Element, 0)
 	return nil
+}
+
+// estimate counts what the slabs will need: each '<' not followed by '/'
+// may start an element, and a '<' after anything but '>' ends some text.
+func (p *xmlParser) estimate() {
+	s := p.src
+	elems, texts := 0, 1
+	for i := strings.IndexByte(s, '<'); i >= 0; {
+		if i+1 < len(s) && s[i+1] != '/' {
+			elems++
+		}
+		if i > 0 && s[i-1] != '>' {
+			texts++
+		}
+		j := strings.IndexByte(s[i+1:], '<')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	p.elemsLeft, p.textsLeft, p.tokensLeft = elems, texts, elems+texts
+	p.attrsLeft = 16 // then doubled per slab: most elements have none
 }
 
 func (p *xmlParser) errAt(off int, format string, args ...any) *xmlSyntaxError {
@@ -338,7 +379,9 @@ func (p *xmlParser) element(name string) *etree.Element {
 		return e
 	}
 	if len(p.attrs) < n {
-		p.attrs = make([]etree.Attr, slabSize(&p.attrsLeft, int(unsafe.Sizeof(etree.Attr{})), n))
+		size := slabSize(&p.attrsLeft, int(unsafe.Sizeof(etree.Attr{})), n)
+		p.attrs = make([]etree.Attr, size)
+		p.attrsLeft = 2 * size
 	}
 	all := p.attrs[:n:n]
 	p.attrs = p.attrs[n:]

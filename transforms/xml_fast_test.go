@@ -425,3 +425,35 @@ func benchmarkParse(b *testing.B, parse func([]byte, string) (*etree.Document, e
 		})
 	}
 }
+
+// TestParseXMLFastConcurrent: the name-character cache and the scratch pool
+// are shared between goroutines (run with -race).
+func TestParseXMLFastConcurrent(t *testing.T) {
+	body := []byte("<凭证 编号=\"1\"><行 a=\"&amp;\">差旅\r\n</行><ö/></凭证>")
+	want, err := parseXMLEtree(body, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				got, err := parseXMLFast(body, "")
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if d := diffTree(&got.Element, &want.Element, "/"); d != "" {
+					errs <- d
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
