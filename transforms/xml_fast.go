@@ -690,6 +690,9 @@ func (p *xmlParser) entity(i int) (int, error) {
 	if k >= len(s) {
 		return 0, p.eof("entity reference", i)
 	}
+	if k == j && s[k] != ';' {
+		return 0, p.errAt(i, "unescaped & (a literal & is written &amp;)")
+	}
 	if s[k] == ';' {
 		k++
 	}

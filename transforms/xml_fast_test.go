@@ -291,6 +291,8 @@ var errorCases = []struct {
 	{"<a>]]></a>", 1, 4, "unescaped ]]> not in CDATA section"},
 	{"<a>&bogus;</a>", 1, 4, "invalid character entity &bogus;"},
 	{"<a>&amp</a>", 1, 4, "invalid character entity &amp (no semicolon)"},
+	{"<a>R&D</a>", 1, 5, "invalid character entity &D (no semicolon)"},
+	{"<a>R & D</a>", 1, 6, "unescaped & (a literal & is written &amp;)"},
 	{"<a>&#0;</a>", 1, 4, "character reference &#0; names illegal character code U+0000"},
 	{"<a>&#xD800;</a>", 1, 4, "character reference &#xD800; names illegal character code U+D800"},
 	{"<a>&#x110000;</a>", 1, 4, "invalid character reference &#x110000;"},
