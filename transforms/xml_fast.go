@@ -40,6 +40,10 @@ import (
 // Errors carry the line and the column (in characters) of the offending
 // markup.
 //
+// Names, and text that needed no decoding, are substrings of one copy of the
+// input, and nodes are carved from a few shared arrays: a subtree kept after
+// the document is dropped keeps that copy and those arrays alive.
+//
 // Why a hand-written scanner rather than a tokenizer library: the tree and the
 // accepted language must match encoding/xml exactly (the differential tests
 // hold it to that), and the lexer that was considered, tdewolff/parse/v2/xml,
