@@ -29,7 +29,7 @@ validate: build
 # Minimising a new input defaults to 60 s in Go and the WSDL seeds are large,
 # which looks like a stall (execs stop growing), so minimisation is capped.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := connectors:FuzzParseEnvelope wsdl:FuzzLoadBytes transforms:FuzzCompileExpr transforms:FuzzSchemaConversion
+FUZZ_TARGETS := connectors:FuzzParseEnvelope wsdl:FuzzLoadBytes transforms:FuzzCompileExpr transforms:FuzzSchemaConversion transforms:FuzzParseXMLFast
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $$t"; \

@@ -265,7 +265,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"testdata/nosuchfile.wsdl", "wsdl: testdata/nosuchfile.wsdl: no such file or directory", nil},
 		{"testdata/missing.wsdl", `wsdl: testdata/missing.wsdl: wsdl:import location="sub/nowhere.wsdl": testdata/sub/nowhere.wsdl: imported file not found`, ErrMissingImport},
-		{"testdata/broken.wsdl", "wsdl: testdata/broken.wsdl: not an XML document: line 4: element <unclosed> closed by </definitions>", nil},
+		{"testdata/broken.wsdl", "wsdl: testdata/broken.wsdl: not an XML document: line 4, column 1: element <unclosed> closed by </definitions> (<unclosed> opened at line 3, column 3)", nil},
 		{"testdata/schema-only.wsdl", "wsdl: testdata/schema-only.wsdl: not a WSDL 1.1 document: the document element is <xs:schema>, want wsdl:definitions", ErrNotWSDL},
 	}
 	for i, c := range cases {

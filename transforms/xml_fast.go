@@ -1,0 +1,1124 @@
+package transforms
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/beevik/etree"
+	"golang.org/x/net/html/charset"
+)
+
+// parseXMLFast reads an XML document into the same etree tree that etree's
+// own reader builds over encoding/xml (ParseXML's ReadSettings: CDATA read as
+// plain text, whitespace-only text kept), in one pass over the bytes and with
+// a few allocations per document instead of several per token. It accepts and
+// rejects what ParseXML does, with these deliberate differences:
+//
+//   - A UTF-8 byte-order mark at the start is skipped (encoding/xml reads it as
+//     text outside the document element and fails).
+//   - Stricter, as the XML specification requires: a duplicate attribute is an
+//     error (etree silently kept the last value); a character reference to a
+//     surrogate (&#xD800;) is an error (encoding/xml made it U+FFFD); invalid
+//     UTF-8 and control characters are errors inside comments, processing
+//     instructions and DOCTYPE too, not only in text and attribute values.
+//   - Line ends (\r\n and a lone \r) become \n in comments, processing
+//     instructions and DOCTYPE as well, not only in text and attribute values.
+//
+// Like encoding/xml it does not normalise whitespace inside attribute values
+// (a tab or a newline stays as written), does not require whitespace between
+// attributes, and never expands an entity declared in a DOCTYPE: only the five
+// predefined entities and character references are known, anything else is
+// an error, so neither external entities nor entity expansion bombs can occur.
+//
+// Errors carry the line and the column (in characters) of the offending
+// markup.
+//
+// Names, and text that needed no decoding, are substrings of one copy of the
+// input, and nodes are carved from a few shared arrays: a subtree kept after
+// the document is dropped keeps that copy and those arrays alive.
+//
+// Why a hand-written scanner rather than a tokenizer library: the tree and the
+// accepted language must match encoding/xml exactly (the differential tests
+// hold it to that), and the lexer that was considered, tdewolff/parse/v2/xml,
+// is a tolerant minifier's lexer: it takes NUL as end of input, accepts
+// unquoted attributes, unterminated comments and CDATA, only "-quoted DOCTYPE
+// strings, rewrites tabs in attribute values inside the caller's buffer, and
+// neither decodes entities nor checks names, characters or nesting. Every one
+// of those rules would have to be re-checked over its tokens, which is the
+// scanner below, so the library would add a dependency and a second pass
+// without removing any code.
+func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
+	doc := etree.NewDocument()
+	doc.ReadSettings.CharsetReader = xmlCharsetReader
+	scratch := xmlScratchPool.Get().(*xmlScratch)
+	defer scratch.release()
+	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch}
+	if charsetLabel != "" && !isUTF8(charsetLabel) {
+		r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("%w: unsupported charset %q", ErrNotXML, charsetLabel)
+		}
+		utf8Body, err := io.ReadAll(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: decoding %s: %w", ErrNotXML, charsetLabel, err)
+		}
+		body = utf8Body
+		// The declaration may still say encoding="GBK"; the text is UTF-8 now.
+		doc.ReadSettings.CharsetReader = passThrough
+		p.honourDecl = false
+	}
+	// One copy of the input: every name, and every text or attribute value
+	// that needs no decoding, is a substring of it.
+	p.src = string(body)
+	if err := p.parse(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotXML, err)
+	}
+	return doc, nil
+}
+
+// xmlSyntaxError is a well-formedness error at a place in the document.
+type xmlSyntaxError struct {
+	Line, Column int // 1-based; Column counts characters
+	Msg          string
+	// stricter marks errors that etree over encoding/xml did not report (see
+	// parseXMLFast); the differential tests accept only these as differences.
+	stricter bool
+}
+
+func (e *xmlSyntaxError) Error() string {
+	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+}
+
+// maxXMLDepth is etree's default ReadSettings.MaxDepth: deeper documents are
+// refused rather than risking the stack of whoever walks the tree.
+const maxXMLDepth = 1024
+
+// Tree nodes are carved out of slabs, so a document costs a handful of
+// allocations rather than a few per node. A slab holds what the document
+// seems to need (counted from its '<'), at most slabBytes: an allocation of
+// 32 KiB or more goes to the heap's locked large-object path, and an absurd
+// input must not cause one huge allocation up front.
+const slabBytes = 24 << 10
+
+// slabSize returns how many items of size bytes the next slab gets, and
+// takes them from the estimate of what is still to come.
+func slabSize(left *int, size, atLeast int) int {
+	n := max(min(max(*left, 16), slabBytes/size), atLeast)
+	*left = max(*left-n, 0)
+	return n
+}
+
+type xmlParser struct {
+	src        string
+	pos        int
+	honourDecl bool // switch charset on <?xml encoding="…"?> as encoding/xml does
+	doc        *etree.Document
+
+	*xmlScratch
+	roots int
+
+	elems  []etree.Element
+	texts  []etree.CharData
+	attrs  []etree.Attr
+	tokens []etree.Token
+	// estimates of the slab items still to come
+	elemsLeft, textsLeft, attrsLeft, tokensLeft int
+}
+
+// xmlScratch is a parser's working memory, kept between documents.
+type xmlScratch struct {
+	open []openElement
+	kids []etree.Token // children read so far of the open elements, innermost last
+	tag  []rawAttr     // attributes of the start tag being read
+	// dec holds text that had to be rewritten (entities, line ends); it
+	// becomes one string at the end and fixes point into it.
+	dec   []byte
+	fixes []textFix
+}
+
+var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
+
+// release returns the scratch to the pool, holding no pointer into the tree
+// just built; what a huge document made huge is left to the collector.
+func (s *xmlScratch) release() {
+	if cap(s.kids) > 1<<14 || cap(s.dec) > 1<<20 || cap(s.fixes) > 1<<14 || cap(s.open) > maxXMLDepth || cap(s.tag) > 1<<10 {
+		return
+	}
+	clear(s.open[:cap(s.open)])
+	clear(s.kids[:cap(s.kids)])
+	clear(s.tag[:cap(s.tag)])
+	clear(s.fixes[:cap(s.fixes)])
+	s.open, s.kids, s.tag, s.dec, s.fixes = s.open[:0], s.kids[:0], s.tag[:0], s.dec[:0], s.fixes[:0]
+	xmlScratchPool.Put(s)
+}
+
+type openElement struct {
+	e    *etree.Element
+	name string // qualified, as written
+	kids int    // index in kids of its first child
+	at   int    // offset of its start tag
+}
+
+type rawAttr struct {
+	name string
+	at   int
+	val  textRef
+}
+
+// textRef is character data: a piece of src, or when it had to be rewritten,
+// dec[off:end].
+type textRef struct {
+	s        string
+	decoded  bool
+	off, end int
+}
+
+type textFix struct {
+	cd       *etree.CharData // SetData, which also sets the whitespace flag
+	dst      *string         // otherwise
+	off, end int
+}
+
+func (p *xmlParser) parse() error {
+	if strings.HasPrefix(p.src, "\uFEFF") {
+		p.pos = len("\uFEFF")
+	}
+	p.estimate()
+	for p.pos < len(p.src) {
+		var err error
+		if p.src[p.pos] != '<' {
+			err = p.charData()
+		} else {
+			err = p.markup()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if n := len(p.open); n > 0 {
+		o := p.open[n-1]
+		line, col := position(p.src, o.at)
+		return p.errAt(len(p.src), "unexpected EOF: element <%s> (line %d, column %d) is not closed", o.name, line, col)
+	}
+	if p.roots == 0 {
+		return fmt.Errorf("no element found")
+	}
+	dec := string(p.dec)
+	for _, f := range p.fixes {
+		if f.cd != nil {
+			f.cd.SetData(dec[f.off:f.end])
+		} else {
+			*f.dst = dec[f.off:f.end]
+		}
+	}
+	p.adopt(&p.doc.Element, 0)
+	return nil
+}
+
+// estimate counts what the slabs will need: each '<' not followed by '/'
+// may start an element, and a '<' after anything but '>' ends some text.
+func (p *xmlParser) estimate() {
+	s := p.src
+	elems, texts := 0, 1
+	for i := strings.IndexByte(s, '<'); i >= 0; {
+		if i+1 < len(s) && s[i+1] != '/' {
+			elems++
+		}
+		if i > 0 && s[i-1] != '>' {
+			texts++
+		}
+		j := strings.IndexByte(s[i+1:], '<')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	p.elemsLeft, p.textsLeft, p.tokensLeft = elems, texts, elems+texts
+	p.attrsLeft = 16 // then doubled per slab: most elements have none
+}
+
+func (p *xmlParser) errAt(off int, format string, args ...any) *xmlSyntaxError {
+	line, col := position(p.src, off)
+	return &xmlSyntaxError{Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// eof reports input that ends inside the construct that started at from.
+func (p *xmlParser) eof(what string, from int) error {
+	line, col := position(p.src, from)
+	return p.errAt(len(p.src), "unexpected EOF: %s (line %d, column %d) is not closed", what, line, col)
+}
+
+// position turns an offset into a line and a column in characters.
+func position(s string, off int) (line, col int) {
+	off = min(off, len(s))
+	line = 1 + strings.Count(s[:off], "\n")
+	lineStart := strings.LastIndexByte(s[:off], '\n') + 1
+	return line, 1 + utf8.RuneCountInString(s[lineStart:off])
+}
+
+func (p *xmlParser) markup() error {
+	s, at := p.src, p.pos
+	if at+1 >= len(s) {
+		return p.eof("markup", at)
+	}
+	switch s[at+1] {
+	case '/':
+		return p.endTag()
+	case '?':
+		return p.procInst()
+	case '!':
+		if at+2 >= len(s) {
+			return p.eof("markup", at)
+		}
+		switch s[at+2] {
+		case '-':
+			return p.comment()
+		case '[':
+			return p.cdata()
+		}
+		return p.directive()
+	}
+	return p.startTag()
+}
+
+func (p *xmlParser) startTag() error {
+	s, at := p.src, p.pos
+	p.pos++
+	name, err := p.qname("expected element name after <")
+	if err != nil {
+		return err
+	}
+	p.tag = p.tag[:0]
+	selfClosing := false
+	for {
+		p.skipSpace()
+		if p.pos >= len(s) {
+			return p.eof("start tag <"+name+">", at)
+		}
+		c := s[p.pos]
+		if c == '>' {
+			p.pos++
+			break
+		}
+		if c == '/' {
+			if p.pos+1 >= len(s) {
+				return p.eof("start tag <"+name+">", at)
+			}
+			if s[p.pos+1] != '>' {
+				return p.errAt(p.pos, "expected /> in element <%s>", name)
+			}
+			p.pos += 2
+			selfClosing = true
+			break
+		}
+		aAt := p.pos
+		aName, err := p.qname("expected attribute name in element <" + name + ">")
+		if err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.pos >= len(s) {
+			return p.eof("start tag <"+name+">", at)
+		}
+		if s[p.pos] != '=' {
+			return p.errAt(p.pos, "attribute %s in element <%s> has no value (= expected)", aName, name)
+		}
+		p.pos++
+		p.skipSpace()
+		if p.pos >= len(s) {
+			return p.eof("start tag <"+name+">", at)
+		}
+		if q := s[p.pos]; q != '"' && q != '\'' {
+			return p.errAt(p.pos, "value of attribute %s in element <%s> is not quoted", aName, name)
+		}
+		p.pos++
+		v, err := p.chars(s[p.pos-1], aAt)
+		if err != nil {
+			return err
+		}
+		p.tag = append(p.tag, rawAttr{name: aName, at: aAt, val: v})
+	}
+	if err := p.checkDuplicates(name); err != nil {
+		return err
+	}
+	if len(p.open) == 0 {
+		if p.roots > 0 {
+			return p.errAt(at, "more than one document element: <%s> follows the end of the first", name)
+		}
+		p.roots++
+	}
+	if len(p.open) >= maxXMLDepth {
+		return p.errAt(at, "elements nested deeper than %d levels", maxXMLDepth)
+	}
+
+	e := p.element(name)
+	p.kids = append(p.kids, e)
+	if selfClosing {
+		e.Child = []etree.Token{}
+		return nil
+	}
+	p.open = append(p.open, openElement{e: e, name: name, kids: len(p.kids), at: at})
+	return nil
+}
+
+// element makes the element for the start tag just read, with its
+// attributes in a slice carved from the attribute slab.
+func (p *xmlParser) element(name string) *etree.Element {
+	if len(p.elems) == 0 {
+		p.elems = make([]etree.Element, slabSize(&p.elemsLeft, int(unsafe.Sizeof(etree.Element{})), 1))
+	}
+	e := &p.elems[0]
+	p.elems = p.elems[1:]
+	e.Space, e.Tag = splitQName(name)
+	n := len(p.tag)
+	if n == 0 {
+		e.Attr = []etree.Attr{}
+		return e
+	}
+	if len(p.attrs) < n {
+		size := slabSize(&p.attrsLeft, int(unsafe.Sizeof(etree.Attr{})), n)
+		p.attrs = make([]etree.Attr, size)
+		p.attrsLeft = 2 * size
+	}
+	all := p.attrs[:n:n]
+	p.attrs = p.attrs[n:]
+	for i, ra := range p.tag {
+		// CreateAttr is the only way to set an attribute's (unexported)
+		// element, which Attr.NamespaceURI needs. Handing it an empty slice
+		// that has room makes its append fill all[i] in place, so it neither
+		// allocates nor rescans the attributes before it.
+		e.Attr = all[i:i]
+		a := e.CreateAttr("", "")
+		a.Space, a.Key = splitQName(ra.name)
+		if ra.val.decoded {
+			p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
+		} else {
+			a.Value = ra.val.s
+		}
+	}
+	e.Attr = all
+	return e
+}
+
+// checkDuplicates refuses a start tag that names an attribute twice.
+func (p *xmlParser) checkDuplicates(elem string) error {
+	n := len(p.tag)
+	if n < 2 {
+		return nil
+	}
+	dup := func(a rawAttr) error {
+		err := p.errAt(a.at, "duplicate attribute %s in element <%s>", a.name, elem)
+		err.stricter = true
+		return err
+	}
+	if n <= 16 {
+		for i := 1; i < n; i++ {
+			for j := 0; j < i; j++ {
+				if p.tag[i].name == p.tag[j].name {
+					return dup(p.tag[i])
+				}
+			}
+		}
+		return nil
+	}
+	seen := make(map[string]struct{}, n)
+	for _, a := range p.tag {
+		if _, ok := seen[a.name]; ok {
+			return dup(a)
+		}
+		seen[a.name] = struct{}{}
+	}
+	return nil
+}
+
+func (p *xmlParser) endTag() error {
+	s, at := p.src, p.pos
+	p.pos += 2
+	name, err := p.qname("expected element name after </")
+	if err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.pos >= len(s) {
+		return p.eof("end tag </"+name+">", at)
+	}
+	if s[p.pos] != '>' {
+		return p.errAt(p.pos, "invalid characters between </%s and >", name)
+	}
+	p.pos++
+	n := len(p.open)
+	if n == 0 {
+		return p.errAt(at, "unexpected end element </%s>", name)
+	}
+	o := p.open[n-1]
+	if o.name != name {
+		line, col := position(s, o.at)
+		return p.errAt(at, "element <%s> closed by </%s> (<%s> opened at line %d, column %d)", o.name, name, o.name, line, col)
+	}
+	p.open = p.open[:n-1]
+	p.adopt(o.e, o.kids)
+	return nil
+}
+
+// adopt gives e the children waiting in kids[from:], in a slice of exactly
+// that length carved from the token slab.
+func (p *xmlParser) adopt(e *etree.Element, from int) {
+	kids := p.kids[from:]
+	n := len(kids)
+	if n == 0 {
+		e.Child = []etree.Token{}
+	} else {
+		if len(p.tokens) < n {
+			p.tokens = make([]etree.Token, slabSize(&p.tokensLeft, int(unsafe.Sizeof(etree.Token(nil))), n))
+		}
+		e.Child = p.tokens[:0:n]
+		p.tokens = p.tokens[n:]
+		for _, k := range kids {
+			e.AddChild(k) // sets the parent and the index; appends in place
+		}
+	}
+	clear(kids)
+	p.kids = p.kids[:from]
+}
+
+func (p *xmlParser) charData() error {
+	at := p.pos
+	t, err := p.chars('<', at)
+	if err != nil {
+		return err
+	}
+	return p.addText(t, at)
+}
+
+// addText adds character data (text or a CDATA section) to the open element,
+// or checks that text between top-level markup is only whitespace.
+func (p *xmlParser) addText(t textRef, at int) error {
+	if len(p.open) == 0 && !(isXMLSpace(t.s) && isXMLSpace(p.dec[t.off:t.end])) {
+		if !t.decoded {
+			at += len(t.s) - len(strings.TrimLeft(t.s, " \t\r\n"))
+		}
+		return p.errAt(at, "text outside the document element")
+	}
+	if len(p.texts) == 0 {
+		p.texts = make([]etree.CharData, slabSize(&p.textsLeft, int(unsafe.Sizeof(etree.CharData{})), 1))
+	}
+	cd := &p.texts[0]
+	p.texts = p.texts[1:]
+	if t.decoded {
+		p.fixes = append(p.fixes, textFix{cd: cd, off: t.off, end: t.end})
+	} else {
+		cd.SetData(t.s)
+	}
+	p.kids = append(p.kids, cd)
+	return nil
+}
+
+// isXMLSpace is etree's idea of whitespace-only text.
+func isXMLSpace[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// textByte marks the bytes chars must look at; the others are copied as they
+// are.
+var textByte = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = c != '\t' && c != '\n'
+	}
+	for _, c := range "<&]\r\"'" {
+		t[c] = true
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// chars reads character data up to delim: '<' for text (which may also end
+// the input), a quote for an attribute value (the closing quote is consumed).
+// Entities and character references are decoded and line ends become \n;
+// only then is the text copied, into dec. from is where the construct began,
+// for errors.
+func (p *xmlParser) chars(delim byte, from int) (textRef, error) {
+	s := p.src
+	start, i := p.pos, p.pos
+	decoded, lit := false, start // lit: start of the run not yet copied into dec
+	var off int
+	for {
+		for i < len(s) && !textByte[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			if delim != '<' {
+				return textRef{}, p.eof("attribute value", from)
+			}
+			break
+		}
+		c := s[i]
+		if c == delim {
+			break
+		}
+		switch {
+		case c == '"' || c == '\'':
+			i++
+		case c == ']':
+			if delim == '<' && strings.HasPrefix(s[i:], "]]>") {
+				return textRef{}, p.errAt(i, "unescaped ]]> not in CDATA section")
+			}
+			i++
+		case c == '<':
+			return textRef{}, p.errAt(i, "unescaped < inside an attribute value")
+		case c == '&', c == '\r':
+			if !decoded {
+				decoded, off = true, len(p.dec)
+			}
+			p.dec = append(p.dec, s[lit:i]...)
+			if c == '\r' {
+				p.dec = append(p.dec, '\n')
+				i++
+				if i < len(s) && s[i] == '\n' {
+					i++
+				}
+			} else {
+				next, err := p.entity(i)
+				if err != nil {
+					return textRef{}, err
+				}
+				i = next
+			}
+			lit = i
+		case c < utf8.RuneSelf:
+			return textRef{}, p.errAt(i, "illegal character code %U", rune(c))
+		default:
+			size, err := p.checkRune(i)
+			if err != nil {
+				return textRef{}, err
+			}
+			i += size
+		}
+	}
+	p.pos = i
+	if delim != '<' {
+		p.pos++ // the closing quote
+	}
+	if !decoded {
+		return textRef{s: s[start:i]}, nil
+	}
+	p.dec = append(p.dec, s[lit:i]...)
+	return textRef{decoded: true, off: off, end: len(p.dec)}, nil
+}
+
+// checkRune checks the non-ASCII character at src[i] and returns its size.
+func (p *xmlParser) checkRune(i int) (int, error) {
+	r, size := utf8.DecodeRuneInString(p.src[i:])
+	if r == utf8.RuneError && size == 1 {
+		return 0, p.errAt(i, "invalid UTF-8")
+	}
+	if !isInCharacterRange(r) {
+		return 0, p.errAt(i, "illegal character code %U", r)
+	}
+	return size, nil
+}
+
+// isInCharacterRange is XML 1.0's Char production.
+func isInCharacterRange(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+var predefinedEntities = [...]struct {
+	ref string // without the &
+	r   byte
+}{{"lt;", '<'}, {"gt;", '>'}, {"amp;", '&'}, {"apos;", '\''}, {"quot;", '"'}}
+
+// entity decodes the reference at src[i] ('&') into dec and returns the
+// offset after it. Only the predefined entities and character references of
+// XML characters exist here: entities declared in a DOCTYPE are not expanded.
+func (p *xmlParser) entity(i int) (int, error) {
+	s := p.src
+	j := i + 1
+	if j < len(s) && s[j] == '#' {
+		j++
+		base := uint32(10)
+		if j < len(s) && s[j] == 'x' {
+			base = 16
+			j++
+		}
+		digits := j
+		var n uint32
+		for ; j < len(s); j++ {
+			d := digitValue(s[j])
+			if d >= base {
+				break
+			}
+			n = min(n*base+d, utf8.MaxRune+1) // saturate: big is big
+		}
+		if j >= len(s) {
+			return 0, p.eof("character reference", i)
+		}
+		if s[j] != ';' || j == digits || n > utf8.MaxRune {
+			return 0, p.errAt(i, "invalid character reference %s", refText(s[i:j+1]))
+		}
+		r := rune(n)
+		if !isInCharacterRange(r) {
+			err := p.errAt(i, "character reference %s names illegal character code %U", s[i:j+1], r)
+			err.stricter = r >= 0xD800 && r <= 0xDFFF // encoding/xml made these U+FFFD
+			return 0, err
+		}
+		p.dec = utf8.AppendRune(p.dec, r)
+		return j + 1, nil
+	}
+	for _, e := range predefinedEntities {
+		if strings.HasPrefix(s[j:], e.ref) {
+			p.dec = append(p.dec, e.r)
+			return j + len(e.ref), nil
+		}
+	}
+	k := j
+	for k < len(s) && (s[k] >= utf8.RuneSelf || nameByte[s[k]]) {
+		k++
+	}
+	if k >= len(s) {
+		return 0, p.eof("entity reference", i)
+	}
+	if k == j && s[k] != ';' {
+		return 0, p.errAt(i, "unescaped & (a literal & is written &amp;)")
+	}
+	if s[k] == ';' {
+		k++
+	}
+	return 0, p.errAt(i, "invalid character entity %s (only &lt; &gt; &amp; &apos; &quot; and character references are allowed)", refText(s[i:k]))
+}
+
+func refText(ref string) string {
+	if !strings.HasSuffix(ref, ";") {
+		return ref + " (no semicolon)"
+	}
+	return ref
+}
+
+func digitValue(c byte) uint32 {
+	switch {
+	case '0' <= c && c <= '9':
+		return uint32(c - '0')
+	case 'a' <= c && c <= 'f':
+		return uint32(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return uint32(c-'A') + 10
+	}
+	return 99
+}
+
+// plain checks src[start:end] (a comment, CDATA section, processing
+// instruction) for characters XML does not allow, and rewrites line ends.
+func (p *xmlParser) plain(start, end int) (textRef, error) {
+	s := p.src
+	decoded, lit, off := false, start, 0
+	for i := start; i < end; {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			size, err := p.checkRune(i)
+			if err != nil {
+				return textRef{}, err
+			}
+			i += size
+		case c == '\r':
+			if !decoded {
+				decoded, off = true, len(p.dec)
+			}
+			p.dec = append(p.dec, s[lit:i]...)
+			p.dec = append(p.dec, '\n')
+			i++
+			if i < end && s[i] == '\n' {
+				i++
+			}
+			lit = i
+		case c < 0x20 && c != '\t' && c != '\n':
+			return textRef{}, p.errAt(i, "illegal character code %U", rune(c))
+		default:
+			i++
+		}
+	}
+	if !decoded {
+		return textRef{s: s[start:end]}, nil
+	}
+	p.dec = append(p.dec, s[lit:end]...)
+	return textRef{decoded: true, off: off, end: len(p.dec)}, nil
+}
+
+// markStricter flags an error from plain as one encoding/xml would not have
+// reported (it does not check comments, PIs or DOCTYPE).
+func markStricter(err error) error {
+	if e, ok := err.(*xmlSyntaxError); ok {
+		e.stricter = true
+	}
+	return err
+}
+
+// set stores t into *dst now or, if it was rewritten, once dec is a string.
+func (p *xmlParser) set(dst *string, t textRef) {
+	if t.decoded {
+		p.fixes = append(p.fixes, textFix{dst: dst, off: t.off, end: t.end})
+	} else {
+		*dst = t.s
+	}
+}
+
+func (p *xmlParser) cdata() error {
+	s, at := p.src, p.pos
+	const open = "<![CDATA["
+	if !strings.HasPrefix(s[at:], open) {
+		if strings.HasPrefix(open, s[at:]) {
+			return p.eof("CDATA section", at)
+		}
+		return p.errAt(at, "invalid <![ sequence (only <![CDATA[ is allowed)")
+	}
+	start := at + len(open)
+	n := strings.Index(s[start:], "]]>")
+	if n < 0 {
+		return p.eof("CDATA section", at)
+	}
+	t, err := p.plain(start, start+n)
+	if err != nil {
+		return err
+	}
+	p.pos = start + n + len("]]>")
+	return p.addText(t, start)
+}
+
+func (p *xmlParser) comment() error {
+	s, at := p.src, p.pos
+	if at+3 >= len(s) {
+		return p.eof("comment", at)
+	}
+	if s[at+3] != '-' {
+		return p.errAt(at, "invalid sequence <!- not part of <!--")
+	}
+	start := at + 4
+	n := strings.Index(s[start:], "--")
+	if n < 0 || start+n+2 >= len(s) {
+		return p.eof("comment", at)
+	}
+	end := start + n
+	if s[end+2] != '>' {
+		return p.errAt(end, `invalid sequence "--" not allowed in comments`)
+	}
+	t, err := p.plain(start, end)
+	if err != nil {
+		return markStricter(err)
+	}
+	p.pos = end + 3
+	c := etree.NewComment("")
+	p.set(&c.Data, t)
+	p.kids = append(p.kids, c)
+	return nil
+}
+
+func (p *xmlParser) procInst() error {
+	s, at := p.src, p.pos
+	p.pos += 2
+	target, err := p.name()
+	if err != nil {
+		return err
+	}
+	if target == "" {
+		return p.errAt(p.pos, "expected target name after <?")
+	}
+	p.skipSpace()
+	start := p.pos
+	n := strings.Index(s[start:], "?>")
+	if n < 0 {
+		return p.eof("processing instruction <?"+target, at)
+	}
+	end := start + n
+	t, err := p.plain(start, end)
+	if err != nil {
+		return markStricter(err)
+	}
+	p.pos = end + 2
+	if target == "xml" {
+		if err := p.declaration(s[start:end], at); err != nil {
+			return err
+		}
+	}
+	pi := etree.NewProcInst(target, "")
+	p.set(&pi.Inst, t)
+	p.kids = append(p.kids, pi)
+	return nil
+}
+
+// declaration applies <?xml …?> as encoding/xml does wherever it appears:
+// only version 1.0, and without a charset from the transport, the rest of
+// the input is decoded from the declared encoding.
+func (p *xmlParser) declaration(content string, at int) error {
+	if v := procInstParam("version", content); v != "" && v != "1.0" {
+		return p.errAt(at, "unsupported XML version %q; only version 1.0 is supported", v)
+	}
+	enc := procInstParam("encoding", content)
+	if !p.honourDecl || enc == "" || strings.EqualFold(enc, "utf-8") || isUTF8(enc) {
+		return nil
+	}
+	r, err := charset.NewReaderLabel(enc, strings.NewReader(p.src[p.pos:]))
+	if err != nil {
+		return p.errAt(at, "unsupported encoding %q in the XML declaration", enc)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		return p.errAt(at, "decoding %s: %v", enc, err)
+	}
+	p.src = p.src[:p.pos] + string(rest)
+	return nil
+}
+
+// procInstParam returns the quoted value of param= in a processing
+// instruction, matching encoding/xml's reading (the first param= followed by
+// a quote, up to the same quote), so both accept the same declarations.
+func procInstParam(param, s string) string {
+	param += "="
+	i := 0
+	var quote byte
+	for i < len(s) {
+		sub := s[i:]
+		k := strings.Index(sub, param)
+		if k < 0 || k+len(param) >= len(sub) {
+			return ""
+		}
+		i += k + len(param) + 1
+		if c := sub[k+len(param)]; c == '\'' || c == '"' {
+			quote = c
+			break
+		}
+	}
+	if quote == 0 {
+		return ""
+	}
+	j := strings.IndexByte(s[i:], quote)
+	if j < 0 {
+		return ""
+	}
+	return s[i : i+j]
+}
+
+// directive reads <!DOCTYPE …> (or any other <!…>) into an etree Directive
+// exactly as encoding/xml does: quoted text and nested <…> do not end it,
+// comments inside become a space. Nothing in it is acted on.
+func (p *xmlParser) directive() error {
+	s, at := p.src, p.pos
+	i := at + 2
+	var buf []byte
+	buf = append(buf, s[i])
+	i++
+	var quote byte
+	depth := 0
+	next := func() (byte, bool) {
+		if i >= len(s) {
+			return 0, false
+		}
+		c := s[i]
+		i++
+		return c, true
+	}
+	for {
+		c, ok := next()
+		if !ok {
+			return p.eof("<!"+directiveName(s[at+2:]), at)
+		}
+		if quote == 0 && c == '>' && depth == 0 {
+			break
+		}
+	handle:
+		buf = append(buf, c)
+		switch {
+		case c == quote:
+			quote = 0
+		case quote != 0:
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '>':
+			depth--
+		case c == '<':
+			const comment = "!--"
+			for k := 0; k < len(comment); k++ {
+				if c, ok = next(); !ok {
+					return p.eof("<!"+directiveName(s[at+2:]), at)
+				}
+				if c != comment[k] {
+					buf = append(buf, comment[:k]...)
+					depth++
+					goto handle
+				}
+			}
+			buf = buf[:len(buf)-1] // the <
+			n := strings.Index(s[i:], "-->")
+			if n < 0 {
+				return p.eof("comment", i-4)
+			}
+			i += n + 3
+			buf = append(buf, ' ')
+		}
+	}
+	// The checks encoding/xml leaves out, over what was read.
+	if t, err := p.plain(at, i); err != nil {
+		return markStricter(err)
+	} else if t.decoded {
+		buf = bytes.ReplaceAll(bytes.ReplaceAll(buf, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
+	}
+	p.pos = i
+	p.kids = append(p.kids, etree.NewDirective(string(buf)))
+	return nil
+}
+
+func directiveName(s string) string {
+	n := 0
+	for n < len(s) && n < 20 && nameByte[s[n]] {
+		n++
+	}
+	return s[:n]
+}
+
+func (p *xmlParser) skipSpace() {
+	s := p.src
+	for p.pos < len(s) {
+		switch s[p.pos] {
+		case ' ', '\t', '\r', '\n':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+// nameByte: the ASCII bytes that may appear in a name; nameStart: those that
+// may begin one. Non-ASCII characters are looked up in nameRuneOK.
+var nameByte, nameStart = func() (b, s [256]bool) {
+	for c := 0; c < 256; c++ {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		s[c] = letter || c == '_' || c == ':'
+		b[c] = s[c] || '0' <= c && c <= '9' || c == '.' || c == '-'
+	}
+	return
+}()
+
+// name reads an XML name at p.pos: the run of ASCII name bytes and non-ASCII
+// characters, then checked as encoding/xml checks it. "" with no error means
+// no name starts here; the caller says what was expected.
+func (p *xmlParser) name() (string, error) {
+	s, start := p.src, p.pos
+	i := start
+	for i < len(s) && (s[i] >= utf8.RuneSelf || nameByte[s[i]]) {
+		i++
+	}
+	if i >= len(s) {
+		return "", p.errAt(i, "unexpected EOF after %q", s[start:])
+	}
+	if i == start {
+		return "", nil
+	}
+	name := s[start:i]
+	if !isXMLName(name) {
+		return "", p.errAt(start, "invalid XML name: %q", name)
+	}
+	p.pos = i
+	return name, nil
+}
+
+// qname reads an element or attribute name, which may hold one colon.
+func (p *xmlParser) qname(expected string) (string, error) {
+	at := p.pos
+	name, err := p.name()
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", p.errAt(at, "%s", expected)
+	}
+	if strings.Count(name, ":") > 1 {
+		return "", p.errAt(at, "invalid name %q: more than one colon", name)
+	}
+	return name, nil
+}
+
+// splitQName splits prefix:local as encoding/xml does: a leading or
+// trailing colon is part of the local name.
+func splitQName(name string) (space, local string) {
+	if i := strings.IndexByte(name, ':'); i > 0 && i < len(name)-1 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}
+
+func isXMLName(s string) bool {
+	i := 0
+	if c := s[0]; c < utf8.RuneSelf {
+		if !nameStart[c] {
+			return false
+		}
+		i = 1
+	} else {
+		r, size := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && size == 1 || !nameRuneOK(r, true) {
+			return false
+		}
+		i = size
+	}
+	for i < len(s) {
+		if s[i] < utf8.RuneSelf {
+			i++ // every ASCII byte of the run is a name byte
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || !nameRuneOK(r, false) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// nameRunes caches encoding/xml's verdict on non-ASCII name characters, four
+// bits per BMP character: known, may start a name, may follow in a name.
+// encoding/xml's tables (XML 1.0 fourth edition letters) are unexported, and
+// asking it once per character keeps both parsers in exact agreement without
+// copying them. Characters above the BMP are never name characters there.
+var nameRunes [0x10000 / 8]atomic.Uint32
+
+func nameRuneOK(r rune, first bool) bool {
+	if r > 0xFFFF {
+		return false
+	}
+	w, shift := &nameRunes[r/8], uint(r%8)*4
+	v := w.Load() >> shift & 0xF
+	if v&1 == 0 {
+		v = 1
+		if encodingXMLAcceptsName(string(r)) {
+			v |= 2
+		}
+		if encodingXMLAcceptsName("a" + string(r)) {
+			v |= 4
+		}
+		w.Or(v << shift)
+	}
+	if first {
+		return v&2 != 0
+	}
+	return v&4 != 0
+}
+
+func encodingXMLAcceptsName(name string) bool {
+	_, err := xml.NewDecoder(strings.NewReader("<" + name + "/>")).RawToken()
+	return err == nil
+}
