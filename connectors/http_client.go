@@ -148,8 +148,12 @@ var _ bus.Connector = (*HTTPConnector)(nil)
 // Call sends req (JSON or XML) with req.Method (default POST) to the base URL
 // plus req.Path, and returns the reply. A non-2xx reply is a Fault: 4xx keeps
 // its status and blames the caller's data, 5xx becomes 502; a timeout is 504
-// and an unreachable service 502.
+// and an unreachable service 502. A raw request (bus.FormatRaw) is passed
+// through instead, and so is its reply, whatever its status (see callRaw).
 func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Message, error) {
+	if req.Format == bus.FormatRaw {
+		return c.callRaw(ctx, req)
+	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodPost
@@ -210,7 +214,19 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 	if limit == 0 {
 		limit = defaultMaxReply
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	var data []byte
+	var err error
+	// A reply to a raw inbound request is read into a buffer of the
+	// request's pool (see replyBuffer); other replies are allocated.
+	if buf := replyBufferFor(resp); buf != nil {
+		if resp.ContentLength > 0 && resp.ContentLength <= limit {
+			buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+		}
+		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		data = buf.Bytes()
+	} else {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	}
 	if err != nil {
 		return nil, err
 	}
