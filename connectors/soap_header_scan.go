@@ -121,7 +121,9 @@ func qname(n xml.Name) string {
 	return n.Space + ":" + n.Local
 }
 
-func isNSDeclName(n xml.Name) bool { return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns") }
+func isNSDeclName(n xml.Name) bool {
+	return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns")
+}
 
 func declares(attrs []xml.Attr, n xml.Name) bool {
 	for _, a := range attrs {

@@ -15,7 +15,7 @@ import (
 // told apart).
 func (rc *routeCompiler) compileMatch() {
 	mc := rc.spec.From.Match
-	if mc == nil {
+	if mc == nil || rc.spec.From.SOAP != nil { // a facade's match is an error of its own
 		return
 	}
 	keys := []string{"from", "match"}
@@ -51,7 +51,7 @@ func (rc *routeCompiler) compileMatch() {
 		}
 		fmt.Fprintf(&key, "body %q\n", strings.TrimSpace(mc.Body))
 	}
-	if key.Len() == 0 {
+	if len(mc.Headers) == 0 && mc.SOAPAction == "" && mc.SOAPHeader == "" && mc.Body == "" {
 		rc.fail(keys, "`match` needs at least one of headers, soap-action, soap-header, body")
 		return
 	}
