@@ -1,0 +1,191 @@
+package routes
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/busbar/busbar/connectors"
+)
+
+// In-process benchmarks of issue 4's scenarios S1–S4 (the configurations
+// in testdata/bench are written in the contract's syntax), beside a plain
+// httputil.ReverseProxy and a direct call to the same backend.
+//
+// Each iteration is one request through the handler (no inbound socket:
+// what differs between Busbar and a proxy is the handler) to an httptest
+// backend on loopback that answers a canned SAP reply. ns/op is wall time
+// per request; cpu-ns/op is the CPU the whole process spent per request
+// (getrusage), client and backend included: subtract BenchmarkDirect's to
+// get what the proxy itself costs. Run:
+//
+//	go test ./routes -run '^$' -bench 'Direct|ReverseProxy|PassThrough|Match' -benchmem
+
+const benchReply = `<?xml version="1.0" encoding="utf-8"?><soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/"><soap-env:Body><n0:BAPI_ACC_DOCUMENT_POSTResponse xmlns:n0="urn:sap-com:document:sap:rfc:functions"><OBJ_KEY>010000004220260</OBJ_KEY><OBJ_SYS>ECCCLNT800</OBJ_SYS><OBJ_TYPE>BKPFF</OBJ_TYPE><RETURN><item><TYPE>S</TYPE><ID>RW</ID><NUMBER>605</NUMBER><MESSAGE>Document posted successfully: BKPFF 010000004220260 ECCCLNT800</MESSAGE></item></RETURN></n0:BAPI_ACC_DOCUMENT_POSTResponse></soap-env:Body></soap-env:Envelope>`
+
+// benchEnvelope is a BAPI_ACC_DOCUMENT_POST call with a routing SOAP
+// header and n line items.
+func benchEnvelope(items int, target, company string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:rfc="urn:sap-com:document:sap:rfc:functions" xmlns:h="urn:busbar:bench">` +
+		`<soapenv:Header><h:Routing><h:Target>` + target + `</h:Target><h:Source>OA</h:Source></h:Routing></soapenv:Header>` +
+		`<soapenv:Body><rfc:BAPI_ACC_DOCUMENT_POST><DOCUMENTHEADER><BUS_ACT>RFBU</BUS_ACT><USERNAME>OAUSER</USERNAME><COMP_CODE>` + company +
+		`</COMP_CODE><DOC_DATE>20261120</DOC_DATE><PSTNG_DATE>20261120</PSTNG_DATE><DOC_TYPE>SA</DOC_TYPE><REF_DOC_NO>EXP-2026-0001</REF_DOC_NO></DOCUMENTHEADER><ACCOUNTGL>`)
+	for i := 1; i <= items; i++ {
+		fmt.Fprintf(&b, `<item><ITEMNO_ACC>%010d</ITEMNO_ACC><GL_ACCOUNT>0066100000</GL_ACCOUNT><ITEM_TEXT>Travel expense line %d</ITEM_TEXT><COSTCENTER>0000001000</COSTCENTER></item>`, i, i)
+	}
+	b.WriteString(`</ACCOUNTGL><CURRENCYAMOUNT>`)
+	for i := 1; i <= items; i++ {
+		fmt.Fprintf(&b, `<item><ITEMNO_ACC>%010d</ITEMNO_ACC><CURRENCY>CNY</CURRENCY><AMT_DOCCUR>125.00</AMT_DOCCUR></item>`, i)
+	}
+	b.WriteString(`</CURRENCYAMOUNT></rfc:BAPI_ACC_DOCUMENT_POST></soapenv:Body></soapenv:Envelope>`)
+	return b.Bytes()
+}
+
+func benchBackend(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		io.WriteString(w, benchReply)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// discardWriter is a reusable ResponseWriter, the same for every contender.
+type discardWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+func (w *discardWriter) reset()                      { clear(w.h); w.code, w.n = 0, 0 }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serve runs h once per iteration with the request body payload and checks
+// every answer is the backend's.
+func serve(b *testing.B, h http.Handler, path string, headers map[string]string, payload []byte) {
+	req := httptest.NewRequest(http.MethodPost, path, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.ContentLength = int64(len(payload))
+	w := &discardWriter{h: http.Header{}}
+	body := bytes.NewReader(payload)
+	rc := io.NopCloser(body)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		body.Reset(payload)
+		req.Body = rc
+		w.reset()
+		h.ServeHTTP(w, req)
+		if w.code != 200 || w.n != len(benchReply) {
+			b.Fatalf("answer %d with %d bytes", w.code, w.n)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+var benchSizes = []int{2, 200}
+
+func soapHeaders() map[string]string {
+	return map[string]string{"Content-Type": "text/xml; charset=utf-8",
+		"SOAPAction": `"urn:sap-com:document:sap:rfc:functions:BAPI_ACC_DOCUMENT_POST"`}
+}
+
+// S0: the client calls the backend itself.
+func BenchmarkDirect(b *testing.B) {
+	backend := benchBackend(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	for _, n := range benchSizes {
+		payload := benchEnvelope(n, "b", "2000")
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
+			serve(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				out, _ := http.NewRequest(http.MethodPost, backend.URL, r.Body)
+				out.ContentLength = r.ContentLength
+				resp, err := client.Do(out)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.WriteHeader(resp.StatusCode)
+				io.Copy(w, resp.Body)
+				resp.Body.Close()
+			}), "/", soapHeaders(), payload)
+		})
+	}
+}
+
+// The pass-through a Go user would write: a plain ReverseProxy with its idle
+// pool sized like Busbar's connector.
+func BenchmarkReverseProxy(b *testing.B) {
+	backend := benchBackend(b)
+	target, _ := url.Parse(backend.URL)
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.URL.Path = "/" },
+		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256},
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	for _, n := range benchSizes {
+		payload := benchEnvelope(n, "b", "2000")
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) { serve(b, rp, "/pass/sap", soapHeaders(), payload) })
+	}
+}
+
+func benchBusbar(b *testing.B) http.Handler {
+	b.Setenv("BACKEND_URL", benchBackend(b).URL)
+	cfg, err := Load("testdata/bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cfg.Close)
+	srv := connectors.NewServer(connectors.ServerConfig{})
+	if err := srv.Swap(cfg.Endpoints()); err != nil {
+		b.Fatal(err)
+	}
+	return srv.Handler()
+}
+
+// S1: pass-through.
+func BenchmarkPassThrough(b *testing.B) {
+	h := benchBusbar(b)
+	for _, n := range benchSizes {
+		payload := benchEnvelope(n, "b", "2000")
+		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) { serve(b, h, "/pass/sap", soapHeaders(), payload) })
+	}
+}
+
+// S2–S4: two routes share a path; the request goes to the second, so the
+// first route's condition is evaluated and fails first.
+func BenchmarkMatch(b *testing.B) {
+	h := benchBusbar(b)
+	headers := soapHeaders()
+	headers["X-Route"] = "b"
+	for _, kind := range []struct{ name, path string }{{"header", "/hdr"}, {"soap-header", "/soaphdr"}, {"body-xpath", "/xpath"}} {
+		for _, n := range benchSizes {
+			payload := benchEnvelope(n, "b", "2000")
+			b.Run(fmt.Sprintf("%s/items=%d", kind.name, n), func(b *testing.B) { serve(b, h, kind.path, headers, payload) })
+		}
+	}
+}
+
