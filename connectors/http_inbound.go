@@ -139,11 +139,10 @@ func tooLarge(limit int64) *bus.Fault {
 }
 
 func bodyError(err error, limit int64) error {
-	var big *http.MaxBytesError
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.As(err, &big):
+	}
+	if big := (*http.MaxBytesError)(nil); errors.As(err, &big) {
 		return tooLarge(limit)
 	}
 	return bus.ClientFault(http.StatusBadRequest, "Cannot read request body", err.Error())
@@ -238,7 +237,7 @@ func (in *inbound) writeReply(reply *bus.Message) {
 	switch reply.Format {
 	case bus.FormatRaw:
 		h := w.Header()
-		copyEndToEnd(h, reply.Header)
+		copyEndToEnd(h, reply.Header, nil)
 		if _, ok := h["Content-Type"]; !ok && reply.ContentType != "" {
 			h["Content-Type"] = []string{reply.ContentType}
 		}
@@ -279,23 +278,18 @@ var hopByHop = map[string]bool{
 // copyEndToEnd copies the end-to-end headers of src into dst: not the
 // hop-by-hop ones nor those the Connection header names, not
 // Content-Length (the writer sets it) and not X-Correlation-ID (Busbar
-// sets its own), nor any name in skip. Value slices are shared, not copied.
-func copyEndToEnd(dst, src http.Header, skip ...map[string]bool) {
+// sets its own), nor any name in skip (may be nil). Value slices are
+// shared, not copied.
+func copyEndToEnd(dst, src http.Header, skip map[string]bool) {
 	conn := src["Connection"]
 	for k, vv := range src {
-		if hopByHop[k] || k == "Content-Length" || k == "X-Correlation-Id" || k == "Host" {
+		if hopByHop[k] || skip[k] || k == "Content-Length" || k == "X-Correlation-Id" || k == "Host" {
 			continue
 		}
 		if len(conn) > 0 && namedIn(conn, k) {
 			continue
 		}
-		skipped := false
-		for _, s := range skip {
-			skipped = skipped || s[k]
-		}
-		if !skipped {
-			dst[k] = vv
-		}
+		dst[k] = vv
 	}
 }
 

@@ -43,7 +43,7 @@ func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Mes
 	// A fresh map: exchange adds to it, and req.Header may be the inbound
 	// request's own.
 	hr.Header = make(http.Header, len(req.Header)+3)
-	copyEndToEnd(hr.Header, req.Header)
+	copyEndToEnd(hr.Header, req.Header, nil)
 	if _, ok := hr.Header["Content-Type"]; !ok && req.ContentType != "" {
 		hr.Header["Content-Type"] = []string{req.ContentType}
 	}
@@ -72,11 +72,22 @@ type lentBody struct {
 	mu      sync.Mutex
 	data    []byte
 	revoked bool
+	first   lentReader // the first reader, allocated with the loan
+	lent    bool
 }
 
 var errBodyRevoked = errors.New("request body read after the call ended")
 
-func (b *lentBody) reader() io.ReadCloser { return &lentReader{b: b} }
+// reader starts a reader at the beginning (a retry asks for another).
+func (b *lentBody) reader() io.ReadCloser {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.lent {
+		b.lent, b.first.b = true, b
+		return &b.first
+	}
+	return &lentReader{b: b}
+}
 
 func (b *lentBody) revoke() {
 	b.mu.Lock()

@@ -66,14 +66,15 @@ func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 		if start.Name.Local != "Header" || nsOf(start.Name.Space, start.Attr, envelope.Attr) != envNS {
 			return nil, nil
 		}
-		header := etree.NewElement(qname(start.Name))
+		header := etree.NewElement(start.Name.Local)
+		header.Space = start.Name.Space
 		for _, a := range envelope.Attr { // inherited declarations first, so the Header's own win
 			if isNSDeclName(a.Name) && !declares(start.Attr, a.Name) {
-				header.CreateAttr(qname(a.Name), a.Value)
+				addAttr(header, a)
 			}
 		}
 		for _, a := range start.Attr {
-			header.CreateAttr(qname(a.Name), a.Value)
+			addAttr(header, a)
 		}
 		if err := readChildren(dec, header); err != nil {
 			return nil, err
@@ -95,15 +96,16 @@ func readChildren(dec *xml.Decoder, e *etree.Element) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			c := e.CreateElement(qname(t.Name))
+			c := e.CreateElement(t.Name.Local)
+			c.Space = t.Name.Space
 			for _, a := range t.Attr {
-				c.CreateAttr(qname(a.Name), a.Value)
+				addAttr(c, a)
 			}
 			if err := readChildren(dec, c); err != nil {
 				return err
 			}
 		case xml.EndElement:
-			if qname(t.Name) != e.FullTag() {
+			if t.Name.Local != e.Tag || t.Name.Space != e.Space {
 				line, _ := dec.InputPos()
 				return fmt.Errorf("line %d: element <%s> closed by </%s>", line, e.FullTag(), qname(t.Name))
 			}
@@ -112,6 +114,16 @@ func readChildren(dec *xml.Decoder, e *etree.Element) error {
 			e.CreateText(string(t))
 		}
 	}
+}
+
+// addAttr adds a raw attribute. Unprefixed names go in without building
+// a "prefix:name" string for etree to split again.
+func addAttr(e *etree.Element, a xml.Attr) {
+	if a.Name.Space == "" {
+		e.CreateAttr(a.Name.Local, a.Value)
+		return
+	}
+	e.CreateAttr(qname(a.Name), a.Value)
 }
 
 func qname(n xml.Name) string {
