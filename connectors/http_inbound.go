@@ -43,9 +43,11 @@ type inbound struct {
 	body     []byte
 	bodyRead bool
 	bodyErr  error
-	buf      *bytes.Buffer   // the raw body's pooled buffer
-	replies  []*bytes.Buffer // pooled buffers lent to connectors for replies (see replyBuffer)
+	buf      *bytes.Buffer // the raw body's pooled buffer
 	parsed   bool
+
+	mu      sync.Mutex      // guards replies: a route may one day call connectors in parallel
+	replies []*bytes.Buffer // pooled buffers lent to connectors for replies (see replyBuffer)
 
 	header     *etree.Element
 	headerDone bool
@@ -89,7 +91,9 @@ func (in *inbound) release() {
 		putBuffer(b)
 	}
 	clear(in.replies)
-	*in = inbound{replies: in.replies[:0]}
+	replies := in.replies[:0]
+	*in = inbound{}
+	in.replies = replies
 	inboundPool.Put(in)
 }
 
@@ -104,7 +108,9 @@ func replyBuffer(ctx context.Context) *bytes.Buffer {
 		return nil
 	}
 	b := getBuffer()
+	in.mu.Lock()
 	in.replies = append(in.replies, b)
+	in.mu.Unlock()
 	return b
 }
 

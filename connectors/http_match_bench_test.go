@@ -114,3 +114,25 @@ func BenchmarkRouter(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkScanSOAPHeader(b *testing.B) {
+	payload := benchSOAP(2)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if h, err := scanSOAPHeader(payload, "utf-8"); h == nil || err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSOAPHeaderCondition(b *testing.B) {
+	h, _ := scanSOAPHeader(benchSOAP(2), "utf-8")
+	e, _ := transforms.CompileExpr("/h:Routing/h:Target == 'b'", "bench.yaml", 1, 1, map[string]string{"h": "urn:busbar:bench"})
+	m := &bus.Message{}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if ok, err := e.BoolIn(h, m); !ok || err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -160,3 +160,63 @@ func TestLentBodyRevoked(t *testing.T) {
 		t.Fatalf("after revoke: %v", err)
 	}
 }
+
+func headerString(h *etree.Element) string {
+	if h == nil {
+		return "<nil>"
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(h.Copy())
+	s, _ := doc.WriteToString()
+	return s
+}
+
+// The fast path takes the usual envelopes (else it would not be faster).
+func TestScanSOAPHeaderFastTakesUsualEnvelopes(t *testing.T) {
+	for i, body := range []string{
+		string(benchSOAP(2)),
+		"\xef\xbb\xbf" + `<?xml version='1.0' encoding='UTF-8'?>` + "\n<!-- from OA -->\n" +
+			`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">` + "\n  " +
+			`<soap:Header><wsse:Security xmlns:wsse="urn:wsse" soap:mustUnderstand="1"><wsse:UsernameToken><wsse:Username>oa</wsse:Username></wsse:UsernameToken></wsse:Security><r:T xmlns:r="urn:r" a='x'/></soap:Header><soap:Body/></soap:Envelope>`,
+		`<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><x/></e:Body></e:Envelope>`,
+		`<json/>`,
+	} {
+		fast, sure := scanSOAPHeaderFast([]byte(body))
+		slow, err := decodeSOAPHeader([]byte(body), "")
+		if !sure || err != nil || headerString(fast) != headerString(slow) {
+			t.Errorf("case %d: fast (sure %v)\n%s\ndecoder (%v)\n%s", i, sure, headerString(fast), err, headerString(slow))
+		}
+	}
+}
+
+// Whatever the fast path is sure of, encoding/xml agrees with.
+func FuzzScanSOAPHeader(f *testing.F) {
+	const env = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:h="urn:h">`
+	for _, seed := range []string{
+		string(benchSOAP(2)),
+		env + `<s:Header><h:A x="1">t</h:A><!-- c --><h:B/></s:Header><s:Body/></s:Envelope>`,
+		env + `<s:Header><h:A>a &amp; b</h:A></s:Header></s:Envelope>`,
+		env + `<s:Header><h:A><![CDATA[x]]></h:A></s:Header></s:Envelope>`,
+		env + `<s:Header><h:A></h:B></s:Header></s:Envelope>`,
+		env + `<s:Header><h:A x="1" x="2"/></s:Header></s:Envelope>`,
+		`<?xml version="1.0" encoding="GBK"?>` + env + `<s:Header/></s:Envelope>`,
+		env + `<s:Body/></s:Envelope>`,
+		`<a:b:c/>`,
+		`{"a":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, sure := scanSOAPHeaderFast(body)
+		if !sure {
+			return
+		}
+		slow, err := decodeSOAPHeader(body, "")
+		if err != nil {
+			t.Fatalf("the fast path accepted what the decoder rejects (%v):\n%q\n%s", err, body, headerString(fast))
+		}
+		if a, b := headerString(fast), headerString(slow); a != b {
+			t.Fatalf("fast and decoder differ on %q:\nfast    %s\ndecoder %s", body, a, b)
+		}
+	})
+}

@@ -24,6 +24,17 @@ import (
 // inherited from the Envelope are copied onto it, so its prefixes resolve.
 // An error means the XML is broken before the end of the Header.
 func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
+	if charsetLabel == "" || isUTF8Label(charsetLabel) {
+		if h, sure := scanSOAPHeaderFast(body); sure {
+			return h, nil
+		}
+	}
+	return decodeSOAPHeader(body, charsetLabel)
+}
+
+// decodeSOAPHeader is scanSOAPHeader with encoding/xml's decoder: every
+// charset, entities, CDATA, and the decoder's error messages.
+func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 	var src io.Reader = bytes.NewReader(body)
 	dec := xml.NewDecoder(src)
 	dec.CharsetReader = xmlCharsetReader
