@@ -3,6 +3,8 @@ package connectors
 import (
 	"bytes"
 	"encoding/xml"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
@@ -134,7 +136,7 @@ func (s *fastScan) misc(prolog bool) bool {
 			}
 			decl := s.b[start:s.i]
 			if !plain(decl, false) || !bytes.Contains(decl, []byte(`version="1.0"`)) && !bytes.Contains(decl, []byte(`version='1.0'`)) ||
-				bytes.Contains(decl, []byte("encoding")) && !bytes.Contains(bytes.ToLower(decl), []byte("utf-8")) {
+				bytes.Contains(decl, []byte("encoding")) && !bytes.Contains(decl, []byte("utf-8")) && !bytes.Contains(decl, []byte("UTF-8")) {
 				return false // another encoding: the decoder path converts it
 			}
 			prolog = false
@@ -208,12 +210,55 @@ func (s *fastScan) name() (xml.Name, bool) {
 	}
 	colon := bytes.IndexByte(raw, ':')
 	if colon < 0 {
-		return xml.Name{Local: string(raw)}, true
+		return xml.Name{Local: intern(raw)}, true
 	}
 	if colon == len(raw)-1 || bytes.IndexByte(raw[colon+1:], ':') >= 0 {
 		return xml.Name{}, false
 	}
-	return xml.Name{Space: string(raw[:colon]), Local: string(raw[colon+1:])}, true
+	return xml.Name{Space: intern(raw[:colon]), Local: intern(raw[colon+1:])}, true
+}
+
+// names interns element and attribute names and namespace URIs: the same
+// few dozen recur in every request, and a string allocated per name per
+// request was most of this scanner's garbage. The table is bounded; past
+// its size, strings are allocated as usual.
+var names = struct {
+	sync.Mutex
+	m atomic.Pointer[map[string]string]
+}{}
+
+const maxInterned, maxInternedLen = 2048, 128
+
+func intern(b []byte) string {
+	if m := names.m.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	if len(b) > maxInternedLen {
+		return s
+	}
+	names.Lock()
+	defer names.Unlock()
+	old := names.m.Load()
+	if old != nil && len(*old) >= maxInterned {
+		return s
+	}
+	next := make(map[string]string, 1+len(mapOrEmpty(old)))
+	for k, v := range mapOrEmpty(old) {
+		next[k] = v
+	}
+	next[s] = s
+	names.m.Store(&next)
+	return s
+}
+
+func mapOrEmpty(m *map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	return *m
 }
 
 // startTag reads a start tag after its '<'.
@@ -264,7 +309,13 @@ func (s *fastScan) startTag() (fastTag, bool) {
 				return t, false // a duplicate attribute: the decoder path says so
 			}
 		}
-		t.attrs = append(t.attrs, xml.Attr{Name: an, Value: string(v)})
+		value := ""
+		if isNSDeclName(an) {
+			value = intern(v) // namespace URIs recur
+		} else {
+			value = string(v)
+		}
+		t.attrs = append(t.attrs, xml.Attr{Name: an, Value: value})
 		s.i += end + 2
 	}
 }
