@@ -23,6 +23,12 @@ const (
 	FormatNone Format = iota // no body, or bytes nobody needs to look into
 	FormatJSON
 	FormatXML
+	// FormatRaw is a body passed through as received: Body holds the bytes
+	// and ContentType says what they are. Connectors send them unchanged and
+	// answer with the reply's bytes, status and content type, uninterpreted.
+	// Root may hold a parsed view of the same bytes (when a route had to
+	// look inside); the bytes stay authoritative until a step replaces them.
+	FormatRaw
 )
 
 func (f Format) String() string {
@@ -31,6 +37,8 @@ func (f Format) String() string {
 		return "json"
 	case FormatXML:
 		return "xml"
+	case FormatRaw:
+		return "raw"
 	}
 	return "none"
 }
@@ -69,6 +77,10 @@ type Message struct {
 	Format Format
 	Body   []byte
 	Root   *etree.Element // parsed XML payload (SOAP body content or document element)
+	// ContentType is the media type of a raw body, as received (with its
+	// parameters). A raw body received by the inbound side may live in a
+	// pooled buffer: it is valid while the route runs; keep a copy to use it later.
+	ContentType string
 
 	SOAP       SOAPVersion    // set when the payload came in or goes out in a SOAP envelope
 	SOAPAction string         // SOAP 1.1 SOAPAction header or SOAP 1.2 action parameter

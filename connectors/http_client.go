@@ -166,6 +166,13 @@ func (o *outbound) Close() error {
 // cap, the breaker and the retries, and reads the whole reply, bounded by
 // max-reply. header becomes the request's header. Failures come back as Faults.
 func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body []byte, correlationID string) (*http.Response, []byte, error) {
+	return o.exchangeBody(ctx, method, url, header, body, nil, correlationID)
+}
+
+// exchangeBody is exchange with the body's readers made by open (one per
+// attempt) when it is not nil: a pass-through lends the transport a pooled
+// buffer and revokes the loan when the call ends (see lentBody).
+func (o *outbound) exchangeBody(ctx context.Context, method, url string, header http.Header, body []byte, open func() io.ReadCloser, correlationID string) (*http.Response, []byte, error) {
 	header.Set("User-Agent", "busbar")
 	for k, v := range o.cfg.Headers {
 		if header.Get(k) == "" {
@@ -182,14 +189,17 @@ func (o *outbound) exchange(ctx context.Context, method, url string, header http
 		}
 		defer o.inflight.Add(-1)
 	}
+	if open == nil && len(body) > 0 {
+		open = func() io.ReadCloser { return io.NopCloser(bytes.NewReader(body)) }
+	}
 	if o.breaker == nil {
-		return o.send(ctx, method, url, header, body)
+		return o.send(ctx, method, url, header, body, open)
 	}
 	var resp *http.Response
 	var data []byte
 	var err error
 	_, berr := o.breaker.cb.Execute(func() (struct{}, error) {
-		resp, data, err = o.send(ctx, method, url, header, body)
+		resp, data, err = o.send(ctx, method, url, header, body, open)
 		return struct{}{}, o.verdict(resp, data, err)
 	})
 	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
@@ -200,7 +210,7 @@ func (o *outbound) exchange(ctx context.Context, method, url string, header http
 
 // send makes the call, with retries when the connector has them. The body
 // is already in memory, so each attempt rewinds it for free.
-func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body []byte) (*http.Response, []byte, error) {
+func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body []byte, open func() io.ReadCloser) (*http.Response, []byte, error) {
 	var resp *http.Response
 	attempts := 1
 	var call *retryCall
@@ -215,16 +225,18 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	hr.Header = header
 	if call == nil {
 		if len(body) > 0 {
-			hr.Body, hr.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			hr.Body, hr.ContentLength = open(), int64(len(body))
 			// The transport resends on a pooled connection the backend had
 			// closed before reading anything; it needs GetBody for that.
-			hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			hr.GetBody = func() (io.ReadCloser, error) { return open(), nil }
 		}
 		resp, err = o.client.Do(hr)
 	} else {
 		rr := &retryablehttp.Request{Request: hr}
 		if len(body) > 0 {
-			rr.SetBody(body) // never fails for []byte
+			// never fails for a ReaderFunc
+			rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return open(), nil }))
+			rr.ContentLength = int64(len(body))
 		}
 		resp, err = o.retrying.Do(rr)
 		attempts = call.attempts
@@ -282,8 +294,12 @@ var _ bus.Connector = (*HTTPConnector)(nil)
 // Call sends req (JSON or XML) with req.Method (default POST) to the base URL
 // plus req.Path, and returns the reply. A non-2xx reply is a Fault: 4xx keeps
 // its status and blames the caller's data, 5xx becomes 502; a timeout is 504
-// and an unreachable service 502.
+// and an unreachable service 502. A raw request (bus.FormatRaw) is passed
+// through instead, and so is its reply, whatever its status (see callRaw).
 func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Message, error) {
+	if req.Format == bus.FormatRaw {
+		return c.callRaw(ctx, req)
+	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodPost
@@ -342,7 +358,19 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 	if limit == 0 {
 		limit = defaultMaxReply
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	var data []byte
+	var err error
+	// A reply to a raw inbound request is read into a buffer of the
+	// request's pool (see replyBuffer); other replies are allocated.
+	if buf := replyBufferFor(resp); buf != nil {
+		if resp.ContentLength > 0 && resp.ContentLength <= limit {
+			buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+		}
+		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		data = buf.Bytes()
+	} else {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	}
 	if err != nil {
 		return nil, err
 	}

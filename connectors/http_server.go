@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +52,13 @@ func (l Limits) timeout() time.Duration {
 
 // Endpoints is one complete set of inbound endpoints. The server swaps a
 // whole set at once, so a reload never serves half old, half new routes.
+//
+// REST and HTTP endpoints sharing a method and path form one dispatch
+// group: those with a Match are tried in the order given here, the one
+// without is the fallback. A group holds either REST or HTTP endpoints.
 type Endpoints struct {
 	REST []RESTEndpoint
+	HTTP []HTTPEndpoint
 	SOAP []*SOAPEndpoint
 }
 
@@ -118,33 +124,96 @@ func (s *Server) Swap(e Endpoints) error {
 	r := mux.NewRouter().UseEncodedPath()
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	rt := &router{mux: r, exact: map[string]map[string]http.Handler{}}
+	rt.handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
-	})
-	seen := map[string]string{}
+	}), http.MethodGet)
+	facades := map[string]bool{}
 	for _, ep := range e.SOAP {
-		if prev, dup := seen[ep.Path]; dup {
-			return fmt.Errorf("path %s is served twice (%s)", ep.Path, prev)
+		if facades[ep.Path] {
+			return fmt.Errorf("path %s is served twice (SOAP)", ep.Path)
 		}
-		seen[ep.Path] = "SOAP"
-		r.Handle(ep.Path, s.soapHandler(ep)).Methods(http.MethodPost, http.MethodGet)
+		facades[ep.Path] = true
+		rt.handle(ep.Path, s.soapHandler(ep), http.MethodPost, http.MethodGet)
 	}
-	for i := range e.REST {
-		ep := e.REST[i]
-		key := ep.Method + " " + ep.Path
-		if prev, dup := seen[key]; dup {
-			return fmt.Errorf("%s is served twice (routes %s and %s)", key, prev, ep.Route)
+	groups := map[string]*dispatchGroup{}
+	var order []*dispatchGroup
+	add := func(method, path string, raw bool, c candidate) error {
+		if facades[path] {
+			return fmt.Errorf("path %s is a SOAP facade and an endpoint of route %s", path, c.route)
 		}
-		if _, dup := seen[ep.Path]; dup {
-			return fmt.Errorf("path %s is a SOAP facade and a REST endpoint (route %s)", ep.Path, ep.Route)
+		key := method + " " + path
+		g := groups[key]
+		if g == nil {
+			g = &dispatchGroup{method: method, path: path, raw: raw}
+			groups[key] = g
+			order = append(order, g)
+		} else if g.raw != raw {
+			return fmt.Errorf("%s is served by from.rest and from.http routes (%s and %s); one path takes one kind",
+				key, g.cands[0].route, c.route)
 		}
-		seen[key] = ep.Route
-		r.Handle(ep.Path, s.restHandler(ep)).Methods(ep.Method)
+		return g.add(c)
 	}
-	var h http.Handler = r
+	for _, ep := range e.REST {
+		if err := add(ep.Method, ep.Path, false, candidate{ep.Route, ep.Match, ep.Limits, ep.Handle}); err != nil {
+			return err
+		}
+	}
+	for _, ep := range e.HTTP {
+		if err := add(ep.Method, ep.Path, true, candidate{ep.Route, ep.Match, ep.Limits, ep.Handle}); err != nil {
+			return err
+		}
+	}
+	for _, g := range order {
+		rt.handle(g.path, s.groupHandler(g), g.method)
+	}
+	var h http.Handler = rt
 	s.router.Store(&h)
 	return nil
+}
+
+// router finds an exact path in a map before asking gorilla/mux, whose
+// regexp matching costs more than the rest of a pass-through's routing:
+// most integration paths hold no {variables}. An exact path also wins over
+// a template that would match it. Everything is registered with the mux
+// too, so whatever the map does not answer (templates, a method the path
+// does not serve, an escaped or unclean path) gets the mux's behaviour.
+type router struct {
+	exact map[string]map[string]http.Handler // path -> method -> handler
+	mux   *mux.Router
+}
+
+func (rt *router) handle(path string, h http.Handler, methods ...string) {
+	rt.mux.Handle(path, h).Methods(methods...)
+	if strings.Contains(path, "{") {
+		return
+	}
+	byMethod := rt.exact[path]
+	if byMethod == nil {
+		byMethod = map[string]http.Handler{}
+		rt.exact[path] = byMethod
+	}
+	for _, m := range methods {
+		byMethod[m] = h
+	}
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath == "" {
+		if h := rt.exact[r.URL.Path][r.Method]; h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) groupHandler(g *dispatchGroup) http.Handler {
+	if g.raw {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveRaw(g, w, r) })
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveREST(g, w, r) })
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +262,13 @@ func writeProblem(w http.ResponseWriter, f *bus.Fault) {
 // newMessage starts the message for an inbound request: ids, HTTP facts.
 func newMessage(r *http.Request) *bus.Message {
 	m := bus.NewMessage()
+	initMessage(m, r)
+	m.Header = r.Header.Clone()
+	return m
+}
+
+// initMessage sets the ids and HTTP facts every inbound message has.
+func initMessage(m *bus.Message, r *http.Request) {
 	m.ID = newID()
 	m.CorrelationID = r.Header.Get("X-Correlation-ID")
 	if m.CorrelationID == "" {
@@ -201,27 +277,23 @@ func newMessage(r *http.Request) *bus.Message {
 	if m.CorrelationID == "" || len(m.CorrelationID) > 128 {
 		m.CorrelationID = m.ID
 	}
-	m.Method, m.Path, m.Query = r.Method, r.URL.Path, r.URL.Query()
-	m.Header = r.Header.Clone()
+	m.Method, m.Path = r.Method, r.URL.Path
+	if r.URL.RawQuery != "" {
+		m.Query = r.URL.Query()
+	}
 	for k, v := range mux.Vars(r) {
 		if u, err := url.PathUnescape(v); err == nil {
 			v = u
 		}
 		m.Vars[k] = v
 	}
-	return m
 }
 
 // readBody reads at most limit bytes; a larger body is a 413 fault.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, bus.ClientFault(http.StatusRequestEntityTooLarge, "Request body too large",
-			fmt.Sprintf("the route accepts at most %d bytes", limit))
-	case err != nil:
-		return nil, bus.ClientFault(http.StatusBadRequest, "Cannot read request body", err.Error())
+	if err := bodyError(err, limit); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

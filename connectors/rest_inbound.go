@@ -20,39 +20,55 @@ type RESTEndpoint struct {
 	Route  string
 	Method string
 	Path   string // gorilla/mux template: /api/v1/vouchers/{id}
+	Match  *Match // nil: the route serves every request of its method and path
 	Limits Limits
 	Handle Handler
 }
 
-func (s *Server) restHandler(ep RESTEndpoint) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := newMessage(r)
-		w.Header().Set("X-Correlation-ID", m.CorrelationID)
-		if err := decodeREST(w, r, ep.Limits.maxBody(), m); err != nil {
-			f := bus.AsFault(err)
-			f.Route = ep.Route
-			writeProblem(w, f)
-			return
+func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Request) {
+	m := newMessage(r)
+	w.Header().Set("X-Correlation-ID", m.CorrelationID)
+	body, err := readBody(w, r, g.maxBody)
+	if err == nil {
+		err = decodeREST(body, r.Header.Get("Content-Type"), m)
+	}
+	c := g.single()
+	if err == nil && c == nil {
+		// The body is decoded before matching: a body condition reads the
+		// decoded message, which the route then uses as it is.
+		in := newInbound(w, r, false, g.maxBody)
+		in.m, in.body, in.bodyRead, in.parsed = m, body, true, true
+		c, err = g.choose(in)
+		in.release()
+		if err == nil && c == nil {
+			err = noRoute(r)
 		}
-		reply, err := s.run(r.Context(), ep.Route, ep.Limits, ep.Handle, m)
-		if err != nil {
-			writeProblem(w, bus.AsFault(err))
-			return
+	}
+	if err == nil && int64(len(body)) > c.limits.maxBody() {
+		err = tooLarge(c.limits.maxBody())
+	}
+	if err != nil {
+		f := bus.AsFault(err)
+		if c != nil {
+			f.Route = c.route
 		}
-		writeRESTReply(w, reply)
-	})
+		writeProblem(w, f)
+		return
+	}
+	reply, err := s.run(r.Context(), c.route, c.limits, c.handle, m)
+	if err != nil {
+		writeProblem(w, bus.AsFault(err))
+		return
+	}
+	writeRESTReply(w, reply)
 }
 
-// decodeREST reads the body and checks it is what its Content-Type says.
-func decodeREST(w http.ResponseWriter, r *http.Request, limit int64, m *bus.Message) error {
-	body, err := readBody(w, r, limit)
-	if err != nil {
-		return err
-	}
+// decodeREST checks the body is what its Content-Type says and puts it in m.
+func decodeREST(body []byte, contentType string, m *bus.Message) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		mt = ""
 	}

@@ -62,7 +62,20 @@ func ParseEnvelope(body []byte, charset string, want bus.SOAPVersion) (*Envelope
 	if err != nil {
 		return nil, envelopeFault("Malformed SOAP envelope", err.Error())
 	}
-	root := doc.Root()
+	return envelopeOf(doc.Root(), want)
+}
+
+// isEnvelope tells whether a parsed document element is a SOAP envelope.
+func isEnvelope(root *etree.Element) bool {
+	if root.Tag != "Envelope" {
+		return false
+	}
+	ns := root.NamespaceURI()
+	return ns == bus.NSSOAP11 || ns == bus.NSSOAP12
+}
+
+// envelopeOf reads a parsed document element as a SOAP envelope (see ParseEnvelope).
+func envelopeOf(root *etree.Element, want bus.SOAPVersion) (*Envelope, error) {
 	env := &Envelope{}
 	switch root.NamespaceURI() {
 	case bus.NSSOAP11:

@@ -45,6 +45,11 @@ func (r *Route) Describe() string {
 		if op := r.Spec.From.SOAP.Operation; op != "" {
 			from += " (" + op + ")"
 		}
+	case r.Spec.From.HTTP != nil:
+		from = "HTTP " + r.Spec.From.HTTP.Method + " " + r.Spec.From.HTTP.Path
+	}
+	if r.Spec.From.Match != nil {
+		from += " [match]"
 	}
 	if r.Spec.To != nil {
 		to = "connector " + r.Spec.To.Connector
@@ -96,6 +101,17 @@ func Load(dir string, opts ...Option) (*Config, error) {
 		l.cfg.Close()
 		return nil, errs.sorted()
 	}
+	// Routes sharing a method and path are tried with the most conditions
+	// first, then in file order (the order they were read in); the
+	// fallback, with none, comes last.
+	sort.SliceStable(l.inbound, func(i, j int) bool { return l.inbound[i].conditions > l.inbound[j].conditions })
+	for _, d := range l.inbound {
+		if d.rest != nil {
+			l.cfg.endpoints.REST = append(l.cfg.endpoints.REST, *d.rest)
+		} else {
+			l.cfg.endpoints.HTTP = append(l.cfg.endpoints.HTTP, *d.http)
+		}
+	}
 	for _, path := range sortedKeys(l.facades) {
 		l.cfg.endpoints.SOAP = append(l.cfg.endpoints.SOAP, l.facades[path])
 	}
@@ -112,7 +128,10 @@ type loader struct {
 	wsdls         map[string]*wsdlFile                // by path relative to dir
 	facades       map[string]*connectors.SOAPEndpoint // by path
 	routeNames    map[string]string                   // name -> file
-	restKeys      []restKey
+	inbound       []*inboundDecl                      // from.rest and from.http endpoints, in file order
+	// connectorHeaders are the header names each connector sets itself;
+	// pass-through routes do not forward a caller's header of those names.
+	connectorHeaders map[string][]string
 	// connectorSchemas holds the schema of SOAP connectors that name a WSDL.
 	connectorSchemas map[string]*transforms.Schema
 	// facadeCharsets names the route that set a facade's charset, by path.
@@ -140,9 +159,21 @@ func (l *loader) loadWSDL(rel string) *wsdlFile {
 	return w
 }
 
-type restKey struct {
-	key, route, file string
+// inboundDecl is a REST or HTTP endpoint and where it was declared.
+type inboundDecl struct {
+	key, route, file string // key: "METHOD /path"
 	line, col        int
+	match            string // the match in a canonical form; "" for a fallback
+	conditions       int
+	rest             *connectors.RESTEndpoint
+	http             *connectors.HTTPEndpoint
+}
+
+func (d *inboundDecl) kind() string {
+	if d.http != nil {
+		return "http"
+	}
+	return "rest"
 }
 
 func (l *loader) connector(f *file) Errors {
@@ -197,6 +228,12 @@ func (l *loader) connector(f *file) Errors {
 	}
 	l.connectorKind[head.Connector] = head.Type
 	l.cfg.Connectors[head.Connector] = c
+	if hn, ok := cfg.(interface{ HeaderNames() []string }); ok {
+		if l.connectorHeaders == nil {
+			l.connectorHeaders = map[string][]string{}
+		}
+		l.connectorHeaders[head.Connector] = hn.HeaderNames()
+	}
 	return nil
 }
 
@@ -287,18 +324,33 @@ func (l *loader) route(f *file) Errors {
 
 func (l *loader) endpointConflicts() Errors {
 	var errs Errors
-	seen := map[string]restKey{}
-	for _, k := range l.restKeys {
-		if prev, dup := seen[k.key]; dup {
+	seen := map[string]*inboundDecl{}  // key and match
+	first := map[string]*inboundDecl{} // key
+	for _, k := range l.inbound {
+		fail := func(format string, args ...any) {
 			errs = append(errs, &Error{File: k.file, Line: k.line, Col: k.col, Kind: "route", Name: k.route,
-				Msg: fmt.Sprintf("%s is already served by route %q (%s)", k.key, prev.route, prev.file)})
+				Msg: fmt.Sprintf(format, args...)})
+		}
+		if f, ok := first[k.key]; ok && f.kind() != k.kind() {
+			fail("%s is also served by route %q (%s), a from.%s route: the routes of one method and path are all from.rest or all from.http",
+				k.key, f.route, f.file, f.kind())
+			continue
+		} else if !ok {
+			first[k.key] = k
+		}
+		id := k.key + "\x00" + k.match
+		if prev, dup := seen[id]; dup {
+			if k.match == "" {
+				fail("%s is already served by route %q (%s); give one of them a `match`", k.key, prev.route, prev.file)
+			} else {
+				fail("%s with the same match is already served by route %q (%s)", k.key, prev.route, prev.file)
+			}
 			continue
 		}
-		seen[k.key] = k
+		seen[id] = k
 		path := k.key[strings.IndexByte(k.key, ' ')+1:]
 		if _, soap := l.facades[path]; soap {
-			errs = append(errs, &Error{File: k.file, Line: k.line, Col: k.col, Kind: "route", Name: k.route,
-				Msg: fmt.Sprintf("path %s is also a SOAP facade", path)})
+			fail("path %s is also a SOAP facade", path)
 		}
 	}
 	return errs
@@ -320,6 +372,10 @@ type routeCompiler struct {
 	spec  *RouteFile
 	errs  Errors
 	steps []bus.NamedStep
+
+	raw      bool              // from.http: the message is bus.FormatRaw
+	match    *connectors.Match // compiled from.match; nil for a fallback
+	matchKey string            // the match in a canonical form, for conflicts
 }
 
 func (rc *routeCompiler) fail(keys []string, format string, args ...any) {
@@ -350,6 +406,11 @@ func (rc *routeCompiler) compile() {
 		return
 	}
 	rc.l.routeNames[s.Route] = rc.f.path
+	rc.raw = s.From.HTTP != nil
+	rc.compileMatch()
+	if rc.raw && rc.readsRequest() {
+		rc.steps = append(rc.steps, bus.NamedStep{Name: "parse", Step: bus.StepFunc(parseRequest)})
+	}
 	if s.Request != nil && len(s.Request.Vars) > 0 {
 		rc.varsStep(s.Request.Vars)
 	}
@@ -366,6 +427,7 @@ func (rc *routeCompiler) compile() {
 	default:
 		rc.fail(nil, "the route needs `to` (call a connector) or `respond` (answer from templates)")
 	}
+	responseFrom := len(rc.steps)
 	if r := s.Response; r != nil {
 		if r.FaultWhen != "" {
 			rc.faultWhenStep(r)
@@ -376,17 +438,31 @@ func (rc *routeCompiler) compile() {
 			rc.mapStep("response map", []string{"response", "map"}, r.Map)
 		}
 	}
+	if rc.raw {
+		rc.guardRawReply(responseFrom)
+	}
 	route := &Route{Name: s.Route, File: rc.f.path, Spec: *s}
 	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std()}
+	kinds := 0
+	for _, set := range []bool{s.From.REST != nil, s.From.SOAP != nil, s.From.HTTP != nil} {
+		if set {
+			kinds++
+		}
+	}
 	switch {
-	case s.From.REST != nil && s.From.SOAP != nil:
-		rc.fail([]string{"from", "soap"}, "`from` has either `rest` or `soap`, not both")
+	case kinds > 1:
+		rc.fail([]string{"from"}, "`from` has one of `rest`, `soap` or `http`, not several")
 	case s.From.REST != nil:
 		rc.rest(route, limits)
+	case s.From.HTTP != nil:
+		rc.http(route, limits)
 	case s.From.SOAP != nil:
+		if s.From.Match != nil {
+			rc.fail([]string{"from", "match"}, "`match` chooses among from.rest or from.http routes; a SOAP facade dispatches on its operations")
+		}
 		rc.soap(route, limits)
 	default:
-		rc.fail([]string{"from"}, "`from` needs `rest` or `soap`")
+		rc.fail([]string{"from"}, "`from` needs `rest`, `soap` or `http`")
 	}
 	if len(rc.errs) > 0 {
 		return
@@ -399,16 +475,7 @@ var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": t
 
 func (rc *routeCompiler) rest(route *Route, limits connectors.Limits) {
 	in := rc.spec.From.REST
-	in.Method = strings.ToUpper(in.Method)
-	if in.Method == "" {
-		in.Method = http.MethodPost
-	}
-	if !methods[in.Method] {
-		rc.fail([]string{"from", "rest", "method"}, "method %q: use GET, POST, PUT, PATCH or DELETE", in.Method)
-	}
-	if !strings.HasPrefix(in.Path, "/") {
-		rc.fail([]string{"from", "rest", "path"}, "path %q must start with /", in.Path)
-	}
+	rc.methodAndPath("rest", &in.Method, in.Path)
 	// REST callers speak JSON: an XML result (a SOAP reply nobody mapped)
 	// is converted by the conventions of docs/mapping.md, schema-aware when
 	// the SOAP connector names its WSDL.
@@ -419,10 +486,43 @@ func (rc *routeCompiler) rest(route *Route, limits connectors.Limits) {
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "to json", Step: bus.StepFunc(func(_ context.Context, m *bus.Message) (*bus.Message, error) {
 		return toJSON(m, schema)
 	})})
-	line, col := posOf(nodeAt(rc.f.root, "from", "rest"))
-	rc.l.restKeys = append(rc.l.restKeys, restKey{key: in.Method + " " + in.Path, route: rc.spec.Route, file: rc.f.path, line: line, col: col})
-	rc.l.cfg.endpoints.REST = append(rc.l.cfg.endpoints.REST, connectors.RESTEndpoint{
-		Route: rc.spec.Route, Method: in.Method, Path: in.Path, Limits: limits, Handle: rc.handler(route)})
+	d := rc.inboundDecl("rest", in.Method, in.Path)
+	d.rest = &connectors.RESTEndpoint{Route: rc.spec.Route, Method: in.Method, Path: in.Path,
+		Match: rc.match, Limits: limits, Handle: rc.handler(route)}
+}
+
+// http compiles a raw inbound route (from.http).
+func (rc *routeCompiler) http(route *Route, limits connectors.Limits) {
+	in := rc.spec.From.HTTP
+	rc.methodAndPath("http", &in.Method, in.Path)
+	d := rc.inboundDecl("http", in.Method, in.Path)
+	d.http = &connectors.HTTPEndpoint{Route: rc.spec.Route, Method: in.Method, Path: in.Path,
+		Match: rc.match, Limits: limits, Handle: rc.handler(route)}
+}
+
+// methodAndPath checks (and defaults) the method and path of from.rest or from.http.
+func (rc *routeCompiler) methodAndPath(kind string, method *string, path string) {
+	*method = strings.ToUpper(*method)
+	if *method == "" {
+		*method = http.MethodPost
+	}
+	if !methods[*method] {
+		rc.fail([]string{"from", kind, "method"}, "method %q: use GET, POST, PUT, PATCH or DELETE", *method)
+	}
+	if !strings.HasPrefix(path, "/") {
+		rc.fail([]string{"from", kind, "path"}, "path %q must start with /", path)
+	}
+}
+
+func (rc *routeCompiler) inboundDecl(kind, method, path string) *inboundDecl {
+	line, col := posOf(nodeAt(rc.f.root, "from", kind))
+	d := &inboundDecl{key: method + " " + path, route: rc.spec.Route, file: rc.f.path, line: line, col: col,
+		match: rc.matchKey, conditions: rc.match.Conditions()}
+	if rc.spec.From.Match != nil {
+		d.line, d.col = posOf(nodeAt(rc.f.root, "from", "match"))
+	}
+	rc.l.inbound = append(rc.l.inbound, d)
+	return d
 }
 
 // toJSON converts an XML message to JSON; schema may be nil.

@@ -32,10 +32,38 @@ type RouteFile struct {
 	Response *ResponseStage `yaml:"response"`
 }
 
-// From is the inbound side; exactly one of REST and SOAP is set.
+// From is the inbound side; exactly one of REST, SOAP and HTTP is set.
 type From struct {
 	REST *RESTFrom `yaml:"rest"`
 	SOAP *SOAPFrom `yaml:"soap"`
+	HTTP *HTTPFrom `yaml:"http"`
+	// Match picks this route among the routes sharing its method and path
+	// (from.rest and from.http only); without it the route is the fallback.
+	Match *Match `yaml:"match"`
+}
+
+// HTTPFrom: a raw inbound endpoint. Any content type; the body is passed
+// on as bytes and parsed only when a match, a mapping or an expression
+// must look inside.
+type HTTPFrom struct {
+	// Method is the HTTP method, e.g. POST.
+	Method string `yaml:"method"`
+	// Path is the URL path; {name} segments become route variables.
+	Path string `yaml:"path"`
+}
+
+// Match is the condition under which a request of the route's method and
+// path goes to this route. Every condition given must hold.
+type Match struct {
+	// Headers must be present with these exact values; names are case-insensitive.
+	Headers map[string]string `yaml:"headers"`
+	// SOAPAction is the exact SOAPAction (SOAP 1.1, without quotes) or action parameter (SOAP 1.2).
+	SOAPAction string `yaml:"soap-action"`
+	// SOAPHeader is a condition evaluated with the SOAP Header element as
+	// context; the envelope is read only up to the end of its Header.
+	SOAPHeader string `yaml:"soap-header"`
+	// Body is a condition over the payload (XPath or JSON paths, as in fault-when).
+	Body string `yaml:"body"`
 }
 
 // RESTFrom: JSON callers. Errors reach them as problem+json.

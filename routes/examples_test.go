@@ -253,3 +253,45 @@ func TestOAReimbursementMapping(t *testing.T) {
 	s, _ := doc.WriteToString()
 	golden(t, "oa-reimbursement-bapi.xml", s)
 }
+
+// The demo's OA → SAP pass-through: what the OA system gets through Busbar
+// is, byte for byte, what "SAP" answers when called directly — a SOAP Fault
+// included — and the SOAPAction picks the SAP service.
+func TestOASAPPassThrough(t *testing.T) {
+	b := start(t, examples)
+	const rfc = "urn:sap-com:document:sap:rfc:functions:"
+	post := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:rfc="urn:sap-com:document:sap:rfc:functions">
+<soapenv:Body><rfc:BAPI_ACC_DOCUMENT_POST><DOCUMENTHEADER><COMP_CODE>1000</COMP_CODE><DOC_DATE>20261120</DOC_DATE></DOCUMENTHEADER>
+<CURRENCYAMOUNT><item><AMT_DOCCUR>10.00</AMT_DOCCUR></item><item><AMT_DOCCUR>-10.00</AMT_DOCCUR></item></CURRENCYAMOUNT>
+</rfc:BAPI_ACC_DOCUMENT_POST></soapenv:Body></soapenv:Envelope>`
+	company := func(id string) string {
+		return `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:rfc="urn:sap-com:document:sap:rfc:functions"><soapenv:Body><rfc:BAPI_COMPANYCODE_GETDETAIL><COMPANYCODEID>` + id + `</COMPANYCODEID></rfc:BAPI_COMPANYCODE_GETDETAIL></soapenv:Body></soapenv:Envelope>`
+	}
+	cases := []struct {
+		name, action, body, direct string
+		status                     int
+		contains                   string
+	}{
+		{"post-document", "BAPI_ACC_DOCUMENT_POST", post, "/demo/sap/bapi", 200, "<TYPE>S</TYPE>"},
+		{"sap-fault-untouched", "BAPI_ACC_DOCUMENT_POST", strings.Replace(post, ">1000<", ">9999<", 1), "/demo/sap/bapi", 500, "is locked for posting"},
+		{"company-code", "BAPI_COMPANYCODE_GETDETAIL", company("1000"), "/demo/sap/companycode", 200, "上海"},
+		{"company-code-fault", "BAPI_COMPANYCODE_GETDETAIL", company("4711"), "/demo/sap/companycode", 500, "4711 does not exist"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := b.postSOAP11(t, "/pass/sap/rfc", rfc+c.action, c.body)
+			r.expect(t, c.status, "text/xml; charset=utf-8")
+			direct := b.postSOAP11(t, c.direct, rfc+c.action, c.body)
+			if r.Body != direct.Body || !strings.Contains(r.Body, c.contains) {
+				t.Errorf("through Busbar:\n%s\ndirect:\n%s", r.Body, direct.Body)
+			}
+		})
+	}
+	t.Run("unknown-action", func(t *testing.T) {
+		r := b.postSOAP11(t, "/pass/sap/rfc", rfc+"BAPI_USER_DELETE", company("1"))
+		r.expect(t, 500, "text/xml; charset=utf-8")
+		if !strings.Contains(r.Body, "<faultcode>soap:Client</faultcode>") || !strings.Contains(r.Body, "POST /pass/sap/rfc") {
+			t.Errorf("want a Client fault naming the path:\n%s", r.Body)
+		}
+	})
+}

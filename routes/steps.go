@@ -62,12 +62,23 @@ func (rc *routeCompiler) callStep() {
 	if in := rc.spec.From.SOAP; in != nil && in.WSDL != "" {
 		schema = rc.l.loadWSDL(in.WSDL).schema
 	}
+	rawHeaders := rc.rawHeaders(name, headers)
+	hasVars := strings.Contains(path, "{")
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
-			SOAP: m.SOAP, SOAPAction: action, Method: method, Header: headers.Clone(), Vars: m.Vars}
-		out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
-			return url.PathEscape(m.Vars[ref[1:len(ref)-1]])
-		})
+			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars, Path: path}
+		if hasVars {
+			out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
+				return url.PathEscape(m.Vars[ref[1:len(ref)-1]])
+			})
+		}
+		if idempotent {
+			ctx = connectors.WithIdempotent(ctx)
+		}
+		if m.Format == bus.FormatRaw {
+			return callRaw(ctx, conn, kind, m, out, rawHeaders)
+		}
+		out.Header = headers.Clone()
 		if method == http.MethodGet || method == http.MethodDelete {
 			out.Format, out.Body, out.Root = bus.FormatNone, nil, nil
 		}
@@ -80,11 +91,30 @@ func (rc *routeCompiler) callStep() {
 			}
 			out.SetJSON(b)
 		}
-		if idempotent {
-			ctx = connectors.WithIdempotent(ctx)
-		}
 		return conn.Call(ctx, out)
 	})})
+}
+
+// callRaw calls a connector with a raw (from.http) request. An http
+// connector gets it as it came (a pass-through); a SOAP connector gets its
+// parsed payload, which it sends in its own envelope.
+func callRaw(ctx context.Context, conn bus.Connector, kind string, m, out *bus.Message, headers func(http.Header) http.Header) (*bus.Message, error) {
+	if kind == "soap" {
+		if m.Root == nil {
+			return nil, bus.ClientFault(http.StatusBadRequest, "No XML payload",
+				"the route calls a SOAP service and the request holds no XML to send")
+		}
+		out.SetXML(m.Root)
+		if out.SOAPAction == "" {
+			out.SOAPAction = m.SOAPAction
+		}
+		return conn.Call(ctx, out)
+	}
+	out.Header, out.Query, out.SOAPAction = headers(m.Header), m.Query, m.SOAPAction
+	if out.Method == http.MethodGet || out.Method == http.MethodDelete {
+		out.Body, out.Root = nil, nil
+	}
+	return conn.Call(ctx, out)
 }
 
 // answer is one compiled `respond` case.

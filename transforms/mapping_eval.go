@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/antchfx/xpath"
+	"github.com/beevik/etree"
 	"github.com/cockroachdb/apd/v3"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -533,7 +534,7 @@ func CompileExpr(src, file string, line, col int, namespaces map[string]string) 
 	return &Expr{c: c, pool: make(chan *evalCtx, 8)}, nil
 }
 
-func (e *Expr) eval(in *bus.Message) (v any, err error) {
+func (e *Expr) eval(in *bus.Message, frag *etree.Element) (v any, err error) {
 	var c *evalCtx
 	select {
 	case c = <-e.pool:
@@ -551,7 +552,9 @@ func (e *Expr) eval(in *bus.Message) (v any, err error) {
 		default:
 		}
 	}()
-	if err := c.start(in); err != nil {
+	if frag != nil {
+		c.startFragment(in, frag)
+	} else if err := c.start(in); err != nil {
 		return nil, err
 	}
 	v, err = c.eval(e.c)
@@ -569,7 +572,7 @@ func (e *Expr) eval(in *bus.Message) (v any, err error) {
 // Bool evaluates the expression as a condition: nil, false, "", "false",
 // zero and an empty node-set are false.
 func (e *Expr) Bool(in *bus.Message) (bool, error) {
-	v, err := e.eval(in)
+	v, err := e.eval(in, nil)
 	if err != nil {
 		return false, err
 	}
@@ -578,7 +581,7 @@ func (e *Expr) Bool(in *bus.Message) (bool, error) {
 
 // String evaluates the expression as text ("" for nil).
 func (e *Expr) String(in *bus.Message) (string, error) {
-	v, err := e.eval(in)
+	v, err := e.eval(in, nil)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,9 @@ type xmlNav struct {
 	root *etree.Element // the payload element
 	cur  etree.Token    // nil: the virtual root
 	attr int            // index into cur's attributes, -1 when not on one
+	// frag makes root itself the document node: its children are the
+	// top-level nodes (a SOAP Header's blocks, see Expr.BoolIn).
+	frag bool
 }
 
 var _ xpath.NodeNavigator = (*xmlNav)(nil)
@@ -132,6 +135,10 @@ func (n *xmlNav) MoveToParent() bool {
 	if p == nil {
 		return false
 	}
+	if n.frag && p == n.root {
+		n.cur = nil
+		return true
+	}
 	n.cur = p
 	return true
 }
@@ -168,11 +175,14 @@ func (n *xmlNav) MoveToChild() bool {
 	if n.attr >= 0 {
 		return false
 	}
-	if n.cur == nil {
+	if n.cur == nil && !n.frag {
 		n.cur = n.root
 		return true
 	}
 	e, ok := n.cur.(*etree.Element)
+	if n.cur == nil {
+		e, ok = n.root, true
+	}
 	if !ok {
 		return false
 	}

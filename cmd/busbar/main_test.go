@@ -14,7 +14,7 @@ func TestValidateCommand(t *testing.T) {
 		code        int
 		out, errOut string
 	}{
-		{[]string{"validate", "../../examples"}, 0, "../../examples: 9 routes and 3 connectors are valid\n", ""},
+		{[]string{"validate", "../../examples"}, 0, "../../examples: 12 routes and 4 connectors are valid\n", ""},
 		{[]string{"validate", "../../routes/testdata/invalid/missing-connector"}, 1, "",
 			`../../routes/testdata/invalid/missing-connector/route.yaml:5:14: route "calls-nothing": connector "sap-ecx" is not defined (defined: sap-ecc)` + "\n"},
 		{[]string{"validate"}, 2, "", "usage: busbar validate DIR\n"},

@@ -1,0 +1,119 @@
+package connectors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// HeaderNames lists the headers the connector sets on every call (its
+// `headers`), canonical. A pass-through route does not forward a caller's
+// header of the same name: the connector's configured value wins.
+func (c *HTTPConfig) HeaderNames() []string {
+	names := make([]string, 0, len(c.Headers))
+	for k := range c.Headers {
+		names = append(names, http.CanonicalHeaderKey(k))
+	}
+	return names
+}
+
+// callRaw is a pass-through call: the raw body goes out byte for byte with
+// its Content-Type and the end-to-end headers the route passed on, and the
+// reply comes back raw whatever its status — a backend's 500 with a SOAP
+// Fault reaches the caller as the same 500 with the same bytes.
+func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Message, error) {
+	method := req.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	target := c.base + req.Path
+	if len(req.Query) > 0 {
+		target += "?" + req.Query.Encode()
+	}
+	// A fresh map: exchange adds to it, and req.Header may be the inbound
+	// request's own.
+	header := make(http.Header, len(req.Header)+3)
+	copyEndToEnd(header, req.Header, nil)
+	if _, ok := header["Content-Type"]; !ok && req.ContentType != "" {
+		header["Content-Type"] = []string{req.ContentType}
+	}
+	var open func() io.ReadCloser
+	if len(req.Body) > 0 {
+		lent := &lentBody{data: req.Body}
+		defer lent.revoke()
+		open = lent.reader
+	}
+	resp, data, err := c.exchangeBody(ctx, method, target, header, req.Body, open, req.CorrelationID)
+	if err != nil {
+		return nil, err
+	}
+	return &bus.Message{ID: req.ID, CorrelationID: req.CorrelationID, SOAP: req.SOAP, Vars: req.Vars,
+		Format: bus.FormatRaw, Body: data, ContentType: resp.Header.Get("Content-Type"),
+		Status: resp.StatusCode, Header: resp.Header}, nil
+}
+
+// lentBody lends a request body to the transport for one call. The body may
+// live in a pooled buffer that goes back to the pool once the inbound reply
+// is written, and the transport may still be reading a request body after
+// the reply came (a backend that answers before reading everything). When
+// Call returns it revokes the loan: a later read fails instead of sending
+// bytes that by then may belong to another request.
+type lentBody struct {
+	mu      sync.Mutex
+	data    []byte
+	revoked bool
+	first   lentReader // the first reader, allocated with the loan
+	lent    bool
+}
+
+var errBodyRevoked = errors.New("request body read after the call ended")
+
+// reader starts a reader at the beginning (a retry asks for another).
+func (b *lentBody) reader() io.ReadCloser {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.lent {
+		b.lent, b.first.b = true, b
+		return &b.first
+	}
+	return &lentReader{b: b}
+}
+
+func (b *lentBody) revoke() {
+	b.mu.Lock()
+	b.data, b.revoked = nil, true
+	b.mu.Unlock()
+}
+
+type lentReader struct {
+	b   *lentBody
+	off int
+}
+
+func (r *lentReader) Read(p []byte) (int, error) {
+	r.b.mu.Lock()
+	defer r.b.mu.Unlock()
+	if r.b.revoked {
+		return 0, errBodyRevoked
+	}
+	if r.off >= len(r.b.data) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b.data[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *lentReader) Close() error { return nil }
+
+func replyBufferFor(resp *http.Response) *bytes.Buffer {
+	if resp.Request == nil {
+		return nil
+	}
+	return replyBuffer(resp.Request.Context())
+}

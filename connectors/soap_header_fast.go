@@ -1,0 +1,372 @@
+package connectors
+
+import (
+	"bytes"
+	"encoding/xml"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/beevik/etree"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// scanSOAPHeaderFast is the fast path of scanSOAPHeader, written by hand
+// because encoding/xml's decoder costs ~10 µs for the few hundred bytes
+// before </Header> (a decoder per request, an allocation per name and
+// attribute, a byte at a time through an interface), which is more than
+// issue 4 allows a route chosen by a SOAP header field over a pass-through
+// (10 %). It reads only the common shape of a SOAP envelope's start — UTF-8,
+// an XML declaration, comments, processing instructions, elements,
+// attributes and text without entity or character references — and builds
+// the same tree as the decoder path. On anything else (an entity, CDATA, a
+// DOCTYPE, a CR, another encoding, a malformed tag) it returns sure=false
+// and the caller asks encoding/xml, which also produces the error message:
+// this path never decides that a document is broken. FuzzScanSOAPHeader
+// checks that both paths agree.
+func scanSOAPHeaderFast(b []byte) (header *etree.Element, sure bool) {
+	s := &fastScan{b: b}
+	if s.at("\xef\xbb\xbf") {
+		s.i = 3
+	}
+	if !s.misc(true) || !s.at("<") || s.at("</") || s.at("<!") {
+		return nil, false
+	}
+	s.i++
+	env, ok := s.startTag()
+	if !ok {
+		return nil, false
+	}
+	ns := nsOf(env.name.Space, env.attrs, nil)
+	if env.name.Local != "Envelope" || (ns != bus.NSSOAP11 && ns != bus.NSSOAP12) {
+		return nil, true // well-formed so far and not a SOAP envelope
+	}
+	if env.empty {
+		return nil, true
+	}
+	if !s.misc(false) {
+		return nil, false
+	}
+	if s.at("</") {
+		s.i += 2
+		end, ok := s.name()
+		s.skipSpace()
+		return nil, ok && end == env.name && s.at(">") // an empty envelope
+	}
+	if !s.at("<") || s.at("<!") {
+		return nil, false
+	}
+	s.i++
+	h, ok := s.startTag()
+	if !ok {
+		return nil, false
+	}
+	if h.name.Local != "Header" || nsOf(h.name.Space, h.attrs, env.attrs) != ns {
+		return nil, true // the first child is the Body: no Header
+	}
+	header = etree.NewElement(h.name.Local)
+	header.Space = h.name.Space
+	for _, a := range env.attrs { // as decodeSOAPHeader: inherited declarations first
+		if isNSDeclName(a.Name) && !declares(h.attrs, a.Name) {
+			addAttr(header, a)
+		}
+	}
+	for _, a := range h.attrs {
+		addAttr(header, a)
+	}
+	if !h.empty && !s.children(header, h.name, 0) {
+		return nil, false
+	}
+	return header, true
+}
+
+type fastScan struct {
+	b []byte
+	i int
+}
+
+type fastTag struct {
+	name  xml.Name // Space holds the raw prefix, as RawToken gives it
+	attrs []xml.Attr
+	empty bool // <x/>
+}
+
+func (s *fastScan) at(prefix string) bool {
+	return len(s.b)-s.i >= len(prefix) && string(s.b[s.i:s.i+len(prefix)]) == prefix
+}
+
+func (s *fastScan) skipSpace() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n') {
+		s.i++
+	}
+}
+
+// skipPast moves past the next occurrence of end.
+func (s *fastScan) skipPast(end string) bool {
+	j := bytes.Index(s.b[s.i:], []byte(end))
+	if j < 0 {
+		return false
+	}
+	s.i += j + len(end)
+	return true
+}
+
+// misc skips whitespace and comments, and in the prolog an XML
+// declaration that names no other encoding than UTF-8.
+func (s *fastScan) misc(prolog bool) bool {
+	for {
+		s.skipSpace()
+		switch {
+		case s.at("<!--"):
+			if !s.comment() {
+				return false
+			}
+		case prolog && s.i == 0 || prolog && s.i == 3 && s.b[0] == 0xef:
+			if !s.at("<?xml ") {
+				if s.at("<?") {
+					return false
+				}
+				prolog = false
+				continue
+			}
+			start := s.i
+			if !s.skipPast("?>") {
+				return false
+			}
+			decl := s.b[start:s.i]
+			if !plain(decl, false) || !bytes.Contains(decl, []byte(`version="1.0"`)) && !bytes.Contains(decl, []byte(`version='1.0'`)) ||
+				bytes.Contains(decl, []byte("encoding")) && !bytes.Contains(decl, []byte("utf-8")) && !bytes.Contains(decl, []byte("UTF-8")) {
+				return false // another encoding: the decoder path converts it
+			}
+			prolog = false
+		case s.at("<?"):
+			return false // other processing instructions: the decoder path
+		default:
+			return true
+		}
+	}
+}
+
+// comment skips a comment; "--" inside one is an error the decoder reports.
+func (s *fastScan) comment() bool {
+	j := bytes.Index(s.b[s.i+4:], []byte("--"))
+	if j < 0 || !s.atOffset(s.i+4+j+2, ">") {
+		return false
+	}
+	s.i += 4 + j + 3
+	return true
+}
+
+func (s *fastScan) atOffset(i int, prefix string) bool {
+	return len(s.b)-i >= len(prefix) && string(s.b[i:i+len(prefix)]) == prefix
+}
+
+// plain reports whether text needs none of what the decoder path does:
+// no references, no CR (line-end normalisation), no other control
+// characters, valid UTF-8 of XML characters, no "]]>" in text.
+func plain(b []byte, text bool) bool {
+	ascii := true
+	for _, c := range b {
+		switch {
+		case c == '&' || c == '\r' || c < 0x20 && c != '\t' && c != '\n':
+			return false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	if text && bytes.Contains(b, []byte("]]>")) {
+		return false
+	}
+	if ascii {
+		return true
+	}
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError || r == 0xFFFE || r == 0xFFFF {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// isNameByte: ASCII names only; others go the decoder's way, which knows
+// Unicode's name characters.
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == ':'
+}
+
+// name reads a name as prefix and local part.
+func (s *fastScan) name() (xml.Name, bool) {
+	start := s.i
+	for s.i < len(s.b) && isNameByte(s.b[s.i]) {
+		s.i++
+	}
+	raw := s.b[start:s.i]
+	if len(raw) == 0 || (raw[0] >= '0' && raw[0] <= '9') || raw[0] == '-' || raw[0] == '.' || raw[0] == ':' {
+		return xml.Name{}, false
+	}
+	colon := bytes.IndexByte(raw, ':')
+	if colon < 0 {
+		return xml.Name{Local: intern(raw)}, true
+	}
+	if colon == len(raw)-1 || bytes.IndexByte(raw[colon+1:], ':') >= 0 {
+		return xml.Name{}, false
+	}
+	return xml.Name{Space: intern(raw[:colon]), Local: intern(raw[colon+1:])}, true
+}
+
+// names interns element and attribute names and namespace URIs: the same
+// few dozen recur in every request, and a string allocated per name per
+// request was most of this scanner's garbage. The table is bounded; past
+// its size, strings are allocated as usual.
+var names = struct {
+	sync.Mutex
+	m atomic.Pointer[map[string]string]
+}{}
+
+const maxInterned, maxInternedLen = 2048, 128
+
+func intern(b []byte) string {
+	if m := names.m.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	if len(b) > maxInternedLen {
+		return s
+	}
+	names.Lock()
+	defer names.Unlock()
+	old := names.m.Load()
+	if old != nil && len(*old) >= maxInterned {
+		return s
+	}
+	next := make(map[string]string, 1+len(mapOrEmpty(old)))
+	for k, v := range mapOrEmpty(old) {
+		next[k] = v
+	}
+	next[s] = s
+	names.m.Store(&next)
+	return s
+}
+
+func mapOrEmpty(m *map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	return *m
+}
+
+// startTag reads a start tag after its '<'.
+func (s *fastScan) startTag() (fastTag, bool) {
+	var t fastTag
+	var ok bool
+	if t.name, ok = s.name(); !ok {
+		return t, false
+	}
+	for {
+		spaced := s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n')
+		s.skipSpace()
+		switch {
+		case s.at(">"):
+			s.i++
+			return t, true
+		case s.at("/>"):
+			s.i += 2
+			t.empty = true
+			return t, true
+		case !spaced:
+			return t, false
+		}
+		an, ok := s.name()
+		if !ok {
+			return t, false
+		}
+		s.skipSpace()
+		if !s.at("=") {
+			return t, false
+		}
+		s.i++
+		s.skipSpace()
+		if s.i >= len(s.b) || (s.b[s.i] != '"' && s.b[s.i] != '\'') {
+			return t, false
+		}
+		quote := s.b[s.i]
+		end := bytes.IndexByte(s.b[s.i+1:], quote)
+		if end < 0 {
+			return t, false
+		}
+		v := s.b[s.i+1 : s.i+1+end]
+		if bytes.ContainsAny(v, "<\n\t") || !plain(v, false) { // attribute values have whitespace normalised
+			return t, false
+		}
+		for _, a := range t.attrs {
+			if a.Name == an {
+				return t, false // a duplicate attribute: the decoder path says so
+			}
+		}
+		value := ""
+		if isNSDeclName(an) {
+			value = intern(v) // namespace URIs recur
+		} else {
+			value = string(v)
+		}
+		t.attrs = append(t.attrs, xml.Attr{Name: an, Value: value})
+		s.i += end + 2
+	}
+}
+
+// children reads e's content up to and including its end tag.
+func (s *fastScan) children(e *etree.Element, name xml.Name, depth int) bool {
+	if depth > 64 {
+		return false
+	}
+	for {
+		if j := bytes.IndexByte(s.b[s.i:], '<'); j != 0 {
+			if j < 0 {
+				return false
+			}
+			text := s.b[s.i : s.i+j]
+			if !plain(text, true) {
+				return false
+			}
+			e.CreateText(string(text))
+			s.i += j
+		}
+		switch {
+		case s.at("<!--"):
+			if !s.comment() {
+				return false
+			}
+		case s.at("<!") || s.at("<?"):
+			return false // CDATA, a declaration, a processing instruction: the decoder path
+		case s.at("</"):
+			s.i += 2
+			end, ok := s.name()
+			s.skipSpace()
+			if !ok || end != name || !s.at(">") {
+				return false
+			}
+			s.i++
+			return true
+		default:
+			s.i++
+			t, ok := s.startTag()
+			if !ok {
+				return false
+			}
+			c := e.CreateElement(t.name.Local)
+			c.Space = t.name.Space
+			for _, a := range t.attrs {
+				addAttr(c, a)
+			}
+			if !t.empty && !s.children(c, t.name, depth+1) {
+				return false
+			}
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package connectors
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+	"golang.org/x/net/html/charset"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// scanSOAPHeader reads a SOAP envelope only as far as the end of its Header
+// and returns the Header element (nil when the body is not a SOAP envelope
+// or has no Header). Routing on a header field must not pay for parsing a
+// Body of 200 line items, so this is an encoding/xml token loop that stops
+// at </Header> (or at the start of Body) instead of a DOM parse: nothing
+// after the Header is read, not even to check that it is well-formed.
+//
+// The element is detached from the envelope; the namespace declarations it
+// inherited from the Envelope are copied onto it, so its prefixes resolve.
+// An error means the XML is broken before the end of the Header.
+func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
+	if charsetLabel == "" || isUTF8Label(charsetLabel) {
+		if h, sure := scanSOAPHeaderFast(body); sure {
+			return h, nil
+		}
+	}
+	return decodeSOAPHeader(body, charsetLabel)
+}
+
+// decodeSOAPHeader is scanSOAPHeader with encoding/xml's decoder: every
+// charset, entities, CDATA, and the decoder's error messages.
+func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
+	var src io.Reader = bytes.NewReader(body)
+	dec := xml.NewDecoder(src)
+	dec.CharsetReader = xmlCharsetReader
+	if charsetLabel != "" && !isUTF8Label(charsetLabel) {
+		r, err := charset.NewReaderLabel(charsetLabel, src)
+		if err != nil {
+			return nil, fmt.Errorf("unsupported charset %q", charsetLabel)
+		}
+		dec = xml.NewDecoder(r)
+		// The declaration may still say encoding="GBK"; the bytes are UTF-8 now.
+		dec.CharsetReader = keepReader
+	}
+	var envelope *xml.StartElement
+	envNS := ""
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			if _, end := tok.(xml.EndElement); end {
+				return nil, nil // the envelope ended without a Header
+			}
+			continue // prolog, comments, whitespace
+		}
+		if envelope == nil {
+			envNS = nsOf(start.Name.Space, start.Attr, nil)
+			if start.Name.Local != "Envelope" || (envNS != bus.NSSOAP11 && envNS != bus.NSSOAP12) {
+				return nil, nil
+			}
+			e := start.Copy()
+			envelope = &e
+			continue
+		}
+		// The Envelope's first child: Header if there is one.
+		if start.Name.Local != "Header" || nsOf(start.Name.Space, start.Attr, envelope.Attr) != envNS {
+			return nil, nil
+		}
+		header := etree.NewElement(start.Name.Local)
+		header.Space = start.Name.Space
+		for _, a := range envelope.Attr { // inherited declarations first, so the Header's own win
+			if isNSDeclName(a.Name) && !declares(start.Attr, a.Name) {
+				addAttr(header, a)
+			}
+		}
+		for _, a := range start.Attr {
+			addAttr(header, a)
+		}
+		if err := readChildren(dec, header); err != nil {
+			return nil, err
+		}
+		return header, nil
+	}
+}
+
+// readChildren builds the children of e from the token stream up to e's end tag.
+func readChildren(dec *xml.Decoder, e *etree.Element) error {
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			line, _ := dec.InputPos()
+			return fmt.Errorf("line %d: the document ends inside <%s>", line, e.FullTag())
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			c := e.CreateElement(t.Name.Local)
+			c.Space = t.Name.Space
+			for _, a := range t.Attr {
+				addAttr(c, a)
+			}
+			if err := readChildren(dec, c); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			if t.Name.Local != e.Tag || t.Name.Space != e.Space {
+				line, _ := dec.InputPos()
+				return fmt.Errorf("line %d: element <%s> closed by </%s>", line, e.FullTag(), qname(t.Name))
+			}
+			return nil
+		case xml.CharData:
+			e.CreateText(string(t))
+		}
+	}
+}
+
+// addAttr adds a raw attribute. Unprefixed names go in without building
+// a "prefix:name" string for etree to split again.
+func addAttr(e *etree.Element, a xml.Attr) {
+	if a.Name.Space == "" {
+		e.CreateAttr(a.Name.Local, a.Value)
+		return
+	}
+	e.CreateAttr(qname(a.Name), a.Value)
+}
+
+func qname(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}
+
+func isNSDeclName(n xml.Name) bool {
+	return n.Space == "xmlns" || (n.Space == "" && n.Local == "xmlns")
+}
+
+func declares(attrs []xml.Attr, n xml.Name) bool {
+	for _, a := range attrs {
+		if a.Name == n {
+			return true
+		}
+	}
+	return false
+}
+
+// nsOf resolves a raw prefix against an element's own declarations, then
+// its parent's.
+func nsOf(prefix string, own, parent []xml.Attr) string {
+	for _, attrs := range [][]xml.Attr{own, parent} {
+		for _, a := range attrs {
+			if (prefix == "" && a.Name.Space == "" && a.Name.Local == "xmlns") ||
+				(prefix != "" && a.Name.Space == "xmlns" && a.Name.Local == prefix) {
+				return a.Value
+			}
+		}
+	}
+	return ""
+}
+
+// xmlCharsetReader decodes what an XML declaration's encoding names (GBK,
+// GB18030, Big5…) to UTF-8 for encoding/xml.
+func xmlCharsetReader(label string, r io.Reader) (io.Reader, error) {
+	if isUTF8Label(label) {
+		return r, nil
+	}
+	return charset.NewReaderLabel(label, r)
+}
+
+func keepReader(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+
+func isUTF8Label(label string) bool {
+	switch strings.ToLower(strings.TrimSpace(label)) {
+	case "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
+}
