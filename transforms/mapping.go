@@ -1232,6 +1232,9 @@ func (c *evalCtx) leafValue(n *node) (any, error) {
 	if n.value == nil {
 		return nil, nil
 	}
+	if n.value.single {
+		return c.evalSingle(n.value, true)
+	}
 	return c.eval(n.value)
 }
 

@@ -228,6 +228,9 @@ func (c *evalCtx) trailString() string {
 
 // eval runs one compiled expression in the current context.
 func (c *evalCtx) eval(e *compiled) (v any, err error) {
+	if e.single {
+		return c.evalSingle(e, false)
+	}
 	outer := c.cur
 	c.cur, c.paths, c.lastPath = e, e.paths, -1
 	switch c.nested {
@@ -255,6 +258,49 @@ func (c *evalCtx) eval(e *compiled) (v any, err error) {
 		c.paths = outer.paths
 	}
 	return v, err
+}
+
+// evalSingle evaluates an expression that is one path without the VM.
+// text asks for the string value of a node-set rather than the nodes (an
+// output leaf needs no more); the VM's errors would carry the same message.
+func (c *evalCtx) evalSingle(e *compiled, text bool) (v any, err error) {
+	outer := c.cur
+	c.cur, c.paths, c.lastPath = e, e.paths, -1
+	if text {
+		v, err = c.pathText(0)
+	} else {
+		v, err = c.path(0)
+	}
+	if err != nil {
+		err = &runError{c.trailString(), e, err, c.inputPath()}
+	}
+	c.cur = outer
+	if outer != nil {
+		c.paths = outer.paths
+	}
+	return v, err
+}
+
+// pathText is path(i) reduced to what toString would make of a node-set,
+// without building the node-set, when the path has a shortcut.
+func (c *evalCtx) pathText(i int) (any, error) {
+	p := c.paths[i]
+	if p.fast == nil || c.mode != inputXML || c.xmlRoot == nil {
+		return c.path(i)
+	}
+	ctxNav := c.xmlRoot
+	if c.item.has && c.item.nav != nil {
+		ctxNav = c.item.nav
+	}
+	s, found, handled := p.fast.text(ctxNav)
+	if !handled {
+		return c.path(i)
+	}
+	c.lastPath, c.lastRes = i, nil
+	if !found {
+		return nil, nil
+	}
+	return s, nil
 }
 
 // exprMessage is the message of an evaluation error without expr's
@@ -293,6 +339,11 @@ func (c *evalCtx) path1(i int) (any, error) {
 		}
 		if p.xp == nil {
 			return nil, fmt.Errorf("%s is a JSON path; the message holds XML", p.src)
+		}
+		if p.fast != nil {
+			if v, ok := p.fast.nodes(ctxNav); ok {
+				return v, nil
+			}
 		}
 		return evalXPath(p.xp, ctxNav)
 	default:
