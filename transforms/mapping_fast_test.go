@@ -200,5 +200,3 @@ func describeValue(v any) string {
 	}
 	return strings.Join(parts, " ")
 }
-
-
