@@ -1088,6 +1088,13 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		c.buf = append(c.buf, '}')
 		return true, nil
 	}
+	if s, found, ok := c.leafFastText(n); ok {
+		if !found {
+			return false, nil
+		}
+		c.buf = appendJSONString(c.buf, s)
+		return true, nil
+	}
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
 		return false, err
@@ -1238,6 +1245,43 @@ func (c *evalCtx) leafValue(n *node) (any, error) {
 	return c.eval(n.value)
 }
 
+// leafText is an XML text value: ok is false for nil (no text).
+type leafText struct {
+	s  string
+	ok bool
+}
+
+// leafString is leafValue as XML text.
+func (c *evalCtx) leafString(n *node) (leafText, error) {
+	if s, found, ok := c.leafFastText(n); ok {
+		return leafText{s, found}, nil
+	}
+	v, err := c.leafValue(n)
+	if err != nil || v == nil {
+		return leafText{}, err
+	}
+	return leafText{toString(v), true}, nil
+}
+
+// leafFastText is the text of a leaf that is one simple XPath, read without
+// building (or boxing) a value; ok is false when leafValue must run. It
+// cannot fail, so the error bookkeeping of eval is not needed.
+func (c *evalCtx) leafFastText(n *node) (s string, found, ok bool) {
+	e := n.value
+	if n.isLiteral || e == nil || !e.single || c.mode != inputXML || c.xmlRoot == nil {
+		return "", false, false
+	}
+	p := e.paths[0]
+	if p.fast == nil {
+		return "", false, false
+	}
+	at := c.xmlRoot
+	if c.item.has && c.item.nav != nil {
+		at = c.item.nav
+	}
+	return p.fast.text(at)
+}
+
 // ---- XML output ----
 
 func (c *evalCtx) xmlBody(b *node) (*etree.Element, error) {
@@ -1328,16 +1372,15 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 		}
 		src = body
 	}
-	var text any
+	var text leafText
 	if src != nil && (src.value != nil || src.isLiteral) {
-		v, err := c.leafValue(src)
-		if err != nil {
+		var err error
+		if text, err = c.leafString(src); err != nil {
 			return err
 		}
-		if v == nil && len(src.attrs) == 0 && len(src.children) == 0 {
+		if !text.ok && len(src.attrs) == 0 && len(src.children) == 0 {
 			src = nil
 		}
-		text = v
 	}
 	if src == nil {
 		if n.nillable {
@@ -1363,7 +1406,7 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 
 // xmlFill adds n's attributes, text and children to el. text is n's value,
 // already computed; style is the node whose nillable: and cdata: apply.
-func (c *evalCtx) xmlFill(el *etree.Element, n *node, text any, style *node) error {
+func (c *evalCtx) xmlFill(el *etree.Element, n *node, text leafText, style *node) error {
 	for _, a := range n.attrs {
 		c.push("@"+a.key, 0)
 		v, err := c.leafValue(a)
@@ -1376,11 +1419,11 @@ func (c *evalCtx) xmlFill(el *etree.Element, n *node, text any, style *node) err
 		}
 	}
 	switch {
-	case text != nil:
+	case text.ok:
 		if style.cdata {
-			el.SetCData(toString(text))
+			el.SetCData(text.s)
 		} else {
-			el.SetText(toString(text))
+			el.SetText(text.s)
 		}
 	case style.nillable && (n.value != nil || n.isLiteral):
 		setNil(el)
@@ -1413,9 +1456,9 @@ func (c *evalCtx) xmlSplice(s *splice, el *etree.Element, style *node) error {
 	if err != nil || !ok {
 		return err
 	}
-	var text any
+	var text leafText
 	if body.value != nil || body.isLiteral {
-		if text, err = c.leafValue(body); err != nil {
+		if text, err = c.leafString(body); err != nil {
 			return err
 		}
 	}

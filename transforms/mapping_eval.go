@@ -63,6 +63,7 @@ type evalCtx struct {
 	grp       *group // the current group of a for-each with group-by
 	vars      []any
 	stack     []any // template calls: arguments and the saved variables of the callee
+	args      []any // arguments of the direct calls in progress (mapping_fast.go)
 	depth     int   // template calls in progress
 	loops     []loopStep
 
@@ -230,6 +231,9 @@ func (c *evalCtx) trailString() string {
 func (c *evalCtx) eval(e *compiled) (v any, err error) {
 	if e.single {
 		return c.evalSingle(e, false)
+	}
+	if e.direct != nil {
+		return c.evalDirect(e)
 	}
 	outer := c.cur
 	c.cur, c.paths, c.lastPath = e, e.paths, -1

@@ -1,11 +1,15 @@
 package transforms
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
 )
 
 // Fast paths for the commonest expressions. Most leaves of a real mapping
@@ -257,4 +261,144 @@ func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// direct is an expression tree the evaluator runs without the expr VM: a
+// call of library functions over paths, variables and literals, such as
+// pad(position(), 10) or decimal(./AMT_DOCCUR, 2). It is built from the
+// program expr compiled (after the mapping's own AST patches), so it calls
+// exactly the functions the VM would, in the same order, with the same
+// arguments.
+type direct struct {
+	kind byte // 'l' literal, 'p' path, 'v' variable, 'f' function call
+	val  any  // literal
+	idx  int  // path or variable slot
+	name string
+	fn   func(*evalCtx, []any) (any, error)
+	args []*direct
+}
+
+// libraryByExprName maps the names functions have inside expr back to the
+// library.
+func libraryByExprName(name string) (string, funcSpec, bool) {
+	for lib, f := range functions {
+		if exprName(lib) == name {
+			return lib, f, true
+		}
+	}
+	return "", funcSpec{}, false
+}
+
+// compileDirect converts an expr AST into a direct tree; nil when the
+// expression uses anything else (operators, member access, group(expr),
+// conditionals…), which the VM then runs.
+func compileDirect(n ast.Node) *direct {
+	switch x := n.(type) {
+	case *ast.StringNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.IntegerNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.FloatNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.BoolNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.NilNode:
+		return &direct{kind: 'l'}
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok || len(x.Arguments) == 0 {
+			return nil
+		}
+		if c, ok := x.Arguments[0].(*ast.IdentifierNode); !ok || c.Value != "_c" {
+			return nil
+		}
+		args := x.Arguments[1:]
+		switch id.Value {
+		case "_p", "_v":
+			i, ok := args[0].(*ast.IntegerNode)
+			if len(args) != 1 || !ok {
+				return nil
+			}
+			return &direct{kind: id.Value[1], idx: i.Value}
+		}
+		name, f, ok := libraryByExprName(id.Value)
+		if !ok {
+			return nil
+		}
+		d := &direct{kind: 'f', name: name, fn: f.fn}
+		for _, a := range args {
+			da := compileDirect(a)
+			if da == nil {
+				return nil
+			}
+			d.args = append(d.args, da)
+		}
+		return d
+	}
+	return nil
+}
+
+// run evaluates the tree. Arguments live on c.args while a call runs, so a
+// call allocates no argument slice.
+func (d *direct) run(c *evalCtx) (any, error) {
+	switch d.kind {
+	case 'l':
+		return d.val, nil
+	case 'p':
+		return c.path(d.idx)
+	case 'v':
+		return c.vars[d.idx], nil
+	}
+	base := len(c.args)
+	for _, a := range d.args {
+		v, err := a.run(c)
+		if err != nil {
+			c.popArgs(base)
+			return nil, err
+		}
+		c.args = append(c.args, v)
+	}
+	v, err := d.fn(c, c.args[base:len(c.args):len(c.args)])
+	c.popArgs(base)
+	if err != nil {
+		return nil, fmt.Errorf("%s(): %w", d.name, err)
+	}
+	return v, nil
+}
+
+func (c *evalCtx) popArgs(base int) {
+	clear(c.args[base:])
+	c.args = c.args[:base]
+}
+
+// evalDirect is eval for an expression with a direct tree: the same error
+// wrapping, and a panic becomes the error the VM would have made of it.
+func (c *evalCtx) evalDirect(e *compiled) (v any, err error) {
+	outer := c.cur
+	c.cur, c.paths, c.lastPath = e, e.paths, -1
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				f := &file.Error{Message: fmt.Sprintf("%v", r)}
+				if re, ok := r.(error); ok {
+					f.Wrap(re)
+				}
+				v, err = nil, f
+			}
+		}()
+		v, err = e.direct.run(c)
+	}()
+	if err != nil {
+		var inner *runError
+		if errors.As(err, &inner) {
+			err = inner
+		} else {
+			err = &runError{c.trailString(), e, err, c.inputPath()}
+		}
+	}
+	c.cur = outer
+	if outer != nil {
+		c.paths = outer.paths
+	}
+	return v, err
 }
