@@ -1332,6 +1332,7 @@ func (c *evalCtx) xmlElement1(n *node, parent *etree.Element) error {
 	saved := c.saveItem()
 	defer c.restoreItem(saved)
 	c.loops = append(c.loops, loopStep{expr: n.forEach})
+	parent.Child = slices.Grow(parent.Child, len(items))
 	for i, it := range items {
 		c.at(it, i+1, len(items))
 		c.loops[len(c.loops)-1].idx = it.idx
@@ -1392,7 +1393,11 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 		}
 		return nil
 	}
-	el := parent.CreateElement(n.key)
+	want := len(src.children)
+	if text.ok {
+		want++
+	}
+	el := c.newElement(parent, n.key, want)
 	for _, ns := range n.nsDecl {
 		el.CreateAttr(ns[0], ns[1])
 	}
@@ -1402,6 +1407,27 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 		}
 	}
 	return c.xmlFill(el, src, text, n)
+}
+
+// newElement is parent.CreateElement(tag), with the element cut from a
+// chunk allocated for this Apply (one allocation for many elements) and
+// its child list sized for want tokens. The chunks are never reused: the
+// elements belong to the output tree.
+func (c *evalCtx) newElement(parent *etree.Element, tag string, want int) *etree.Element {
+	if len(c.elems) == 0 {
+		c.elems = make([]etree.Element, 8<<min(c.elemChunks, 5))
+		c.elemChunks++
+	}
+	el := &c.elems[0]
+	c.elems = c.elems[1:]
+	el.Space, el.Tag = "", tag
+	if i := strings.IndexByte(tag, ':'); i >= 0 {
+		el.Space, el.Tag = tag[:i], tag[i+1:]
+	}
+	el.Attr = []etree.Attr{}
+	el.Child = make([]etree.Token, 0, want)
+	parent.AddChild(el)
+	return el
 }
 
 // xmlFill adds n's attributes, text and children to el. text is n's value,

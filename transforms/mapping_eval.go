@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/antchfx/xpath"
+	"github.com/beevik/etree"
 	"github.com/cockroachdb/apd/v3"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -76,11 +77,13 @@ type evalCtx struct {
 	nested   int // evaluations in progress (group(expr) evaluates inside an evaluation)
 	vm2      vm.VM
 
-	matched   map[matchKey]*idRule // identity: the rule for each input node
-	movedFrom map[string]bool      // identity: namespaces rules moved nodes out of
-	buf       []byte
-	trail     []trailStep
-	nowT      time.Time // now(), fixed for one Apply
+	matched    map[matchKey]*idRule // identity: the rule for each input node
+	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
+	buf        []byte
+	trail      []trailStep
+	elems      []etree.Element // output elements not handed out yet (newElement)
+	elemChunks int
+	nowT       time.Time // now(), fixed for one Apply
 }
 
 func newEvalCtx(m *Mapping) *evalCtx {
@@ -159,6 +162,7 @@ func (c *evalCtx) reset() {
 	clear(c.matched)
 	clear(c.movedFrom)
 	c.trail = c.trail[:0]
+	c.elems, c.elemChunks = nil, 0
 	c.nowT = time.Time{}
 	if c.m != nil {
 		c.mode = c.m.input
