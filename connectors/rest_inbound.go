@@ -61,7 +61,7 @@ func decodeREST(w http.ResponseWriter, r *http.Request, limit int64, m *bus.Mess
 		if err := checkJSON(body); err != nil {
 			return bus.ClientFault(http.StatusBadRequest, "Malformed JSON", err.Error())
 		}
-		m.SetJSON(body)
+		m.SetCheckedJSON(body)
 	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
 		doc, err := transforms.ParseXML(body, params["charset"])
 		if err != nil {

@@ -56,6 +56,7 @@ func (rc *routeCompiler) callStep() {
 		headers.Set(k, v)
 	}
 	path, action, name, idempotent := to.Path, to.Action, to.Connector, to.Idempotent
+	pathHasVars := pathVar.MatchString(path)
 	// A facade's WSDL describes the caller's request: a REST service gets
 	// it as typed JSON (nil when the WSDL failed, which soap() reports).
 	var schema *transforms.Schema
@@ -64,10 +65,13 @@ func (rc *routeCompiler) callStep() {
 	}
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
-			SOAP: m.SOAP, SOAPAction: action, Method: method, Header: headers.Clone(), Vars: m.Vars}
-		out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
-			return url.PathEscape(m.Vars[ref[1:len(ref)-1]])
-		})
+			SOAP: m.SOAP, SOAPAction: action, Method: method, Header: headers.Clone(), Vars: m.Vars,
+			JSONChecked: m.JSONChecked, Path: path}
+		if pathHasVars { // a regexp pass per request only where there is something to replace
+			out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
+				return url.PathEscape(m.Vars[ref[1:len(ref)-1]])
+			})
+		}
 		if method == http.MethodGet || method == http.MethodDelete {
 			out.Format, out.Body, out.Root = bus.FormatNone, nil, nil
 		}
@@ -78,7 +82,7 @@ func (rc *routeCompiler) callStep() {
 			if err != nil {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}
-			out.SetJSON(b)
+			out.SetCheckedJSON(b) // XMLToJSON writes well-formed JSON
 		}
 		if idempotent {
 			ctx = connectors.WithIdempotent(ctx)

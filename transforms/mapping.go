@@ -938,7 +938,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 		if err := c.jsonBody(m.body); err != nil {
 			return nil, c.fault(err)
 		}
-		reply.SetJSON(append([]byte(nil), c.buf...))
+		reply.SetCheckedJSON(append([]byte(nil), c.buf...))
 	default:
 		var root *etree.Element
 		var err error

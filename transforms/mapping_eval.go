@@ -122,7 +122,7 @@ func (c *evalCtx) start(in *bus.Message) error {
 			return c.startFault("the mapping reads JSON but the message holds XML")
 		}
 		body := in.Body
-		if len(body) > 0 && !gjson.ValidBytes(body) {
+		if len(body) > 0 && !in.JSONChecked && !gjson.ValidBytes(body) {
 			return bus.ClientFault(422, "Mapping failed", c.name()+": the message body is not valid JSON")
 		}
 		c.jsonRoot = gjson.ParseBytes(body)
