@@ -17,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+	"github.com/tidwall/gjson"
 
 	"github.com/busbar/busbar/bus"
 )
@@ -1268,18 +1269,39 @@ func (c *evalCtx) leafString(n *node) (leafText, error) {
 // cannot fail, so the error bookkeeping of eval is not needed.
 func (c *evalCtx) leafFastText(n *node) (s string, found, ok bool) {
 	e := n.value
-	if n.isLiteral || e == nil || !e.single || c.mode != inputXML || c.xmlRoot == nil {
+	if n.isLiteral || e == nil || !e.single {
 		return "", false, false
 	}
 	p := e.paths[0]
-	if p.fast == nil {
-		return "", false, false
+	switch {
+	case c.mode == inputXML && p.fast != nil && c.xmlRoot != nil:
+		at := c.xmlRoot
+		if c.item.has && c.item.nav != nil {
+			at = c.item.nav
+		}
+		return p.fast.text(at)
+	case c.mode == inputJSON && p.isJSON && !p.current:
+		// path1's JSON case for the two results that need no value: a
+		// string (written as is) and nothing (null or missing).
+		base := c.jsonRoot
+		if !p.absolute && c.item.has {
+			if c.item.val != nil {
+				return "", false, true // a computed item has no fields
+			}
+			base = c.item.json
+		}
+		r := base
+		if p.gjson != "" {
+			r = base.Get(p.gjson)
+		}
+		switch r.Type {
+		case gjson.String:
+			return r.Str, true, true
+		case gjson.Null:
+			return "", false, true
+		}
 	}
-	at := c.xmlRoot
-	if c.item.has && c.item.nav != nil {
-		at = c.item.nav
-	}
-	return p.fast.text(at)
+	return "", false, false
 }
 
 // ---- XML output ----
