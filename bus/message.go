@@ -95,6 +95,11 @@ type Message struct {
 
 	// Vars holds route variables: path parameters and values steps set.
 	Vars map[string]string
+
+	// JSONChecked records that Body is known to be one well-formed JSON
+	// document (a listener or connector validated it, or Busbar wrote it),
+	// so a mapping need not validate it again. SetJSON clears it.
+	JSONChecked bool
 }
 
 // NewMessage returns a message with its maps allocated.
@@ -104,12 +109,18 @@ func NewMessage() *Message {
 
 // SetXML replaces the payload with an XML element.
 func (m *Message) SetXML(root *etree.Element) {
-	m.Format, m.Root, m.Body = FormatXML, root, nil
+	m.Format, m.Root, m.Body, m.JSONChecked = FormatXML, root, nil, false
 }
 
 // SetJSON replaces the payload with JSON bytes.
 func (m *Message) SetJSON(b []byte) {
-	m.Format, m.Root, m.Body = FormatJSON, nil, b
+	m.Format, m.Root, m.Body, m.JSONChecked = FormatJSON, nil, b, false
+}
+
+// SetCheckedJSON is SetJSON for bytes already known to be well-formed JSON.
+func (m *Message) SetCheckedJSON(b []byte) {
+	m.SetJSON(b)
+	m.JSONChecked = true
 }
 
 // XMLWriteSettings is how Busbar writes XML everywhere: explicit end tags

@@ -339,7 +339,7 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 			return nil, bus.ServerFault(http.StatusBadGateway, "Backend sent malformed JSON",
 				fmt.Sprintf("connector %q: %v", c.name, err))
 		}
-		reply.SetJSON(data)
+		reply.SetCheckedJSON(data)
 	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
 		doc, err := transforms.ParseXML(data, params["charset"])
 		if err != nil {

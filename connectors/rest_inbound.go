@@ -77,7 +77,7 @@ func decodeREST(body []byte, contentType string, m *bus.Message) error {
 		if err := checkJSON(body); err != nil {
 			return bus.ClientFault(http.StatusBadRequest, "Malformed JSON", err.Error())
 		}
-		m.SetJSON(body)
+		m.SetCheckedJSON(body)
 	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
 		doc, err := transforms.ParseXML(body, params["charset"])
 		if err != nil {

@@ -56,6 +56,7 @@ func (rc *routeCompiler) callStep() {
 		headers.Set(k, v)
 	}
 	path, action, name, idempotent := to.Path, to.Action, to.Connector, to.Idempotent
+	pathHasVars := pathVar.MatchString(path)
 	// A facade's WSDL describes the caller's request: a REST service gets
 	// it as typed JSON (nil when the WSDL failed, which soap() reports).
 	var schema *transforms.Schema
@@ -63,11 +64,11 @@ func (rc *routeCompiler) callStep() {
 		schema = rc.l.loadWSDL(in.WSDL).schema
 	}
 	rawHeaders := rc.rawHeaders(name, headers)
-	hasVars := strings.Contains(path, "{")
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
-			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars, Path: path}
-		if hasVars {
+			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars,
+			JSONChecked: m.JSONChecked, Path: path}
+		if pathHasVars { // a regexp pass per request only where there is something to replace
 			out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
 				return url.PathEscape(m.Vars[ref[1:len(ref)-1]])
 			})
@@ -89,7 +90,7 @@ func (rc *routeCompiler) callStep() {
 			if err != nil {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}
-			out.SetJSON(b)
+			out.SetCheckedJSON(b) // XMLToJSON writes well-formed JSON
 		}
 		return conn.Call(ctx, out)
 	})})

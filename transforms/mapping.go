@@ -17,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+	"github.com/tidwall/gjson"
 
 	"github.com/busbar/busbar/bus"
 )
@@ -938,7 +939,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 		if err := c.jsonBody(m.body); err != nil {
 			return nil, c.fault(err)
 		}
-		reply.SetJSON(append([]byte(nil), c.buf...))
+		reply.SetCheckedJSON(append([]byte(nil), c.buf...))
 	default:
 		var root *etree.Element
 		var err error
@@ -1088,6 +1089,13 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		c.buf = append(c.buf, '}')
 		return true, nil
 	}
+	if s, found, ok := c.leafFastText(n); ok {
+		if !found {
+			return false, nil
+		}
+		c.buf = appendJSONString(c.buf, s)
+		return true, nil
+	}
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
 		return false, err
@@ -1232,7 +1240,68 @@ func (c *evalCtx) leafValue(n *node) (any, error) {
 	if n.value == nil {
 		return nil, nil
 	}
+	if n.value.single {
+		return c.evalSingle(n.value, true)
+	}
 	return c.eval(n.value)
+}
+
+// leafText is an XML text value: ok is false for nil (no text).
+type leafText struct {
+	s  string
+	ok bool
+}
+
+// leafString is leafValue as XML text.
+func (c *evalCtx) leafString(n *node) (leafText, error) {
+	if s, found, ok := c.leafFastText(n); ok {
+		return leafText{s, found}, nil
+	}
+	v, err := c.leafValue(n)
+	if err != nil || v == nil {
+		return leafText{}, err
+	}
+	return leafText{toString(v), true}, nil
+}
+
+// leafFastText is the text of a leaf that is one simple XPath, read without
+// building (or boxing) a value; ok is false when leafValue must run. It
+// cannot fail, so the error bookkeeping of eval is not needed.
+func (c *evalCtx) leafFastText(n *node) (s string, found, ok bool) {
+	e := n.value
+	if n.isLiteral || e == nil || !e.single {
+		return "", false, false
+	}
+	p := e.paths[0]
+	switch {
+	case c.mode == inputXML && p.fast != nil && c.xmlRoot != nil:
+		at := c.xmlRoot
+		if c.item.has && c.item.nav != nil {
+			at = c.item.nav
+		}
+		return p.fast.text(at)
+	case c.mode == inputJSON && p.isJSON && !p.current:
+		// path1's JSON case for the two results that need no value: a
+		// string (written as is) and nothing (null or missing).
+		base := c.jsonRoot
+		if !p.absolute && c.item.has {
+			if c.item.val != nil {
+				return "", false, true // a computed item has no fields
+			}
+			base = c.item.json
+		}
+		r := base
+		if p.gjson != "" {
+			r = base.Get(p.gjson)
+		}
+		switch r.Type {
+		case gjson.String:
+			return r.Str, true, true
+		case gjson.Null:
+			return "", false, true
+		}
+	}
+	return "", false, false
 }
 
 // ---- XML output ----
@@ -1285,6 +1354,7 @@ func (c *evalCtx) xmlElement1(n *node, parent *etree.Element) error {
 	saved := c.saveItem()
 	defer c.restoreItem(saved)
 	c.loops = append(c.loops, loopStep{expr: n.forEach})
+	parent.Child = slices.Grow(parent.Child, len(items))
 	for i, it := range items {
 		c.at(it, i+1, len(items))
 		c.loops[len(c.loops)-1].idx = it.idx
@@ -1325,16 +1395,15 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 		}
 		src = body
 	}
-	var text any
+	var text leafText
 	if src != nil && (src.value != nil || src.isLiteral) {
-		v, err := c.leafValue(src)
-		if err != nil {
+		var err error
+		if text, err = c.leafString(src); err != nil {
 			return err
 		}
-		if v == nil && len(src.attrs) == 0 && len(src.children) == 0 {
+		if !text.ok && len(src.attrs) == 0 && len(src.children) == 0 {
 			src = nil
 		}
-		text = v
 	}
 	if src == nil {
 		if n.nillable {
@@ -1346,7 +1415,11 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 		}
 		return nil
 	}
-	el := parent.CreateElement(n.key)
+	want := len(src.children)
+	if text.ok {
+		want++
+	}
+	el := c.newElement(parent, n.key, want)
 	for _, ns := range n.nsDecl {
 		el.CreateAttr(ns[0], ns[1])
 	}
@@ -1358,9 +1431,30 @@ func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
 	return c.xmlFill(el, src, text, n)
 }
 
+// newElement is parent.CreateElement(tag), with the element cut from a
+// chunk allocated for this Apply (one allocation for many elements) and
+// its child list sized for want tokens. The chunks are never reused: the
+// elements belong to the output tree.
+func (c *evalCtx) newElement(parent *etree.Element, tag string, want int) *etree.Element {
+	if len(c.elems) == 0 {
+		c.elems = make([]etree.Element, 8<<min(c.elemChunks, 5))
+		c.elemChunks++
+	}
+	el := &c.elems[0]
+	c.elems = c.elems[1:]
+	el.Space, el.Tag = "", tag
+	if i := strings.IndexByte(tag, ':'); i >= 0 {
+		el.Space, el.Tag = tag[:i], tag[i+1:]
+	}
+	el.Attr = []etree.Attr{}
+	el.Child = make([]etree.Token, 0, want)
+	parent.AddChild(el)
+	return el
+}
+
 // xmlFill adds n's attributes, text and children to el. text is n's value,
 // already computed; style is the node whose nillable: and cdata: apply.
-func (c *evalCtx) xmlFill(el *etree.Element, n *node, text any, style *node) error {
+func (c *evalCtx) xmlFill(el *etree.Element, n *node, text leafText, style *node) error {
 	for _, a := range n.attrs {
 		c.push("@"+a.key, 0)
 		v, err := c.leafValue(a)
@@ -1373,11 +1467,11 @@ func (c *evalCtx) xmlFill(el *etree.Element, n *node, text any, style *node) err
 		}
 	}
 	switch {
-	case text != nil:
+	case text.ok:
 		if style.cdata {
-			el.SetCData(toString(text))
+			el.SetCData(text.s)
 		} else {
-			el.SetText(toString(text))
+			el.SetText(text.s)
 		}
 	case style.nillable && (n.value != nil || n.isLiteral):
 		setNil(el)
@@ -1410,9 +1504,9 @@ func (c *evalCtx) xmlSplice(s *splice, el *etree.Element, style *node) error {
 	if err != nil || !ok {
 		return err
 	}
-	var text any
+	var text leafText
 	if body.value != nil || body.isLiteral {
-		if text, err = c.leafValue(body); err != nil {
+		if text, err = c.leafString(body); err != nil {
 			return err
 		}
 	}

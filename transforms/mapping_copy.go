@@ -692,7 +692,7 @@ func (c *evalCtx) fillFrom(n *node, el *etree.Element) error {
 	for _, ns := range n.nsDecl {
 		el.CreateAttr(ns[0], ns[1])
 	}
-	return c.xmlFill(el, n, nil, n)
+	return c.xmlFill(el, n, leafText{}, n)
 }
 
 // replaceWith puts what a replace: produces where the matched element was.
@@ -711,7 +711,7 @@ func (c *evalCtx) replaceWith(n *node, parent *etree.Element) error {
 		}
 		return nil
 	}
-	return c.xmlFill(parent, n, nil, n)
+	return c.xmlFill(parent, n, leafText{}, n)
 }
 
 // ---- naming the input in run-time errors ----

@@ -64,6 +64,7 @@ type evalCtx struct {
 	grp       *group // the current group of a for-each with group-by
 	vars      []any
 	stack     []any // template calls: arguments and the saved variables of the callee
+	args      []any // arguments of the direct calls in progress (mapping_fast.go)
 	depth     int   // template calls in progress
 	loops     []loopStep
 
@@ -76,11 +77,13 @@ type evalCtx struct {
 	nested   int // evaluations in progress (group(expr) evaluates inside an evaluation)
 	vm2      vm.VM
 
-	matched   map[matchKey]*idRule // identity: the rule for each input node
-	movedFrom map[string]bool      // identity: namespaces rules moved nodes out of
-	buf       []byte
-	trail     []trailStep
-	nowT      time.Time // now(), fixed for one Apply
+	matched    map[matchKey]*idRule // identity: the rule for each input node
+	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
+	buf        []byte
+	trail      []trailStep
+	elems      []etree.Element // output elements not handed out yet (newElement)
+	elemChunks int
+	nowT       time.Time // now(), fixed for one Apply
 }
 
 func newEvalCtx(m *Mapping) *evalCtx {
@@ -119,7 +122,7 @@ func (c *evalCtx) start(in *bus.Message) error {
 			return c.startFault("the mapping reads JSON but the message holds XML")
 		}
 		body := in.Body
-		if len(body) > 0 && !gjson.ValidBytes(body) {
+		if len(body) > 0 && !in.JSONChecked && !gjson.ValidBytes(body) {
 			return bus.ClientFault(422, "Mapping failed", c.name()+": the message body is not valid JSON")
 		}
 		c.jsonRoot = gjson.ParseBytes(body)
@@ -159,6 +162,7 @@ func (c *evalCtx) reset() {
 	clear(c.matched)
 	clear(c.movedFrom)
 	c.trail = c.trail[:0]
+	c.elems, c.elemChunks = nil, 0
 	c.nowT = time.Time{}
 	if c.m != nil {
 		c.mode = c.m.input
@@ -229,6 +233,12 @@ func (c *evalCtx) trailString() string {
 
 // eval runs one compiled expression in the current context.
 func (c *evalCtx) eval(e *compiled) (v any, err error) {
+	if e.single {
+		return c.evalSingle(e, false)
+	}
+	if e.direct != nil {
+		return c.evalDirect(e)
+	}
 	outer := c.cur
 	c.cur, c.paths, c.lastPath = e, e.paths, -1
 	switch c.nested {
@@ -256,6 +266,49 @@ func (c *evalCtx) eval(e *compiled) (v any, err error) {
 		c.paths = outer.paths
 	}
 	return v, err
+}
+
+// evalSingle evaluates an expression that is one path without the VM.
+// text asks for the string value of a node-set rather than the nodes (an
+// output leaf needs no more); the VM's errors would carry the same message.
+func (c *evalCtx) evalSingle(e *compiled, text bool) (v any, err error) {
+	outer := c.cur
+	c.cur, c.paths, c.lastPath = e, e.paths, -1
+	if text {
+		v, err = c.pathText(0)
+	} else {
+		v, err = c.path(0)
+	}
+	if err != nil {
+		err = &runError{c.trailString(), e, err, c.inputPath()}
+	}
+	c.cur = outer
+	if outer != nil {
+		c.paths = outer.paths
+	}
+	return v, err
+}
+
+// pathText is path(i) reduced to what toString would make of a node-set,
+// without building the node-set, when the path has a shortcut.
+func (c *evalCtx) pathText(i int) (any, error) {
+	p := c.paths[i]
+	if p.fast == nil || c.mode != inputXML || c.xmlRoot == nil {
+		return c.path(i)
+	}
+	ctxNav := c.xmlRoot
+	if c.item.has && c.item.nav != nil {
+		ctxNav = c.item.nav
+	}
+	s, found, handled := p.fast.text(ctxNav)
+	if !handled {
+		return c.path(i)
+	}
+	c.lastPath, c.lastRes = i, nil
+	if !found {
+		return nil, nil
+	}
+	return s, nil
 }
 
 // exprMessage is the message of an evaluation error without expr's
@@ -294,6 +347,11 @@ func (c *evalCtx) path1(i int) (any, error) {
 		}
 		if p.xp == nil {
 			return nil, fmt.Errorf("%s is a JSON path; the message holds XML", p.src)
+		}
+		if p.fast != nil {
+			if v, ok := p.fast.nodes(ctxNav); ok {
+				return v, nil
+			}
 		}
 		return evalXPath(p.xp, ctxNav)
 	default:

@@ -46,6 +46,7 @@ type pathRef struct {
 	absolute bool       // JSON: starts at the message root ($)
 	isJSON   bool       // usable on JSON input
 	xp       *xpathPool // usable on XML input when not nil
+	fast     *fastXPath // xp's shortcut when it is a simple child path
 }
 
 // xpathPool hands out compiled copies of one XPath: an antchfx Expr keeps
@@ -127,6 +128,8 @@ type compiled struct {
 	prog      *vm.Program
 	paths     []*pathRef
 	subs      []*compiled // group(expr): expr, evaluated per group member
+	single    bool        // the expression is paths[0] alone: no VM needed
+	direct    *direct     // else, when not nil: a call tree run without the VM
 }
 
 func (c *compiled) where() string { return fmt.Sprintf("%s:%d:%d", c.file, c.line, c.col) }
@@ -869,6 +872,10 @@ func compileExpression(src string, env *compileEnv, line, col int) (*compiled, e
 		return nil, errAt(0, err.Error())
 	}
 	c.prog = prog
+	c.single = fastPaths && len(c.paths) == 1 && len(c.subs) == 0 && strings.TrimSpace(sc.text) == "_p(_c, 0)"
+	if fastPaths && !c.single && len(c.subs) == 0 {
+		c.direct = compileDirect(prog.Node())
+	}
 	return c, nil
 }
 
@@ -903,6 +910,9 @@ func compilePath(p rawPath, env *compileEnv) (*pathRef, error) {
 		return nil, fmt.Errorf("XPath %q: %v", p.src, err)
 	}
 	ref.xp = xp
+	if fastPaths {
+		ref.fast = compileFastXPath(p.src, env.namespaces)
+	}
 	return ref, nil
 }
 

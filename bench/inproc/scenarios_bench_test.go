@@ -16,9 +16,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/busbar/busbar/bench/payloads"
+	"github.com/busbar/busbar/bench/peers/handbridge"
 	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/routes"
 )
@@ -44,22 +47,33 @@ func echoBackend(tb testing.TB) *httptest.Server {
 	return srv
 }
 
-// scenario is one of the bench routes served in process.
+// scenario is one of the bench routes served in process, or the
+// hand-written bridge doing the same (issue 4 compares S6 and S7 with it).
 type scenario struct {
 	name, path, ctype string
 	soap              bool
+	bridge            bool // bench/peers/handbridge instead of Busbar
 }
 
 var scenarios = []scenario{
-	{"S5", "/s5", "text/xml; charset=utf-8", true},
-	{"S6", "/s6", "text/xml; charset=utf-8", true},
-	{"S7", "/s7", "application/json", false},
+	{"S5", "/s5", "text/xml; charset=utf-8", true, false},
+	{"S6", "/s6", "text/xml; charset=utf-8", true, false},
+	{"bridge-S6", "/s6", "text/xml; charset=utf-8", true, true},
+	{"S7", "/s7", "application/json", false, false},
+	{"bridge-S7", "/s7", "application/json", false, true},
 }
 
-// handler serves the scenario's bench/routes config against echoBackend.
+// handler serves the scenario's bench/routes config (or the bridge) against
+// echoBackend.
 func (sc scenario) handler(tb testing.TB) http.Handler {
 	tb.Helper()
 	backend := echoBackend(tb)
+	if sc.bridge {
+		// The pool is sized like bench/peers/bridge's and Busbar's connectors.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}
+		tb.Cleanup(client.CloseIdleConnections)
+		return handbridge.New(backend.URL, client)
+	}
 	tb.Setenv("BENCH_BACKEND", backend.URL)
 	cfg, err := routes.Load(filepath.Join("..", "routes", strings.ToLower(sc.name)))
 	if err != nil {
@@ -91,7 +105,9 @@ func (sc scenario) serve(h http.Handler, body []byte) *httptest.ResponseRecorder
 	return w
 }
 
-// BenchmarkScenario runs S5, S6 and S7 at 2 and 200 items. b.SetBytes is the
+// BenchmarkScenario runs S5, S6 and S7 at 2 and 200 items, and the
+// hand-written bridge's S6 and S7 beside them (ratio = S6 ns/op over
+// bridge-S6 ns/op; both include the in-process backend's work). b.SetBytes is the
 // request body, so MB/s reads as request bytes handled per second.
 func BenchmarkScenario(b *testing.B) {
 	for _, sc := range scenarios {
@@ -101,12 +117,33 @@ func BenchmarkScenario(b *testing.B) {
 				body := sc.body(n)
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()
+				cpu := processCPU()
 				for b.Loop() {
 					if w := sc.serve(h, body); w.Code != http.StatusOK {
 						b.Fatalf("%s: %d %s", sc.path, w.Code, w.Body)
 					}
 				}
+				reportCPU(b, cpu)
 			})
 		}
+	}
+}
+
+// processCPU is the process's user+system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds cpu-µs/op: the process's CPU time per iteration since
+// start (GC and the in-process backend included). On a shared machine it
+// moves far less than ns/op, which counts time spent waiting for a core;
+// it is the in-process twin of benchrun's CPU-µs per request.
+func reportCPU(b *testing.B, start time.Duration) {
+	if b.N > 0 {
+		b.ReportMetric(float64(processCPU()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}
 }

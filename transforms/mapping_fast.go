@@ -1,0 +1,406 @@
+package transforms
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/beevik/etree"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+)
+
+// Fast paths for the commonest expressions. Most leaves of a real mapping
+// are one path (`./GL_ACCOUNT`, `.costCenter`, `/*/DOCUMENTHEADER/COMP_CODE`);
+// running each through the expr VM and, for XML, antchfx's query iterators
+// costs several allocations and most of the evaluation time. Both shortcuts
+// are decided at load and give exactly what the general path gives
+// (TestFastPathsMatchGeneral runs every golden case and docs example both
+// ways):
+//
+//   - an expression that is a single path skips the expr VM (compiled.single);
+//   - an XPath made only of child steps (`/`, `./`, names, `p:name`, `*`)
+//     and an optional final attribute step (`@x`, `@p:x`, `@*`) is walked
+//     directly over the etree (fastXPath) instead of through antchfx/xpath.
+
+// fastPaths turns the shortcuts on; the differential test compiles with it
+// off to compare.
+var fastPaths = true
+
+// fastStep is one step of a simple XPath.
+type fastStep struct {
+	attr  bool   // attribute::, else child:: element
+	any   bool   // * : any name
+	local string // the local name tested
+	hasNS bool   // a prefixed name test: compare the namespace URI too
+	ns    string
+}
+
+// fastXPath is an XPath of child steps and an optional final attribute step.
+type fastXPath struct {
+	absolute bool
+	steps    []fastStep
+}
+
+// compileFastXPath recognises a simple XPath; nil means the general engine
+// evaluates it. src has already compiled with antchfx, so only the shape is
+// checked here. A prefixed name test needs its prefix in ns, as antchfx
+// requires.
+func compileFastXPath(src string, ns map[string]string) *fastXPath {
+	f := &fastXPath{}
+	s := src
+	switch {
+	case strings.HasPrefix(s, "./"):
+		s = s[2:]
+	case strings.HasPrefix(s, "/"):
+		f.absolute = true
+		s = s[1:]
+	case strings.HasPrefix(s, "@"):
+	default:
+		return nil
+	}
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, "/")
+	for i, p := range parts {
+		var st fastStep
+		if strings.HasPrefix(p, "@") {
+			if i != len(parts)-1 {
+				return nil
+			}
+			st.attr = true
+			p = p[1:]
+		}
+		switch {
+		case p == "*":
+			st.any = true
+		default:
+			prefix, local, found := strings.Cut(p, ":")
+			if !found {
+				prefix, local = "", p
+			}
+			if !isSimpleName(local) || (found && !isSimpleName(prefix)) {
+				return nil
+			}
+			if found {
+				uri, ok := ns[prefix]
+				if !ok {
+					return nil
+				}
+				st.hasNS, st.ns = true, uri
+			}
+			st.local = local
+		}
+		f.steps = append(f.steps, st)
+	}
+	return f
+}
+
+// isSimpleName accepts the NCNames the shortcut handles: a letter or '_'
+// first, then letters, digits, '_', '-' and '.'.
+func isSimpleName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case r >= utf8.RuneSelf && unicode.IsLetter(r):
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (s *fastStep) matchElement(e *etree.Element) bool {
+	if s.any {
+		return true
+	}
+	if e.Tag != s.local {
+		return false
+	}
+	return !s.hasNS || e.NamespaceURI() == s.ns
+}
+
+func (s *fastStep) matchAttr(a *etree.Attr) bool {
+	if isNSDecl(*a) {
+		return false
+	}
+	if s.any {
+		return true
+	}
+	if a.Key != s.local {
+		return false
+	}
+	if !s.hasNS {
+		return true
+	}
+	uri := ""
+	if a.Space != "" {
+		uri = a.NamespaceURI()
+	}
+	return uri == s.ns
+}
+
+// start is the element the walk starts from and the index of the first
+// step to apply below it; ok is false when the context is not one the
+// shortcut handles (an attribute or text node: the general engine decides).
+func (f *fastXPath) start(at *xmlNav) (from *etree.Element, step int, ok bool) {
+	if at.attr >= 0 || at.frag {
+		// A fragment (BoolIn: a SOAP Header as the document) has a document
+		// node of its own, which the general engine models.
+		return nil, 0, false
+	}
+	if f.absolute || at.cur == nil {
+		// The virtual root's only child is the payload element.
+		if f.steps[0].attr || !f.steps[0].matchElement(at.root) {
+			return nil, -1, true
+		}
+		return at.root, 1, true
+	}
+	e, isEl := at.cur.(*etree.Element)
+	if !isEl {
+		return nil, 0, false
+	}
+	return e, 0, true
+}
+
+// nodes evaluates the path from at into a node-set (nil when empty), as
+// evalXPath would. handled is false when the general engine must run.
+func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
+	from, step, ok := f.start(at)
+	if !ok {
+		return nil, false
+	}
+	if step < 0 {
+		return nil, true
+	}
+	var found []xmlNav
+	if step == len(f.steps) {
+		found = []xmlNav{{root: at.root, cur: from, attr: -1}}
+	} else {
+		found = f.collect(from, step, at.root, found)
+	}
+	if len(found) == 0 {
+		return nil, true
+	}
+	out := make(xmlNodes, len(found))
+	for i := range found {
+		out[i] = &found[i]
+	}
+	return out, true
+}
+
+// collect appends the nodes steps[i:] select below e, in document order.
+func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []xmlNav) []xmlNav {
+	s := &f.steps[i]
+	if s.attr {
+		for k := range e.Attr {
+			if s.matchAttr(&e.Attr[k]) {
+				out = append(out, xmlNav{root: root, cur: e, attr: k})
+			}
+		}
+		return out
+	}
+	last := i == len(f.steps)-1
+	for _, t := range e.Child {
+		c, ok := t.(*etree.Element)
+		if !ok || !s.matchElement(c) {
+			continue
+		}
+		if last {
+			out = append(out, xmlNav{root: root, cur: c, attr: -1})
+		} else {
+			out = f.collect(c, i+1, root, out)
+		}
+	}
+	return out
+}
+
+// text is the string value of the first node the path selects, what
+// toString gives for the node-set; found is false when it selects nothing.
+func (f *fastXPath) text(at *xmlNav) (s string, found, handled bool) {
+	from, step, ok := f.start(at)
+	if !ok {
+		return "", false, false
+	}
+	if step < 0 {
+		return "", false, true
+	}
+	if step == len(f.steps) {
+		return elementText(from), true, true
+	}
+	s, found = f.first(from, step)
+	return s, found, true
+}
+
+func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
+	s := &f.steps[i]
+	if s.attr {
+		for k := range e.Attr {
+			if s.matchAttr(&e.Attr[k]) {
+				return e.Attr[k].Value, true
+			}
+		}
+		return "", false
+	}
+	last := i == len(f.steps)-1
+	for _, t := range e.Child {
+		c, ok := t.(*etree.Element)
+		if !ok || !s.matchElement(c) {
+			continue
+		}
+		if last {
+			return elementText(c), true
+		}
+		if v, ok := f.first(c, i+1); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// direct is an expression tree the evaluator runs without the expr VM: a
+// call of library functions over paths, variables and literals, such as
+// pad(position(), 10) or decimal(./AMT_DOCCUR, 2). It is built from the
+// program expr compiled (after the mapping's own AST patches), so it calls
+// exactly the functions the VM would, in the same order, with the same
+// arguments.
+type direct struct {
+	kind byte // 'l' literal, 'p' path, 'v' variable, 'f' function call
+	val  any  // literal
+	idx  int  // path or variable slot
+	name string
+	fn   func(*evalCtx, []any) (any, error)
+	args []*direct
+}
+
+// libraryByExprName maps the names functions have inside expr back to the
+// library.
+func libraryByExprName(name string) (string, funcSpec, bool) {
+	for lib, f := range functions {
+		if exprName(lib) == name {
+			return lib, f, true
+		}
+	}
+	return "", funcSpec{}, false
+}
+
+// compileDirect converts an expr AST into a direct tree; nil when the
+// expression uses anything else (operators, member access, group(expr),
+// conditionals…), which the VM then runs.
+func compileDirect(n ast.Node) *direct {
+	switch x := n.(type) {
+	case *ast.StringNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.IntegerNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.FloatNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.BoolNode:
+		return &direct{kind: 'l', val: x.Value}
+	case *ast.NilNode:
+		return &direct{kind: 'l'}
+	case *ast.CallNode:
+		id, ok := x.Callee.(*ast.IdentifierNode)
+		if !ok || len(x.Arguments) == 0 {
+			return nil
+		}
+		if c, ok := x.Arguments[0].(*ast.IdentifierNode); !ok || c.Value != "_c" {
+			return nil
+		}
+		args := x.Arguments[1:]
+		switch id.Value {
+		case "_p", "_v":
+			i, ok := args[0].(*ast.IntegerNode)
+			if len(args) != 1 || !ok {
+				return nil
+			}
+			return &direct{kind: id.Value[1], idx: i.Value}
+		}
+		name, f, ok := libraryByExprName(id.Value)
+		if !ok {
+			return nil
+		}
+		d := &direct{kind: 'f', name: name, fn: f.fn}
+		for _, a := range args {
+			da := compileDirect(a)
+			if da == nil {
+				return nil
+			}
+			d.args = append(d.args, da)
+		}
+		return d
+	}
+	return nil
+}
+
+// run evaluates the tree. Arguments live on c.args while a call runs, so a
+// call allocates no argument slice.
+func (d *direct) run(c *evalCtx) (any, error) {
+	switch d.kind {
+	case 'l':
+		return d.val, nil
+	case 'p':
+		return c.path(d.idx)
+	case 'v':
+		return c.vars[d.idx], nil
+	}
+	base := len(c.args)
+	for _, a := range d.args {
+		v, err := a.run(c)
+		if err != nil {
+			c.popArgs(base)
+			return nil, err
+		}
+		c.args = append(c.args, v)
+	}
+	v, err := d.fn(c, c.args[base:len(c.args):len(c.args)])
+	c.popArgs(base)
+	if err != nil {
+		return nil, fmt.Errorf("%s(): %w", d.name, err)
+	}
+	return v, nil
+}
+
+func (c *evalCtx) popArgs(base int) {
+	clear(c.args[base:])
+	c.args = c.args[:base]
+}
+
+// evalDirect is eval for an expression with a direct tree: the same error
+// wrapping, and a panic becomes the error the VM would have made of it.
+func (c *evalCtx) evalDirect(e *compiled) (v any, err error) {
+	outer := c.cur
+	c.cur, c.paths, c.lastPath = e, e.paths, -1
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				f := &file.Error{Message: fmt.Sprintf("%v", r)}
+				if re, ok := r.(error); ok {
+					f.Wrap(re)
+				}
+				v, err = nil, f
+			}
+		}()
+		v, err = e.direct.run(c)
+	}()
+	if err != nil {
+		var inner *runError
+		if errors.As(err, &inner) {
+			err = inner
+		} else {
+			err = &runError{c.trailString(), e, err, c.inputPath()}
+		}
+	}
+	c.cur = outer
+	if outer != nil {
+		c.paths = outer.paths
+	}
+	return v, err
+}

@@ -1,0 +1,202 @@
+package transforms
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/beevik/etree"
+)
+
+// withoutFastPaths runs f with the shortcuts of mapping_fast.go off: what
+// is compiled inside f takes the general path (expr VM, antchfx/xpath).
+func withoutFastPaths(f func()) {
+	fastPaths = false
+	defer func() { fastPaths = true }()
+	f()
+}
+
+// TestFastPathsMatchGeneral runs every golden case and every docs example
+// with and without the shortcuts: output and fault text must be identical.
+func TestFastPathsMatchGeneral(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/mapping/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatal("no golden cases", err)
+	}
+	dirs = append(dirs, "testdata/bench")
+	for _, dir := range dirs {
+		if dir == "testdata/bench" {
+			continue // not a golden folder; covered by TestFastPathsVoucher
+		}
+		var slow string
+		withoutFastPaths(func() { slow, _ = runGolden(t, dir) })
+		fast, _ := runGolden(t, dir)
+		if slow != fast {
+			t.Errorf("%s: the shortcuts change the result\ngeneral:\n%s\nshortcut:\n%s", dir, slow, fast)
+		}
+	}
+	_, blocks := readDocBlocks(t)
+	for _, ex := range docExamples(t, blocks) {
+		var slow string
+		var slowErr error
+		withoutFastPaths(func() { slow, slowErr = runDocExample(t, ex) })
+		fast, fastErr := runDocExample(t, ex)
+		if fmt.Sprint(slowErr) != fmt.Sprint(fastErr) || slow != fast {
+			t.Errorf("%s:%d: the shortcuts change the result\ngeneral: %v\n%s\nshortcut: %v\n%s",
+				docsPath, ex.mapB.start+1, slowErr, slow, fastErr, fast)
+		}
+	}
+}
+
+// TestFastPathsVoucher: the benchmark mappings, 2 and 200 lines both ways.
+func TestFastPathsVoucher(t *testing.T) {
+	run := func() (string, string) {
+		to, err := LoadMapping("testdata/mapping/voucher-to-bapi/mapping.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := LoadMapping("testdata/bench/bapi-to-voucher.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := to.Apply(jsonMsg(string(voucherJSON(200))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := string(out.Bytes())
+		doc, err := ParseXML(out.Bytes(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := jsonMsg("")
+		in.SetXML(doc.Root())
+		res, err := back.Apply(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x, string(res.Bytes())
+	}
+	var sx, sj string
+	withoutFastPaths(func() { sx, sj = run() })
+	fx, fj := run()
+	if sx != fx {
+		t.Errorf("JSON → XML differs:\ngeneral  %.400s\nshortcut %.400s", sx, fx)
+	}
+	if sj != fj {
+		t.Errorf("XML → JSON differs:\ngeneral  %.400s\nshortcut %.400s", sj, fj)
+	}
+}
+
+// TestFastXPathAgainstAntchfx compares the shortcut walk with antchfx/xpath
+// node by node, for simple paths from several context nodes of a document
+// with namespaces, attributes, repeated and nested names and mixed content.
+func TestFastXPathAgainstAntchfx(t *testing.T) {
+	const src = `<r:Doc xmlns:r="urn:r" xmlns:o="urn:o" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d1" o:id="d2">
+  <Head a="1" xsi:type="T"><Code>10</Code><o:Code>20</o:Code><Code/></Head>
+  <item n="1"><Code>x<b>y</b>z</Code><item n="1.1"><Code>inner</Code></item></item>
+  <!-- a comment --><item n="2" xmlns="urn:d"><Code>2</Code><名称>差旅</名称></item>
+  <r:item n="3"><r:Code>r3</r:Code></r:item>text<item/>
+</r:Doc>`
+	doc := etree.NewDocument()
+	if err := doc.ReadFromString(src); err != nil {
+		t.Fatal(err)
+	}
+	ns := map[string]string{"r": "urn:r", "o": "urn:o", "d": "urn:d", "xsi": "http://www.w3.org/2001/XMLSchema-instance"}
+	paths := []string{
+		"/*", "/Doc", "/r:Doc", "/o:Doc", "/x", "/@id", "/*/@id",
+		"/*/Head", "/*/Head/Code", "/*/Head/o:Code", "/*/Head/r:Code", "/*/Head/*", "/*/*", "/*/*/Code",
+		"/*/item/Code", "/*/item/item/Code", "/*/d:item/Code", "/*/r:item/r:Code", "/*/item/名称",
+		"/*/Head/@a", "/*/Head/@type", "/*/Head/@xsi:type", "/*/Head/@*", "/*/item/@n", "/*/*/@n",
+		"/*/@o:id", "/*/@r:id", "/*/@*", "/*/@xmlns", "/*/@r",
+		"./Code", "./item", "./item/Code", "./@n", "@n", "@*", "./*", "./*/Code", "./b", "./Code/b",
+	}
+	root := doc.Root()
+	contexts := []*xmlNav{newXMLNav(root)} // the virtual root
+	collect := newXMLNav(root)
+	collect.MoveToChild()
+	contexts = append(contexts, collect)
+	for _, e := range root.FindElements("//*") {
+		contexts = append(contexts, &xmlNav{root: root, cur: e, attr: -1})
+	}
+	checked := 0
+	for _, p := range paths {
+		f := compileFastXPath(p, ns)
+		if f == nil {
+			t.Errorf("%s: no shortcut", p)
+			continue
+		}
+		pool, err := newXPathPool(p, ns)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, at := range contexts {
+			want, err := evalXPath(pool, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, handled := f.nodes(at)
+			if !handled {
+				t.Fatalf("%s from %s: not handled", p, describeNav(at))
+			}
+			if describeValue(got) != describeValue(want) {
+				t.Errorf("%s from %s:\nwant %s\n got %s", p, describeNav(at), describeValue(want), describeValue(got))
+			}
+			s, found, _ := f.text(at)
+			wantS, wantFound := "", want != nil
+			if wantFound {
+				wantS = toString(want)
+			}
+			if s != wantS || found != wantFound {
+				t.Errorf("%s from %s: text %q %v, want %q %v", p, describeNav(at), s, found, wantS, wantFound)
+			}
+			checked++
+		}
+	}
+	if checked < 500 {
+		t.Fatalf("only %d comparisons", checked)
+	}
+	// A context the shortcut leaves to antchfx: an attribute.
+	attrNav := &xmlNav{root: root, cur: root, attr: 0}
+	if _, handled := compileFastXPath("./Code", ns).nodes(attrNav); handled {
+		t.Error("an attribute context must go to the general engine")
+	}
+}
+
+// TestFastXPathShapes: which paths get the shortcut.
+func TestFastXPathShapes(t *testing.T) {
+	ns := map[string]string{"p": "urn:p"}
+	for _, tc := range []struct {
+		src  string
+		fast bool
+	}{
+		{"/*/A/B", true}, {"./A", true}, {"@a", true}, {"./@p:a", true}, {"/p:A/B-C.d/_e", true}, {"/*/@*", true},
+		{"/", false}, {".", false}, {"//A", false}, {"/*//A", false}, {"../A", false}, {"./A/..", false},
+		{"./A[1]", false}, {"./A/text()", false}, {"/p:*", false}, {"/q:A", false}, {"./A/@b/C", false},
+		{"./child::A", false}, {"./A | ./B", false}, {"count(./A)", false}, {"./1A", false}, {"./A/", false},
+	} {
+		if got := compileFastXPath(tc.src, ns) != nil; got != tc.fast {
+			t.Errorf("%q: shortcut %v, want %v", tc.src, got, tc.fast)
+		}
+	}
+}
+
+func describeNav(n *xmlNav) string {
+	if n.cur == nil {
+		return "the root"
+	}
+	return nodePath(n)
+}
+
+func describeValue(v any) string {
+	nodes, ok := v.(xmlNodes)
+	if !ok {
+		return fmt.Sprintf("%T %v", v, v)
+	}
+	var parts []string
+	for _, n := range nodes {
+		x := n.(*xmlNav)
+		parts = append(parts, fmt.Sprintf("%s=%q(%d)", nodePath(x), x.Value(), x.NodeType()))
+	}
+	return strings.Join(parts, " ")
+}
