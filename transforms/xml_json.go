@@ -87,8 +87,19 @@ func appendElementJSON(buf []byte, e *etree.Element) []byte {
 		buf = append(buf, `"#text":`...)
 		buf = appendJSONString(buf, t)
 	}
+	buf = appendGroups(buf, names, groups, n > 0)
+	return append(buf, '}')
+}
+
+// appendGroups appends child elements grouped by name, in order of first
+// appearance, by the generic rules: one element is a value, several an
+// array. comma says whether a member precedes them.
+func appendGroups(buf []byte, names []string, groups map[string][]*etree.Element, comma bool) []byte {
 	for _, name := range names {
-		sep()
+		if comma {
+			buf = append(buf, ',')
+		}
+		comma = true
 		buf = appendJSONString(buf, name)
 		buf = append(buf, ':')
 		g := groups[name]
@@ -97,15 +108,15 @@ func appendElementJSON(buf []byte, e *etree.Element) []byte {
 			continue
 		}
 		buf = append(buf, '[')
-		for i, c := range g {
+		for i, el := range g {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendElementJSON(buf, c)
+			buf = appendElementJSON(buf, el)
 		}
 		buf = append(buf, ']')
 	}
-	return append(buf, '}')
+	return buf
 }
 
 // JSONToXML converts a JSON document to an XML element by the conventions
@@ -402,28 +413,7 @@ func (c *typedJSON) undeclared(buf []byte, e *etree.Element, kids []int, comma b
 		}
 		j++
 	}
-	for _, name := range names {
-		if comma {
-			buf = append(buf, ',')
-		}
-		comma = true
-		buf = appendJSONString(buf, name)
-		buf = append(buf, ':')
-		g := groups[name]
-		if len(g) == 1 {
-			buf = appendElementJSON(buf, g[0])
-			continue
-		}
-		buf = append(buf, '[')
-		for i, el := range g {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = appendElementJSON(buf, el)
-		}
-		buf = append(buf, ']')
-	}
-	return buf
+	return appendGroups(buf, names, groups, comma)
 }
 
 // childIndex finds the schema child an XML child is: by local name, and by
