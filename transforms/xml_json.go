@@ -68,19 +68,13 @@ func appendElementJSON(buf []byte, e *etree.Element) []byte {
 	if len(attrs) == 0 && len(names) == 0 {
 		return appendJSONString(buf, text.String())
 	}
-	buf = append(buf, '{')
-	n := 0
+	buf = appendAttrMembers(append(buf, '{'), attrs)
+	n := len(attrs)
 	sep := func() {
 		if n > 0 {
 			buf = append(buf, ',')
 		}
 		n++
-	}
-	for _, a := range attrs {
-		sep()
-		buf = appendJSONString(buf, "@"+a.Key)
-		buf = append(buf, ':')
-		buf = appendJSONString(buf, a.Value)
 	}
 	if t := strings.TrimSpace(text.String()); t != "" {
 		sep()
@@ -89,6 +83,20 @@ func appendElementJSON(buf []byte, e *etree.Element) []byte {
 	}
 	buf = appendGroups(buf, names, groups, n > 0)
 	return append(buf, '}')
+}
+
+// appendAttrMembers appends attributes as the first members of an object,
+// "@name": "value", by the generic rules (the schema gives attributes no type).
+func appendAttrMembers(buf []byte, attrs []etree.Attr) []byte {
+	for i, a := range attrs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, "@"+a.Key)
+		buf = append(buf, ':')
+		buf = appendJSONString(buf, a.Value)
+	}
+	return buf
 }
 
 // appendGroups appends child elements grouped by name, in order of first
@@ -320,19 +328,13 @@ func (c *typedJSON) element(buf []byte, e *etree.Element, t *ElementType) []byte
 			return appendXSDValue(buf, text.String(), t.Type)
 		}
 	}
-	buf = append(buf, '{')
-	n := 0
+	buf = appendAttrMembers(append(buf, '{'), attrs)
+	n := len(attrs)
 	sep := func() {
 		if n > 0 {
 			buf = append(buf, ',')
 		}
 		n++
-	}
-	for _, a := range attrs {
-		sep()
-		buf = appendJSONString(buf, "@"+a.Key)
-		buf = append(buf, ':')
-		buf = appendJSONString(buf, a.Value)
 	}
 	if t.Type != "" {
 		if s := strings.TrimSpace(text.String()); s != "" {
