@@ -189,13 +189,7 @@ func fillElement(e *etree.Element, v gjson.Result) error {
 		key := k.String()
 		switch {
 		case strings.HasPrefix(key, "@"):
-			if !isNCName(key[1:]) {
-				err = fmt.Errorf("json to xml: %q is not a valid attribute name", key)
-				return false
-			}
-			if s, ok := jsonText(val); ok {
-				e.CreateAttr(key[1:], s)
-			}
+			err = setAttr(e, key, val)
 		case key == "#text":
 			if s, ok := jsonText(val); ok {
 				e.SetText(s)
