@@ -51,32 +51,7 @@ func TestFastPathsMatchGeneral(t *testing.T) {
 
 // TestFastPathsVoucher: the benchmark mappings, 2 and 200 lines both ways.
 func TestFastPathsVoucher(t *testing.T) {
-	run := func() (string, string) {
-		to, err := LoadMapping("testdata/mapping/voucher-to-bapi/mapping.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := LoadMapping("testdata/bench/bapi-to-voucher.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := to.Apply(jsonMsg(string(voucherJSON(200))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		x := string(out.Bytes())
-		doc, err := ParseXML(out.Bytes(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := jsonMsg("")
-		in.SetXML(doc.Root())
-		res, err := back.Apply(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return x, string(res.Bytes())
-	}
+	run := func() (string, string) { return voucherRoundTrip(t, 200) }
 	var sx, sj string
 	withoutFastPaths(func() { sx, sj = run() })
 	fx, fj := run()
