@@ -6,9 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/busbar/busbar/internal/cputime"
 )
 
 // exchangeCases are a connector without wrappers and with each of them
@@ -50,7 +51,8 @@ func BenchmarkExchange(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // a route always has a deadline
 			defer cancel()
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			start := cputime.Process()
+			defer func() { cputime.Report(b, start, time.Nanosecond) }()
 			for b.Loop() {
 				resp, _, err := o.exchange(ctx, http.MethodPost, backend.URL+"/vouchers",
 					http.Header{"Content-Type": {"application/json"}}, body, "corr-1")
@@ -93,7 +95,8 @@ func BenchmarkWrappers(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			start := cputime.Process()
+			defer func() { cputime.Report(b, start, time.Nanosecond) }()
 			for b.Loop() {
 				if _, _, err := o.exchange(ctx, http.MethodPost, "http://backend.invalid/vouchers",
 					http.Header{"Content-Type": {"application/json"}}, body, "corr-1"); err != nil {
@@ -101,20 +104,5 @@ func BenchmarkWrappers(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// reportCPU adds the process's CPU time per operation (user and system, all
-// threads: backend and GC included) to a benchmark's results. On a machine
-// shared with other work, wall time per op swings with the load; CPU time
-// tells more steadily what a call costs.
-func reportCPU(b *testing.B) func() {
-	var before syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	return func() {
-		var after syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-		cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -15,11 +15,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/internal/cputime"
 )
 
 // In-process benchmarks of issue 4's scenarios S1–S4 (the configurations
@@ -110,12 +110,6 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 func (w *discardWriter) reset()                      { clear(w.h); w.code, w.n = 0, 0 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // serve runs h once per iteration with the request body payload and checks
 // every answer is the backend's.
 func serve(b *testing.B, h http.Handler, path string, headers map[string]string, payload []byte) {
@@ -130,7 +124,7 @@ func serve(b *testing.B, h http.Handler, path string, headers map[string]string,
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		body.Reset(payload)
 		req.Body = rc
@@ -140,7 +134,7 @@ func serve(b *testing.B, h http.Handler, path string, headers map[string]string,
 			b.Fatalf("answer %d with %d bytes", w.code, w.n)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 var benchSizes = []int{2, 200}
@@ -302,7 +296,7 @@ func BenchmarkInterleaved(b *testing.B) {
 				// collections between chunks would cost more than a request.
 				for _, j := range rng.Perm(len(contenders)) {
 					c := contenders[j]
-					start := cpuTime()
+					start := cputime.Process()
 					for k := 0; k < chunk; k++ {
 						body.Reset(payload)
 						reqs[j].Body = rc
@@ -312,7 +306,7 @@ func BenchmarkInterleaved(b *testing.B) {
 							b.Fatalf("%s: answer %d with %d bytes", c.name, w.code, w.n)
 						}
 					}
-					cpu[j] += cpuTime() - start
+					cpu[j] += cputime.Process() - start
 				}
 			}
 			per := func(j int) float64 { return float64(cpu[j]) / float64((b.N+chunk-1)/chunk*chunk) }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/internal/cputime"
 )
 
 // The issue-3 throughput benchmarks: a JSON expense voucher with 2 and 200
@@ -72,7 +72,7 @@ func BenchmarkVoucherJSONToXML(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.xml)))
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				in := bus.NewMessage()
 				in.SetJSON(c.json)
@@ -84,7 +84,7 @@ func BenchmarkVoucherJSONToXML(b *testing.B) {
 					b.Fatal("empty output")
 				}
 			}
-			reportCPU(b, cpu)
+			cputime.Report(b, cpu, time.Microsecond)
 		})
 	}
 }
@@ -97,7 +97,7 @@ func BenchmarkVoucherXMLToJSON(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.xml)))
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				doc, err := ParseXML(c.xml, "")
 				if err != nil {
@@ -113,7 +113,7 @@ func BenchmarkVoucherXMLToJSON(b *testing.B) {
 					b.Fatal("empty output")
 				}
 			}
-			reportCPU(b, cpu)
+			cputime.Report(b, cpu, time.Microsecond)
 		})
 	}
 }
@@ -125,7 +125,7 @@ func BenchmarkVoucherTokenLoop(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.xml)))
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Process()
 			for b.Loop() {
 				d := xml.NewDecoder(bytes.NewReader(c.xml))
 				n := 0
@@ -143,7 +143,7 @@ func BenchmarkVoucherTokenLoop(b *testing.B) {
 					b.Fatal("no tokens")
 				}
 			}
-			reportCPU(b, cpu)
+			cputime.Report(b, cpu, time.Microsecond)
 		})
 	}
 }
@@ -185,22 +185,5 @@ func TestVoucherBenchMappings(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("round trip lacks %s in %.300s…", want, got)
 		}
-	}
-}
-
-// processCPU is the process's user+system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds cpu-µs/op, the process's CPU time per iteration (GC
-// included): on a shared machine it moves far less than ns/op.
-func reportCPU(b *testing.B, start time.Duration) {
-	if b.N > 0 {
-		b.ReportMetric(float64(processCPU()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}
 }

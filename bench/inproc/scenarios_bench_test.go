@@ -16,13 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/busbar/busbar/bench/payloads"
 	"github.com/busbar/busbar/bench/peers/handbridge"
 	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/internal/cputime"
 	"github.com/busbar/busbar/routes"
 )
 
@@ -117,33 +117,14 @@ func BenchmarkScenario(b *testing.B) {
 				body := sc.body(n)
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()
-				cpu := processCPU()
+				cpu := cputime.Process()
 				for b.Loop() {
 					if w := sc.serve(h, body); w.Code != http.StatusOK {
 						b.Fatalf("%s: %d %s", sc.path, w.Code, w.Body)
 					}
 				}
-				reportCPU(b, cpu)
+				cputime.Report(b, cpu, time.Microsecond)
 			})
 		}
-	}
-}
-
-// processCPU is the process's user+system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds cpu-µs/op: the process's CPU time per iteration since
-// start (GC and the in-process backend included). On a shared machine it
-// moves far less than ns/op, which counts time spent waiting for a core;
-// it is the in-process twin of benchrun's CPU-µs per request.
-func reportCPU(b *testing.B, start time.Duration) {
-	if b.N > 0 {
-		b.ReportMetric(float64(processCPU()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}
 }
