@@ -36,6 +36,7 @@ func main() {
 type options struct {
 	root, out, note string
 	plan            plan
+	busbarEnv       []string // extra environment for Busbar's processes only
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -48,10 +49,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	tables := fs.String("tables", "", "run only these tables, e.g. A,C")
 	dur := fs.Duration("duration", 0, "length of one measured run (default: the mode's)")
 	reps := fs.Int("reps", 0, "repetitions (default: the mode's)")
+	only := fs.String("targets", "", "run only these targets of the tables, e.g. S1,revproxy (the report's ratios need their baselines: S0, S1, the peers)")
+	busbarEnv := fs.String("busbar-env", "", "extra environment for Busbar only, e.g. \"GOGC=100 GOMEMLIMIT=off\" to measure it on Go's defaults")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{root: *root, out: *out, note: *note}
+	o := options{root: *root, out: *out, note: *note, busbarEnv: strings.Fields(*busbarEnv)}
+	for _, kv := range o.busbarEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return options{}, fmt.Errorf("-busbar-env %q: want NAME=value pairs separated by spaces", kv)
+		}
+	}
 	switch *mode {
 	case "quick":
 		o.plan = quickPlan()
@@ -71,6 +79,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.plan.Tables = slices.DeleteFunc(o.plan.Tables, func(t table) bool { return !slices.Contains(want, t.ID) })
 		if len(o.plan.Tables) == 0 {
 			return options{}, fmt.Errorf("-tables %q names no table (A, B, C)", *tables)
+		}
+	}
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		for _, name := range want {
+			if _, ok := targetByName(name); !ok {
+				return options{}, fmt.Errorf("-targets: no target %q", name)
+			}
+		}
+		kept := o.plan.Tables[:0]
+		for _, t := range o.plan.Tables {
+			t.Targets = slices.DeleteFunc(slices.Clone(t.Targets), func(n string) bool { return !slices.Contains(want, n) })
+			if len(t.Targets) > 0 {
+				kept = append(kept, t)
+			}
+		}
+		if o.plan.Tables = kept; len(kept) == 0 {
+			return options{}, fmt.Errorf("-targets %q: none of them is in the tables chosen", *only)
 		}
 	}
 	return o, nil
@@ -213,9 +239,9 @@ func bench(ctx context.Context, o options, tools bins, sup *supervisor, tmp stri
 	if err != nil {
 		return nil, err
 	}
-	res := &result{Plan: o.plan, Machine: describeMachine(b), Note: o.note}
+	res := &result{Plan: o.plan, Machine: describeMachine(b), Note: o.note, BusbarEnv: o.busbarEnv}
 
-	e := &env{ctx: ctx, sup: sup, bins: b, root: root, tmp: tmp}
+	e := &env{ctx: ctx, sup: sup, bins: b, root: root, tmp: tmp, busbarEnv: o.busbarEnv}
 	states := map[string]*status{}
 	for _, t := range targets {
 		if !o.plan.uses(t.Name) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -169,3 +170,43 @@ func TestPlans(t *testing.T) {
 }
 
 func currentPID() int { return os.Getpid() }
+
+func TestParseFlags(t *testing.T) {
+	names := func(o options) string {
+		var parts []string
+		for _, tb := range o.plan.Tables {
+			parts = append(parts, tb.ID+":"+strings.Join(tb.Targets, ","))
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, c := range []struct {
+		args      []string
+		want, env string
+		err       string
+	}{
+		{args: []string{"-tables", "C", "-targets", "S5,S6,bridge-S6"}, want: "C:S6,bridge-S6"},
+		{args: []string{"-mode", "full", "-tables", "B,C", "-targets", "S1,S5"}, want: "B:S1,S5 C:S1,S5"},
+		{args: []string{"-tables", "A", "-targets", "S7"}, err: `-targets "S7": none of them is in the tables chosen`},
+		{args: []string{"-targets", "S77"}, err: `-targets: no target "S77"`},
+		{args: []string{"-tables", "A", "-busbar-env", "GOGC=100  GOMEMLIMIT=off"}, want: "A:S0,S1,nginx,revproxy", env: "GOGC=100|GOMEMLIMIT=off"},
+		{args: []string{"-busbar-env", "GOGC"}, err: `-busbar-env "GOGC": want NAME=value pairs`},
+	} {
+		o, err := parseFlags(c.args, io.Discard)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: want error %q, got %v", c.args, c.err, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if got := names(o); got != c.want {
+			t.Errorf("%q: tables %q, want %q", c.args, got, c.want)
+		}
+		if got := strings.Join(o.busbarEnv, "|"); got != c.env {
+			t.Errorf("%q: busbar env %q, want %q", c.args, got, c.env)
+		}
+	}
+}

@@ -63,11 +63,13 @@ type machine struct {
 
 // result is a whole run.
 type result struct {
-	Plan     plan
-	Machine  machine
-	Note     string // e.g. "smoke run on a busy machine"
-	Statuses []status
-	Tables   []tableResult
+	Plan    plan
+	Machine machine
+	Note    string // e.g. "smoke run on a busy machine"
+	// BusbarEnv is the extra environment Busbar ran with (-busbar-env).
+	BusbarEnv []string
+	Statuses  []status
+	Tables    []tableResult
 }
 
 // stats is a median with its range.
@@ -149,6 +151,9 @@ func writeReport(w io.Writer, r *result) {
 	m := r.Machine
 	fmt.Fprintf(w, "Machine: %d cores (`nproc`), %s; %s; kernel %s; %s; %s. Load average at start: %s.\n\n",
 		m.Cores, m.CPU, m.Go, m.Kernel, m.Wrk, m.Nginx, m.Load)
+	if len(r.BusbarEnv) > 0 {
+		fmt.Fprintf(w, "Busbar ran with `%s` in its environment; the peers with Go's defaults.\n\n", strings.Join(r.BusbarEnv, " "))
+	}
 	fmt.Fprintf(w, "Each figure: %d run(s) of %s after a %s warm-up at the same load, tables' targets interleaved; "+
 		"median (min–max). CPU-µs/req is utime+stime of the measured process (nginx: master and workers) "+
 		"from /proc around the run, divided by the requests wrk completed. Peak RSS is VmHWM at the end of the table. "+

@@ -43,6 +43,8 @@ type env struct {
 	backend string // http://127.0.0.1:port of the echo backend
 	cert    string // S9's certificate and key
 	key     string
+	// busbarEnv is extra environment for Busbar only (-busbar-env).
+	busbarEnv []string
 }
 
 func (e *env) startEcho() (*server, error) {
@@ -79,7 +81,7 @@ func (e *env) startBusbar(t target) (*server, error) {
 	if t.TLS {
 		args = append(args, "--tls-cert", e.cert, "--tls-key", e.key)
 	}
-	return e.startGo("busbar-"+t.Config, []string{"BENCH_BACKEND=" + e.backend}, "/healthz", args...)
+	return e.startGo("busbar-"+t.Config, append([]string{"BENCH_BACKEND=" + e.backend}, e.busbarEnv...), "/healthz", args...)
 }
 
 func (e *env) startRevProxy() (*server, error) {
