@@ -182,6 +182,7 @@ func writeReport(w io.Writer, r *result) {
 			skip[st.Target] = true
 		}
 	}
+	writeGoals(w, r)
 	for i := range r.Tables {
 		writeTable(w, &r.Tables[i], skip)
 	}
