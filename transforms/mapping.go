@@ -915,7 +915,7 @@ func (t *table) load(path string) error {
 
 // ---- applying ----
 
-// Apply builds the output from in (in.Root for XML input, in.Body for JSON
+// Apply builds the output from in (in.XML() for XML input, in.Body for JSON
 // input) and returns in.Reply() with the payload set.
 func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 	c := m.pool.Get().(*evalCtx)

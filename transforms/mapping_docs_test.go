@@ -198,8 +198,12 @@ func runDocExample(t *testing.T, ex docExample) (string, error) {
 		}
 		return b.String(), nil
 	}
+	root, err := out.XML()
+	if err != nil {
+		return "", err
+	}
 	doc := etree.NewDocument()
-	doc.SetRoot(out.Root.Copy())
+	doc.SetRoot(root.Copy())
 	if m.identity == nil {
 		doc.Indent(2)
 	}

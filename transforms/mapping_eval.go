@@ -127,14 +127,18 @@ func (c *evalCtx) start(in *bus.Message) error {
 		}
 		c.jsonRoot = gjson.ParseBytes(body)
 	case inputXML:
-		if in.Root == nil {
+		root, err := in.XML()
+		if err != nil {
+			return bus.ServerFault(500, "Mapping failed", c.name()+": "+err.Error())
+		}
+		if root == nil {
 			if in.Format == bus.FormatJSON {
 				return c.startFault("the mapping reads XML but the message holds JSON")
 			}
 			c.xmlRoot = nil
 			return c.startFault("the message holds no parsed XML payload")
 		}
-		c.xmlRoot = newXMLNav(in.Root)
+		c.xmlRoot = newXMLNav(root)
 		c.xmlRoot.MoveToChild() // from the virtual document root to the payload element
 	}
 	return nil
