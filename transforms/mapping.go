@@ -37,6 +37,7 @@ type Mapping struct {
 	nvars      int
 	tidyNS     bool      // output may hold redundant namespace declarations (templates, copies)
 	usesNil    bool      // some node is nillable
+	stream     bool      // XML output is written straight to bytes (mapping_stream.go)
 	pool       sync.Pool // *evalCtx
 }
 
@@ -219,6 +220,7 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 			}
 		}
 	}
+	m.stream = m.streamable()
 	m.pool.New = func() any { return newEvalCtx(m) }
 	return m, nil
 }
@@ -940,6 +942,15 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 			return nil, c.fault(err)
 		}
 		reply.SetCheckedJSON(append([]byte(nil), c.buf...))
+	case m.stream:
+		ok, err := c.xmlBodyBytes(m.body)
+		if err != nil {
+			return nil, c.fault(err)
+		}
+		if !ok {
+			return nil, errNoRoot(m)
+		}
+		reply.SetXMLBytes(append([]byte(nil), c.buf...))
 	default:
 		var root *etree.Element
 		var err error
@@ -952,7 +963,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 			return nil, c.fault(err)
 		}
 		if root == nil {
-			return nil, bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+			return nil, errNoRoot(m)
 		}
 		if m.tidyNS {
 			tidyNamespaces(root, nil)
@@ -960,6 +971,10 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 		reply.SetXML(root)
 	}
 	return reply, nil
+}
+
+func errNoRoot(m *Mapping) *bus.Fault {
+	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
 }
 
 // runError is a failure while building one output node.

@@ -79,8 +79,10 @@ type evalCtx struct {
 
 	matched    map[matchKey]*idRule // identity: the rule for each input node
 	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
-	buf        []byte
+	buf        []byte               // output: JSON, or XML when the mapping streams it
 	trail      []trailStep
+	attrs      [][2]string     // streamed XML: the start tag being collected
+	xsiScope   []string        // streamed XML: the xsi declaration in scope, per open element
 	elems      []etree.Element // output elements not handed out yet (newElement)
 	elemChunks int
 	nowT       time.Time // now(), fixed for one Apply
@@ -166,6 +168,8 @@ func (c *evalCtx) reset() {
 	clear(c.matched)
 	clear(c.movedFrom)
 	c.trail = c.trail[:0]
+	clear(c.attrs)
+	c.attrs = c.attrs[:0]
 	c.elems, c.elemChunks = nil, 0
 	c.nowT = time.Time{}
 	if c.m != nil {

@@ -1,0 +1,374 @@
+package transforms
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// Streaming XML output: a mapping whose shape allows it writes its output
+// document straight into a byte buffer instead of building an etree tree
+// and serialising it (most of the cost of an XML-producing mapping was
+// allocating and collecting the tree's elements). The bytes are exactly
+// what etree writes for the tree the other path builds, with
+// bus.XMLWriteSettings; TestStreamMatchesTree holds the two paths to that.
+//
+// Whether a mapping streams is decided at load (streamable). What needs the
+// tree falls back to it for the whole mapping: identity:, templates and
+// copy-of: (their output is tidied afterwards, looking back at what was
+// produced), and a choose: among an element's children whose branches add
+// attributes, declarations or text to that element (in the tree they land
+// on the element after earlier children were written).
+
+// streamXML turns streaming off for tests that compare it with the tree.
+var streamXML = true
+
+// streamable reports whether m's XML output can be streamed.
+func (m *Mapping) streamable() bool {
+	if !streamXML || m.output != bus.FormatXML || m.body == nil || m.identity != nil || m.tidyNS {
+		return false
+	}
+	return len(m.body.children) == 1 && streamElement(m.body.children[0])
+}
+
+// streamElement: n in element position (xmlElement).
+func streamElement(n *node) bool {
+	if n.seq {
+		for _, item := range n.children {
+			if !streamElement(item) {
+				return false
+			}
+		}
+		return true
+	}
+	if n.spliceOnly {
+		s := n.children[0].splice
+		if s.kind != spliceChoose {
+			return false
+		}
+		for _, b := range s.branches {
+			if b.body.seq || b.body.forEach != nil || !streamChildren(b.body) {
+				return false
+			}
+		}
+		return true
+	}
+	return streamChildren(n)
+}
+
+// streamChildren: the children of an element's content node (xmlFill).
+func streamChildren(n *node) bool {
+	for _, ch := range n.children {
+		if ch.splice == nil {
+			if !streamElement(ch) {
+				return false
+			}
+			continue
+		}
+		if ch.splice.kind != spliceChoose {
+			return false
+		}
+		for _, b := range ch.splice.branches {
+			body := b.body
+			if body.seq || body.forEach != nil || len(body.attrs) > 0 || len(body.nsDecl) > 0 ||
+				body.value != nil || body.isLiteral || !streamChildren(body) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// xmlBodyBytes is xmlBody writing into c.buf. ok is false when the body
+// produced no element.
+func (c *evalCtx) xmlBodyBytes(b *node) (ok bool, err error) {
+	c.buf = c.buf[:0]
+	c.xsiScope = append(c.xsiScope[:0], "")
+	ok, err = c.enter(b)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := c.streamElement(b.children[0]); err != nil {
+		return false, err
+	}
+	return len(c.buf) > 0, nil // the root cannot repeat (checkXMLBody): one element or none
+}
+
+func (c *evalCtx) streamElement(n *node) error {
+	c.push(n.key, 0)
+	defer c.pop()
+	if n.seq {
+		for i, item := range n.children {
+			c.setTrailIndex(i + 1)
+			if err := c.streamElement1(item); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.streamElement1(n)
+}
+
+func (c *evalCtx) streamElement1(n *node) error {
+	if n.forEach == nil {
+		ok, err := c.enter(n)
+		if err != nil || !ok {
+			return err
+		}
+		return c.streamBuild(n)
+	}
+	items, err := c.loopItems(n)
+	if err != nil {
+		return err
+	}
+	saved := c.saveItem()
+	defer c.restoreItem(saved)
+	c.loops = append(c.loops, loopStep{expr: n.forEach})
+	for i, it := range items {
+		c.at(it, i+1, len(items))
+		c.loops[len(c.loops)-1].idx = it.idx
+		c.setTrailIndex(i + 1)
+		ok, err := c.enter(n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := c.streamBuild(n); err != nil {
+				return err
+			}
+		}
+	}
+	c.loops = c.loops[:len(c.loops)-1]
+	return nil
+}
+
+// streamBuild writes the element xmlBuild would create for n, evaluating in
+// the same order (text, then attributes, then children) so that the same
+// error is reported first.
+func (c *evalCtx) streamBuild(n *node) error {
+	src := n
+	if n.spliceOnly {
+		body, mark, err := c.enterSplice(n.children[0].splice)
+		if err != nil {
+			return err
+		}
+		defer c.leaveSplice(mark)
+		if body != nil {
+			ok, err := c.enter(body)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				body = nil
+			}
+		}
+		src = body
+	}
+	var text leafText
+	if src != nil && (src.value != nil || src.isLiteral) {
+		var err error
+		if text, err = c.leafString(src); err != nil {
+			return err
+		}
+		if !text.ok && len(src.attrs) == 0 && len(src.children) == 0 {
+			src = nil
+		}
+	}
+	c.attrs = c.attrs[:0]
+	for _, ns := range n.nsDecl {
+		c.setAttr(ns[0], ns[1])
+	}
+	if src == nil {
+		if n.nillable {
+			c.setNil()
+			c.startTag(n.key)
+			c.endTag(n.key)
+		}
+		return nil
+	}
+	if src != n {
+		for _, ns := range src.nsDecl {
+			c.setAttr(ns[0], ns[1])
+		}
+	}
+	for _, a := range src.attrs {
+		c.push("@"+a.key, 0)
+		v, err := c.leafValue(a)
+		c.pop()
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			c.setAttr(a.key, toString(v))
+		}
+	}
+	if !text.ok && n.nillable && (src.value != nil || src.isLiteral) {
+		c.setNil()
+	}
+	c.startTag(n.key)
+	if text.ok && text.s != "" {
+		if n.cdata {
+			c.buf = appendCData(c.buf, text.s)
+		} else {
+			c.buf = appendEscaped(c.buf, text.s, &textEscapes)
+		}
+	}
+	if err := c.streamChildren(src); err != nil {
+		return err
+	}
+	c.endTag(n.key)
+	return nil
+}
+
+// streamChildren writes the child elements of n; a choose: among them
+// writes those of the branch it picks (streamable made sure that branch
+// adds nothing else to the element).
+func (c *evalCtx) streamChildren(n *node) error {
+	for _, ch := range n.children {
+		if ch.splice == nil {
+			if err := c.streamElement(ch); err != nil {
+				return err
+			}
+			continue
+		}
+		body, mark, err := c.enterSplice(ch.splice)
+		if err != nil {
+			return err
+		}
+		if body != nil {
+			ok, err := c.enter(body)
+			if err == nil && ok {
+				err = c.streamChildren(body)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		c.leaveSplice(mark)
+	}
+	return nil
+}
+
+// setAttr is etree's CreateAttr on the start tag being collected: a key
+// set twice keeps its first place and takes the last value.
+func (c *evalCtx) setAttr(key, value string) {
+	for i := range c.attrs {
+		if c.attrs[i][0] == key {
+			c.attrs[i][1] = value
+			return
+		}
+	}
+	c.attrs = append(c.attrs, [2]string{key, value})
+}
+
+// setNil is setNil (mapping_copy.go) on the start tag being collected: the
+// xsi declaration in scope is the element's own or else its ancestors'.
+func (c *evalCtx) setNil() {
+	uri, own := "", false
+	for _, a := range c.attrs {
+		if a[0] == "xmlns:xsi" {
+			uri, own = a[1], true
+		}
+	}
+	if !own {
+		uri = c.xsiScope[len(c.xsiScope)-1]
+	}
+	if uri != xsiNS {
+		c.setAttr("xmlns:xsi", xsiNS)
+	}
+	c.setAttr("xsi:nil", "true")
+}
+
+// startTag writes <tag attrs> and opens the element's xsi scope.
+func (c *evalCtx) startTag(tag string) {
+	b := append(c.buf, '<')
+	b = append(b, tag...)
+	xsi := c.xsiScope[len(c.xsiScope)-1]
+	for _, a := range c.attrs {
+		b = append(b, ' ')
+		b = append(b, a[0]...)
+		b = append(b, '=', '"')
+		b = appendEscaped(b, a[1], &attrEscapes)
+		b = append(b, '"')
+		if a[0] == "xmlns:xsi" {
+			xsi = a[1]
+		}
+	}
+	c.buf = append(b, '>')
+	c.xsiScope = append(c.xsiScope, xsi)
+}
+
+func (c *evalCtx) endTag(tag string) {
+	b := append(c.buf, '<', '/')
+	b = append(b, tag...)
+	c.buf = append(b, '>')
+	c.xsiScope = c.xsiScope[:len(c.xsiScope)-1]
+}
+
+// escapes is what an escaping mode writes for each ASCII byte ("" for the
+// byte itself); bytes from 0x80 are checked as runes.
+type escapes [utf8.RuneSelf]string
+
+// textEscapes and attrEscapes are etree's escapeString for text with
+// CanonicalText (&, <, > and \r) and for attribute values without
+// CanonicalAttrVal (&, <, >, ' and "), as bus.XMLWriteSettings asks.
+// Characters XML cannot hold become U+FFFD, as etree writes them.
+var textEscapes, attrEscapes = func() (t, a escapes) {
+	for b := range utf8.RuneSelf {
+		if b < 0x20 && b != '\t' && b != '\n' && b != '\r' {
+			t[b], a[b] = "\uFFFD", "\uFFFD"
+		}
+	}
+	t['&'], t['<'], t['>'], t['\r'] = "&amp;", "&lt;", "&gt;", "&#xD;"
+	a['&'], a['<'], a['>'], a['\''], a['"'] = "&amp;", "&lt;", "&gt;", "&apos;", "&quot;"
+	return t, a
+}()
+
+// appendEscaped appends s escaped by esc; a string with nothing to escape
+// (the usual case) is copied in one piece.
+func appendEscaped(dst []byte, s string, esc *escapes) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if e := esc[b]; e != "" {
+				dst = append(dst, s[last:i]...)
+				dst = append(dst, e...)
+				last = i + 1
+			}
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
+			dst = append(dst, s[last:i]...)
+			dst = append(dst, "\uFFFD"...)
+			last = i + w
+		}
+		i += w
+	}
+	return append(dst, s[last:]...)
+}
+
+// isXMLChar is etree's isInCharacterRange for runes from 0x80.
+func isXMLChar(r rune) bool {
+	return r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// appendCData is etree's CDATA section: "]]>" inside the text is split
+// across two sections.
+func appendCData(dst []byte, s string) []byte {
+	dst = append(dst, "<![CDATA["...)
+	for {
+		i := strings.Index(s, "]]>")
+		if i < 0 {
+			break
+		}
+		dst = append(dst, s[:i+2]...)
+		dst = append(dst, "]]><![CDATA["...)
+		s = s[i+2:]
+	}
+	dst = append(dst, s...)
+	return append(dst, "]]>"...)
+}
