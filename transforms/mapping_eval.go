@@ -82,7 +82,8 @@ type evalCtx struct {
 	buf        []byte               // output: JSON, or XML when the mapping streams it
 	trail      []trailStep
 	attrs      [][2]string     // streamed XML: the start tag being collected
-	xsiScope   []string        // streamed XML: the xsi declaration in scope, per open element
+	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
+	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
 	elemChunks int
 	nowT       time.Time // now(), fixed for one Apply

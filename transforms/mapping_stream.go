@@ -15,66 +15,88 @@ import (
 // bus.XMLWriteSettings; TestStreamMatchesTree holds the two paths to that.
 //
 // Whether a mapping streams is decided at load (streamable). What needs the
-// tree falls back to it for the whole mapping: identity:, templates and
-// copy-of: (their output is tidied afterwards, looking back at what was
-// produced), and a choose: among an element's children whose branches add
-// attributes, declarations or text to that element (in the tree they land
-// on the element after earlier children were written).
+// tree falls back to it for the whole mapping: identity: and copy-of:
+// (their output is tidied looking back at the copied nodes), and a choose:
+// or call: among an element's children whose content adds attributes,
+// declarations or text to that element (in the tree they land on the
+// element after earlier children were written). A mapping with templates
+// streams with its namespace declarations tidied as they are written: a
+// declaration that repeats the one in scope is left out, as
+// tidyNamespaces does to the tree.
 
 // streamXML turns streaming off for tests that compare it with the tree.
 var streamXML = true
 
 // streamable reports whether m's XML output can be streamed.
 func (m *Mapping) streamable() bool {
-	if !streamXML || m.output != bus.FormatXML || m.body == nil || m.identity != nil || m.tidyNS {
+	if !streamXML || m.output != bus.FormatXML || m.body == nil || m.identity != nil || len(m.body.children) != 1 {
 		return false
 	}
-	return len(m.body.children) == 1 && streamElement(m.body.children[0])
+	s := streamCheck{seen: map[*template]bool{}}
+	return s.element(m.body.children[0])
 }
 
-// streamElement: n in element position (xmlElement).
-func streamElement(n *node) bool {
+// streamCheck walks a mapping's output nodes, each template's body once
+// (templates may call themselves).
+type streamCheck struct {
+	seen map[*template]bool
+}
+
+// element: n in element position (xmlElement).
+func (s *streamCheck) element(n *node) bool {
 	if n.seq {
 		for _, item := range n.children {
-			if !streamElement(item) {
+			if !s.element(item) {
 				return false
 			}
 		}
 		return true
 	}
 	if n.spliceOnly {
-		s := n.children[0].splice
-		if s.kind != spliceChoose {
-			return false
-		}
-		for _, b := range s.branches {
-			if b.body.seq || b.body.forEach != nil || !streamChildren(b.body) {
-				return false
-			}
-		}
-		return true
+		return s.splice(n.children[0].splice, false)
 	}
-	return streamChildren(n)
+	return s.children(n)
 }
 
-// streamChildren: the children of an element's content node (xmlFill).
-func streamChildren(n *node) bool {
+// children: the children of an element's content node (xmlFill).
+func (s *streamCheck) children(n *node) bool {
 	for _, ch := range n.children {
-		if ch.splice == nil {
-			if !streamElement(ch) {
-				return false
-			}
-			continue
-		}
-		if ch.splice.kind != spliceChoose {
+		if ch.splice == nil && !s.element(ch) || ch.splice != nil && !s.splice(ch.splice, true) {
 			return false
 		}
-		for _, b := range ch.splice.branches {
-			body := b.body
-			if body.seq || body.forEach != nil || len(body.attrs) > 0 || len(body.nsDecl) > 0 ||
-				body.value != nil || body.isLiteral || !streamChildren(body) {
-				return false
+	}
+	return true
+}
+
+// splice: the bodies a choose: or call: can produce; among other children
+// (inContent) they may only add child elements.
+func (s *streamCheck) splice(sp *splice, inContent bool) bool {
+	var bodies []*node
+	switch sp.kind {
+	case spliceChoose:
+		for _, b := range sp.branches {
+			bodies = append(bodies, b.body)
+		}
+	case spliceCall:
+		bodies = append(bodies, sp.tmpl.body)
+	default: // copy-of
+		return false
+	}
+	for _, body := range bodies {
+		if body.seq || body.forEach != nil {
+			return false
+		}
+		if inContent && (len(body.attrs) > 0 || len(body.nsDecl) > 0 || body.value != nil || body.isLiteral) {
+			return false
+		}
+		if sp.kind == spliceCall {
+			if s.seen[sp.tmpl] {
+				continue // its content is checked (or being checked) already
 			}
+			s.seen[sp.tmpl] = true
+		}
+		if !s.children(body) {
+			return false
 		}
 	}
 	return true
@@ -84,7 +106,7 @@ func streamChildren(n *node) bool {
 // produced no element.
 func (c *evalCtx) xmlBodyBytes(b *node) (ok bool, err error) {
 	c.buf = c.buf[:0]
-	c.xsiScope = append(c.xsiScope[:0], "")
+	c.nsScope, c.nsMarks = c.nsScope[:0], c.nsMarks[:0]
 	ok, err = c.enter(b)
 	if err != nil || !ok {
 		return false, err
@@ -221,33 +243,35 @@ func (c *evalCtx) streamBuild(n *node) error {
 	return nil
 }
 
-// streamChildren writes the child elements of n; a choose: among them
-// writes those of the branch it picks (streamable made sure that branch
-// adds nothing else to the element).
+// streamChildren writes the child elements of n; a choose: or call: among
+// them writes those of the content it picks (streamable made sure that
+// content adds nothing else to the element).
 func (c *evalCtx) streamChildren(n *node) error {
 	for _, ch := range n.children {
+		var err error
 		if ch.splice == nil {
-			if err := c.streamElement(ch); err != nil {
-				return err
-			}
-			continue
+			err = c.streamElement(ch)
+		} else {
+			err = c.streamSplice(ch.splice)
 		}
-		body, mark, err := c.enterSplice(ch.splice)
 		if err != nil {
 			return err
 		}
-		if body != nil {
-			ok, err := c.enter(body)
-			if err == nil && ok {
-				err = c.streamChildren(body)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		c.leaveSplice(mark)
 	}
 	return nil
+}
+
+func (c *evalCtx) streamSplice(s *splice) error {
+	body, mark, err := c.enterSplice(s)
+	if err != nil || body == nil {
+		return err
+	}
+	defer c.leaveSplice(mark)
+	ok, err := c.enter(body)
+	if err != nil || !ok {
+		return err
+	}
+	return c.streamChildren(body)
 }
 
 // setAttr is etree's CreateAttr on the start tag being collected: a key
@@ -265,14 +289,14 @@ func (c *evalCtx) setAttr(key, value string) {
 // setNil is setNil (mapping_copy.go) on the start tag being collected: the
 // xsi declaration in scope is the element's own or else its ancestors'.
 func (c *evalCtx) setNil() {
-	uri, own := "", false
+	uri, found := "", false
 	for _, a := range c.attrs {
 		if a[0] == "xmlns:xsi" {
-			uri, own = a[1], true
+			uri, found = a[1], true
 		}
 	}
-	if !own {
-		uri = c.xsiScope[len(c.xsiScope)-1]
+	if !found {
+		uri, _ = c.inScope("xsi")
 	}
 	if uri != xsiNS {
 		c.setAttr("xmlns:xsi", xsiNS)
@@ -280,30 +304,58 @@ func (c *evalCtx) setNil() {
 	c.setAttr("xsi:nil", "true")
 }
 
-// startTag writes <tag attrs> and opens the element's xsi scope.
+// inScope is the namespace prefix p is bound to by the open elements.
+func (c *evalCtx) inScope(p string) (string, bool) {
+	for i := len(c.nsScope) - 1; i >= 0; i-- {
+		if c.nsScope[i][0] == p {
+			return c.nsScope[i][1], true
+		}
+	}
+	return "", false
+}
+
+// startTag writes <tag attrs> and opens the element's namespace scope. In
+// a mapping with templates a declaration that repeats the one in scope is
+// left out (tidyNamespaces).
 func (c *evalCtx) startTag(tag string) {
+	c.nsMarks = append(c.nsMarks, len(c.nsScope))
 	b := append(c.buf, '<')
 	b = append(b, tag...)
-	xsi := c.xsiScope[len(c.xsiScope)-1]
 	for _, a := range c.attrs {
+		if p, decl := declPrefix(a[0]); decl {
+			uri, found := c.inScope(p)
+			if c.m.tidyNS && ((found && uri == a[1]) || (!found && p == "" && a[1] == "")) {
+				continue
+			}
+			c.nsScope = append(c.nsScope, [2]string{p, a[1]})
+		}
 		b = append(b, ' ')
 		b = append(b, a[0]...)
 		b = append(b, '=', '"')
 		b = appendEscaped(b, a[1], &attrEscapes)
 		b = append(b, '"')
-		if a[0] == "xmlns:xsi" {
-			xsi = a[1]
-		}
 	}
 	c.buf = append(b, '>')
-	c.xsiScope = append(c.xsiScope, xsi)
 }
 
 func (c *evalCtx) endTag(tag string) {
 	b := append(c.buf, '<', '/')
 	b = append(b, tag...)
 	c.buf = append(b, '>')
-	c.xsiScope = c.xsiScope[:len(c.xsiScope)-1]
+	c.nsScope = c.nsScope[:c.nsMarks[len(c.nsMarks)-1]]
+	c.nsMarks = c.nsMarks[:len(c.nsMarks)-1]
+}
+
+// declPrefix tells whether an attribute name is a namespace declaration,
+// and of which prefix ("" for the default namespace).
+func declPrefix(name string) (string, bool) {
+	if name == "xmlns" {
+		return "", true
+	}
+	if p, ok := strings.CutPrefix(name, "xmlns:"); ok {
+		return p, true
+	}
+	return "", false
 }
 
 // escapes is what an escaping mode writes for each ASCII byte ("" for the

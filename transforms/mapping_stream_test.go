@@ -153,9 +153,13 @@ func TestBenchMappingsStream(t *testing.T) {
 func TestStreamEdges(t *testing.T) {
 	const input = `{"s": "a&b<c>d\"e'f\r\ng\th\u0001i\ufffej]]>k 中文 \ud83d\ude00", "empty": "", "n": 2,
 		"items": [{"v": "1"}, {"v": "x"}, {"v": "3"}]}`
+	const bom = `<bom><part no="P-1"><name>  Bicycle </name>
+		<part no="P-2"><name>Wheel</name><part no="P-3"><name>Spoke &amp; nipple</name></part></part>
+		<part no="P-5"><name>Frame</name></part></part></bom>`
 	for _, tc := range []struct {
 		name, src string
 		stream    bool
+		in        string // XML input; the JSON above when empty
 	}{
 		{"escaping", `
 output: xml
@@ -165,7 +169,7 @@ body:
     t: $.s
     e: $.empty
     n: $.none
-    num: $.n * 2`, true},
+    num: $.n * 2`, true, ""},
 		{"cdata", `
 output: xml
 body:
@@ -175,7 +179,7 @@ body:
       "#text": $.s
     d:
       cdata: true
-      "#text": $.empty`, true},
+      "#text": $.empty`, true, ""},
 		{"nil", `
 output: xml
 namespaces:
@@ -199,7 +203,7 @@ body:
           then: "'big'"
     e:
       nillable: true
-      "#text": $.s`, true},
+      "#text": $.s`, true, ""},
 		{"choose among children", `
 output: xml
 body:
@@ -213,7 +217,7 @@ body:
             x: "'y'"
       - otherwise:
           small: $.n
-    last: "'z'"`, true},
+    last: "'z'"`, true, ""},
 		{"choose adds an attribute", `
 output: xml
 body:
@@ -224,7 +228,7 @@ body:
         then:
           "@big": "'yes'"
           big: $.n
-    last: "'z'"`, false},
+    last: "'z'"`, false, ""},
 		{"choose is the content", `
 output: xml
 namespaces:
@@ -238,13 +242,13 @@ body:
             "@q:a": "'1'"
             "#text": "'two'"
             sub: "'s'"
-        - otherwise: "'one'"`, true},
+        - otherwise: "'one'"`, true, ""},
 		{"no root", `
 output: xml
 body:
   r:
     if: $.n > 5
-    v: "'x'"`, true},
+    v: "'x'"`, true, ""},
 		{"fault mid-document", `
 output: xml
 body:
@@ -253,14 +257,71 @@ body:
     item:
       for-each: $.items
       "@n": position()
-      v: decimal(.v, 2)`, true},
+      v: decimal(.v, 2)`, true, ""},
+		{"templates", `
+output: xml
+namespaces:
+  b: urn:bom
+  x: urn:x
+templates:
+  part:
+    params: { level: 1 }
+    body:
+      "@no": ./@no
+      "@x:level": $level
+      b:name: normalize(./name)
+      b:part:
+        for-each: ./part
+        call: part
+        params: { level: $level + 1 }
+  extra:
+    body:
+      b:note: "'n'"
+      x:flag:
+        nillable: true
+        "#text": ./missing
+body:
+  b:bom:
+    b:part:
+      call: part
+      context: /bom/part
+    call: extra`, true, bom},
+		{"template adds an attribute", `
+output: xml
+templates:
+  t:
+    body:
+      "@a": "'1'"
+      c: "'x'"
+body:
+  r:
+    first: "'1'"
+    call: t`, false, bom},
+		{"template without end", `
+output: xml
+templates:
+  loop:
+    body:
+      again:
+        call: loop
+body:
+  start:
+    call: loop`, true, bom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			compile := func() (*Mapping, error) { return CompileMapping("edge.yaml", []byte(tc.src), ".") }
 			newIn := func() *bus.Message {
 				in := bus.NewMessage()
 				in.ID = "e1"
-				in.SetJSON([]byte(input))
+				if tc.in == "" {
+					in.SetJSON([]byte(input))
+					return in
+				}
+				doc, err := ParseXML([]byte(tc.in), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				in.SetXML(doc.Root())
 				return in
 			}
 			if got := compareStream(t, tc.name, compile, newIn); got != tc.stream {
