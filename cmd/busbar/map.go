@@ -253,9 +253,16 @@ func prettyPayload(m *bus.Message) ([]byte, error) {
 		b.WriteByte('\n')
 		return b.Bytes(), nil
 	case bus.FormatXML:
-		root, err := m.XML()
-		if err != nil {
-			return nil, err
+		root := m.Root
+		if root == nil {
+			// Output a mapping wrote as bytes, read back keeping its CDATA
+			// sections (Busbar's scanner reads them as plain text).
+			d := etree.NewDocument()
+			d.ReadSettings.PreserveCData = true
+			if err := d.ReadFromBytes(m.Body); err != nil {
+				return nil, fmt.Errorf("the mapping built invalid XML: %v", err)
+			}
+			root = d.Root()
 		}
 		doc := etree.NewDocument()
 		doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
