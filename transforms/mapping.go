@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/beevik/etree"
 	"github.com/cockroachdb/apd/v3"
@@ -35,10 +36,11 @@ type Mapping struct {
 	body       *node
 	identity   *identity // identity: instead of body:
 	nvars      int
-	tidyNS     bool      // output may hold redundant namespace declarations (templates, copies)
-	usesNil    bool      // some node is nillable
-	stream     bool      // XML output is written straight to bytes (mapping_stream.go)
-	pool       sync.Pool // *evalCtx
+	outSize    atomic.Int64 // length of the last output written to bytes: the next one's buffer size
+	tidyNS     bool         // output may hold redundant namespace declarations (templates, copies)
+	usesNil    bool         // some node is nillable
+	stream     bool         // XML output is written straight to bytes (mapping_stream.go)
+	pool       sync.Pool    // *evalCtx
 }
 
 // table is a value map (code table).
@@ -937,11 +939,11 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 	reply := in.Reply()
 	switch {
 	case m.output == bus.FormatJSON:
-		c.buf = c.buf[:0]
+		c.startOutput()
 		if err := c.jsonBody(m.body); err != nil {
 			return nil, c.fault(err)
 		}
-		reply.SetCheckedJSON(append([]byte(nil), c.buf...))
+		reply.SetCheckedJSON(c.takeOutput())
 	case m.stream:
 		ok, err := c.xmlBodyBytes(m.body)
 		if err != nil {
@@ -950,7 +952,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 		if !ok {
 			return nil, errNoRoot(m)
 		}
-		reply.SetXMLBytes(append([]byte(nil), c.buf...))
+		reply.SetXMLBytes(c.takeOutput())
 	default:
 		var root *etree.Element
 		var err error
@@ -975,6 +977,31 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 
 func errNoRoot(m *Mapping) *bus.Fault {
 	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+}
+
+// startOutput readies c.buf for an output written as bytes. A buffer handed
+// over by takeOutput is replaced by one the size of the last output, so an
+// output is usually written in one allocation (no growing, no copy).
+func (c *evalCtx) startOutput() {
+	if c.buf == nil {
+		n := c.m.outSize.Load()
+		c.buf = make([]byte, 0, n+n/8+256)
+	}
+	c.buf = c.buf[:0]
+}
+
+// takeOutput hands over the bytes written to c.buf. A buffer much larger
+// than its content (a small output after a large one) is copied instead and
+// stays for the next Apply, so a message does not pin unused capacity.
+func (c *evalCtx) takeOutput() []byte {
+	n := len(c.buf)
+	c.m.outSize.Store(int64(n))
+	if cap(c.buf) > 2*n+4096 {
+		return append([]byte(nil), c.buf...)
+	}
+	out := c.buf
+	c.buf = nil
+	return out
 }
 
 // runError is a failure while building one output node.

@@ -105,7 +105,7 @@ func (s *streamCheck) splice(sp *splice, inContent bool) bool {
 // xmlBodyBytes is xmlBody writing into c.buf. ok is false when the body
 // produced no element.
 func (c *evalCtx) xmlBodyBytes(b *node) (ok bool, err error) {
-	c.buf = c.buf[:0]
+	c.startOutput()
 	c.nsScope, c.nsMarks = c.nsScope[:0], c.nsMarks[:0]
 	ok, err = c.enter(b)
 	if err != nil || !ok {

@@ -360,6 +360,28 @@ body:
 	if got := string(out.Bytes()); got != "<r><item><v>7.00</v></item></r>" {
 		t.Errorf("after a fault: %s", got)
 	}
+
+	// A large output, then a small one: each right, and the small one
+	// does not keep the large one's buffer.
+	big := `{"items": [` + strings.Repeat(`{"v": "1"},`, 2000) + `{"v": "2"}]}`
+	out, err = run(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := out.Bytes()
+	if want := "<r>" + strings.Repeat("<item><v>1.00</v></item>", 2000) + "<item><v>2.00</v></item></r>"; string(first) != want {
+		t.Errorf("large output: %.200s…", first)
+	}
+	out, err = run(`{"items": [{"v": "3"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Bytes(); string(got) != "<r><item><v>3.00</v></item></r>" || cap(got) > 4096+2*len(got) {
+		t.Errorf("small output after a large one: %q (capacity %d)", got, cap(got))
+	}
+	if !strings.HasSuffix(string(first), "<item><v>2.00</v></item></r>") {
+		t.Error("the large output changed after the next Apply")
+	}
 }
 
 // TestStreamEscapingMatchesEtree compares the escaping with etree's for
