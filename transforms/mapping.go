@@ -985,7 +985,7 @@ func errNoRoot(m *Mapping) *bus.Fault {
 func (c *evalCtx) startOutput() {
 	if c.buf == nil {
 		n := c.m.outSize.Load()
-		c.buf = make([]byte, 0, n+n/8+256)
+		c.buf = make([]byte, 0, n+n/8+64)
 	}
 	c.buf = c.buf[:0]
 }
