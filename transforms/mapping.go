@@ -71,6 +71,8 @@ type node struct {
 	spliceOnly bool      // the node's whole content is one choose: or call:
 	nillable   bool      // nil writes xsi:nil="true" (XML) or null (JSON)
 	cdata      bool      // XML output: text as a CDATA section
+	tags       *xmlTags  // XML output written as bytes: the element's fixed bytes (mapping_stream.go)
+	attrStep   string    // an XML attribute's step in error trails: "@" and its name
 }
 
 type letDef struct {
@@ -680,7 +682,7 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			if !c.leaf() {
 				return errAtNode(env.file, mv.Key, fmt.Sprintf("attribute %q must be an expression or a literal", k))
 			}
-			c.key = k[1:]
+			c.key, c.attrStep = k[1:], k
 			n.attrs = append(n.attrs, c)
 			continue
 		}
@@ -1498,7 +1500,7 @@ func (c *evalCtx) newElement(parent *etree.Element, tag string, want int) *etree
 // already computed; style is the node whose nillable: and cdata: apply.
 func (c *evalCtx) xmlFill(el *etree.Element, n *node, text leafText, style *node) error {
 	for _, a := range n.attrs {
-		c.push("@"+a.key, 0)
+		c.push(a.attrStep, 0)
 		v, err := c.leafValue(a)
 		c.pop()
 		if err != nil {

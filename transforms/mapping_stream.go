@@ -32,18 +32,50 @@ func (m *Mapping) streamable() bool {
 	if !streamXML || m.output != bus.FormatXML || m.body == nil || m.identity != nil || len(m.body.children) != 1 {
 		return false
 	}
-	s := streamCheck{seen: map[*template]bool{}}
+	s := streamCheck{seen: map[*template]bool{}, tidy: m.tidyNS}
 	return s.element(m.body.children[0])
 }
 
 // streamCheck walks a mapping's output nodes, each template's body once
-// (templates may call themselves).
+// (templates may call themselves), and gives each element its xmlTags.
 type streamCheck struct {
 	seen map[*template]bool
+	tidy bool
+}
+
+// xmlTags are an output element's fixed bytes, made at load.
+type xmlTags struct {
+	open  string // "<tag", attributes follow
+	close string // "</tag>"
+	// start is the whole start tag when nothing in it is computed (no
+	// attributes, no nil, no choose: or call: as the content, no tidying);
+	// decls are its namespace declarations as (prefix, URI), for the scope.
+	start string
+	decls [][2]string
+}
+
+func newXMLTags(n *node, tidy bool) *xmlTags {
+	t := &xmlTags{open: "<" + n.key, close: "</" + n.key + ">"}
+	if len(n.attrs) > 0 || n.nillable || n.spliceOnly || tidy {
+		return t
+	}
+	var c evalCtx // setAttr's rules for a declaration made twice
+	c.collectDecls(n)
+	b := []byte(t.open)
+	for _, a := range c.attrs {
+		p, _ := declPrefix(a[0])
+		t.decls = append(t.decls, [2]string{p, a[1]})
+		b = appendAttr(b, a[0], a[1])
+	}
+	t.start = string(append(b, '>'))
+	return t
 }
 
 // element: n in element position (xmlElement).
 func (s *streamCheck) element(n *node) bool {
+	if !n.seq {
+		n.tags = newXMLTags(n, s.tidy)
+	}
 	if n.seq {
 		for _, item := range n.children {
 			if !s.element(item) {
@@ -197,25 +229,29 @@ func (c *evalCtx) streamBuild(n *node) error {
 			src = nil
 		}
 	}
-	c.attrs = c.attrs[:0]
-	for _, ns := range n.nsDecl {
-		c.setAttr(ns[0], ns[1])
-	}
 	if src == nil {
 		if n.nillable {
+			c.collectDecls(n)
 			c.setNil()
-			c.startTag(n.key)
-			c.endTag(n.key)
+			c.startTag(n.tags.open)
+			c.endTag(n.tags.close)
 		}
 		return nil
 	}
+	if n.tags.start != "" {
+		c.nsMarks = append(c.nsMarks, len(c.nsScope))
+		c.nsScope = append(c.nsScope, n.tags.decls...)
+		c.buf = append(c.buf, n.tags.start...)
+		return c.streamContent(n, text, n)
+	}
+	c.collectDecls(n)
 	if src != n {
 		for _, ns := range src.nsDecl {
 			c.setAttr(ns[0], ns[1])
 		}
 	}
 	for _, a := range src.attrs {
-		c.push("@"+a.key, 0)
+		c.push(a.attrStep, 0)
 		v, err := c.leafValue(a)
 		c.pop()
 		if err != nil {
@@ -228,7 +264,13 @@ func (c *evalCtx) streamBuild(n *node) error {
 	if !text.ok && n.nillable && (src.value != nil || src.isLiteral) {
 		c.setNil()
 	}
-	c.startTag(n.key)
+	c.startTag(n.tags.open)
+	return c.streamContent(src, text, n)
+}
+
+// streamContent writes what follows the start tag: src's text and children,
+// then the end tag of n (whose cdata: applies).
+func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
 	if text.ok && text.s != "" {
 		if n.cdata {
 			c.buf = appendCData(c.buf, text.s)
@@ -239,7 +281,7 @@ func (c *evalCtx) streamBuild(n *node) error {
 	if err := c.streamChildren(src); err != nil {
 		return err
 	}
-	c.endTag(n.key)
+	c.endTag(n.tags.close)
 	return nil
 }
 
@@ -272,6 +314,14 @@ func (c *evalCtx) streamSplice(s *splice) error {
 		return err
 	}
 	return c.streamChildren(body)
+}
+
+// collectDecls starts collecting a start tag with n's declarations.
+func (c *evalCtx) collectDecls(n *node) {
+	c.attrs = c.attrs[:0]
+	for _, ns := range n.nsDecl {
+		c.setAttr(ns[0], ns[1])
+	}
 }
 
 // setAttr is etree's CreateAttr on the start tag being collected: a key
@@ -314,13 +364,13 @@ func (c *evalCtx) inScope(p string) (string, bool) {
 	return "", false
 }
 
-// startTag writes <tag attrs> and opens the element's namespace scope. In
-// a mapping with templates a declaration that repeats the one in scope is
-// left out (tidyNamespaces).
-func (c *evalCtx) startTag(tag string) {
+// startTag writes the start tag (open is "<tag") with the attributes
+// collected and opens the element's namespace scope. In a mapping with
+// templates a declaration that repeats the one in scope is left out
+// (tidyNamespaces).
+func (c *evalCtx) startTag(open string) {
 	c.nsMarks = append(c.nsMarks, len(c.nsScope))
-	b := append(c.buf, '<')
-	b = append(b, tag...)
+	b := append(c.buf, open...)
 	for _, a := range c.attrs {
 		if p, decl := declPrefix(a[0]); decl {
 			uri, found := c.inScope(p)
@@ -329,19 +379,22 @@ func (c *evalCtx) startTag(tag string) {
 			}
 			c.nsScope = append(c.nsScope, [2]string{p, a[1]})
 		}
-		b = append(b, ' ')
-		b = append(b, a[0]...)
-		b = append(b, '=', '"')
-		b = appendEscaped(b, a[1], &attrEscapes)
-		b = append(b, '"')
+		b = appendAttr(b, a[0], a[1])
 	}
 	c.buf = append(b, '>')
 }
 
+func appendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, '=', '"')
+	b = appendEscaped(b, value, &attrEscapes)
+	return append(b, '"')
+}
+
+// endTag writes the end tag ("</tag>") and closes the element's namespace scope.
 func (c *evalCtx) endTag(tag string) {
-	b := append(c.buf, '<', '/')
-	b = append(b, tag...)
-	c.buf = append(b, '>')
+	c.buf = append(c.buf, tag...)
 	c.nsScope = c.nsScope[:c.nsMarks[len(c.nsMarks)-1]]
 	c.nsMarks = c.nsMarks[:len(c.nsMarks)-1]
 }
