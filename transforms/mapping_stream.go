@@ -73,9 +73,6 @@ func newXMLTags(n *node, tidy bool) *xmlTags {
 
 // element: n in element position (xmlElement).
 func (s *streamCheck) element(n *node) bool {
-	if !n.seq {
-		n.tags = newXMLTags(n, s.tidy)
-	}
 	if n.seq {
 		for _, item := range n.children {
 			if !s.element(item) {
@@ -84,6 +81,7 @@ func (s *streamCheck) element(n *node) bool {
 		}
 		return true
 	}
+	n.tags = newXMLTags(n, s.tidy)
 	if n.spliceOnly {
 		return s.splice(n.children[0].splice, false)
 	}
