@@ -239,7 +239,7 @@ func startEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header *etree.Element) {
 	if v == bus.SOAP12 {
 		ns = bus.NSSOAP12
 	}
-	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	w.WriteString(xmlDecl)
 	w.WriteString(`<soap:Envelope xmlns:soap="` + ns + `">`)
 	if header != nil && len(header.ChildElements()) > 0 {
 		w.WriteString(`<soap:Header>`)
