@@ -70,6 +70,11 @@ func (v SOAPVersion) String() string {
 // same paths whether the XML came bare or wrapped. Root is authoritative when
 // set; Body holds the raw bytes as received (and is cleared when a step
 // replaces Root, so nobody reads stale bytes).
+//
+// An XML message may also hold bytes only (SetXMLBytes: a mapping that wrote
+// its output straight to bytes): Root is nil and Body is one element, as
+// Busbar writes XML, declaring every prefix it uses. Read the payload with
+// XML(), which parses such bytes once, never with Root directly.
 type Message struct {
 	ID            string // unique per message, assigned at the inbound side
 	CorrelationID string // carried across every hop of one exchange
@@ -100,6 +105,10 @@ type Message struct {
 	// document (a listener or connector validated it, or Busbar wrote it),
 	// so a mapping need not validate it again. SetJSON clears it.
 	JSONChecked bool
+
+	// rootFromBody records that XML() parsed Root from bytes SetXMLBytes
+	// set, so Body is still the payload as it can be sent.
+	rootFromBody bool
 }
 
 // NewMessage returns a message with its maps allocated.
@@ -109,12 +118,70 @@ func NewMessage() *Message {
 
 // SetXML replaces the payload with an XML element.
 func (m *Message) SetXML(root *etree.Element) {
-	m.Format, m.Root, m.Body, m.JSONChecked = FormatXML, root, nil, false
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody = FormatXML, root, nil, false, false
 }
+
+// SetXMLBytes replaces the payload with one serialised XML element: no XML
+// declaration, written with XMLWriteSettings, declaring every namespace
+// prefix it uses (so it can go inside an envelope as it is). b is not copied.
+func (m *Message) SetXMLBytes(b []byte) {
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody = FormatXML, nil, b, false, false
+}
+
+// HasXML reports whether m holds an XML payload, as a tree or as bytes.
+func (m *Message) HasXML() bool {
+	return m.Format == FormatXML && (m.Root != nil || len(m.Body) > 0)
+}
+
+// XML returns the XML payload as a tree: Root, or else (for an XML message
+// holding bytes only) Body parsed once and kept in Root. Body stays what it
+// was, so treat the tree as read-only: a step that changes the payload sets
+// a new one with SetXML. It returns nil, nil when there is no XML payload
+// (a raw message's Root is its parsed view, set by whoever parsed it).
+func (m *Message) XML() (*etree.Element, error) {
+	if m.Root != nil || m.Format != FormatXML || len(m.Body) == 0 {
+		return m.Root, nil
+	}
+	root, err := xmlParser(m.Body)
+	if err != nil {
+		return nil, fmt.Errorf("XML payload: %w", err)
+	}
+	m.Root, m.rootFromBody = root, true
+	return root, nil
+}
+
+// XMLBytes returns the payload as bytes that can go inside an envelope as
+// they are (see SetXMLBytes), or nil when the payload is a tree that must
+// be serialised (its bytes, if any, may lack inherited namespace
+// declarations).
+func (m *Message) XMLBytes() []byte {
+	if m.Format == FormatXML && len(m.Body) > 0 && (m.Root == nil || m.rootFromBody) {
+		return m.Body
+	}
+	return nil
+}
+
+// xmlParser parses the bytes of an XML payload into its document element.
+// Package transforms installs its faster scanner (SetXMLParser); etree's
+// reader is the fallback, so bus works on its own.
+var xmlParser = func(b []byte) (*etree.Element, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(b); err != nil {
+		return nil, err
+	}
+	if doc.Root() == nil {
+		return nil, fmt.Errorf("no document element")
+	}
+	return doc.Root(), nil
+}
+
+// SetXMLParser sets how XML() parses a payload held as bytes. It is meant
+// for one package's init (transforms), not for switching at run time.
+func SetXMLParser(parse func([]byte) (*etree.Element, error)) { xmlParser = parse }
 
 // SetJSON replaces the payload with JSON bytes.
 func (m *Message) SetJSON(b []byte) {
-	m.Format, m.Root, m.Body, m.JSONChecked = FormatJSON, nil, b, false
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody = FormatJSON, nil, b, false, false
 }
 
 // SetCheckedJSON is SetJSON for bytes already known to be well-formed JSON.

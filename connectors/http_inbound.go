@@ -259,13 +259,16 @@ func (in *inbound) writeReply(reply *bus.Message) {
 		if v == 0 {
 			v = in.soapVersion()
 		}
-		if v == 0 || reply.Root == nil {
+		if v == 0 || !reply.HasXML() {
 			writeRESTReply(w, reply)
 			return
 		}
 		out := getBuffer()
 		defer putBuffer(out)
-		WriteEnvelope(out, v, nil, reply.Root)
+		if err := writeMessageEnvelope(out, v, reply); err != nil {
+			writeSOAPFault(w, v, bus.ServerFault(0, "Cannot write reply", err.Error()), "")
+			return
+		}
 		w.Header().Set("Content-Type", soapContentType(v, "utf-8"))
 		w.WriteHeader(http.StatusOK) // as the facade: errors travel as faults
 		w.Write(out.Bytes())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/busbar/busbar/bus"
@@ -125,6 +126,8 @@ func position(b []byte, off int) string {
 	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
+const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
 func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 	status := m.Status
 	if status == 0 {
@@ -135,8 +138,15 @@ func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 	case bus.FormatJSON:
 		w.Header().Set("Content-Type", "application/json")
 	case bus.FormatXML:
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		body = append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), body...)
+		// The declaration is written ahead of the payload, not joined to a
+		// copy of it (a mapping's XML output arrives as bytes).
+		h := w.Header()
+		h.Set("Content-Type", "application/xml; charset=utf-8")
+		h.Set("Content-Length", strconv.Itoa(len(xmlDecl)+len(body)))
+		w.WriteHeader(status)
+		io.WriteString(w, xmlDecl)
+		w.Write(body)
+		return
 	default:
 		if len(body) == 0 && status == http.StatusOK {
 			status = http.StatusNoContent

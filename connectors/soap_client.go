@@ -72,12 +72,14 @@ type SOAPConnector struct {
 var _ bus.Connector = (*SOAPConnector)(nil)
 
 func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Message, error) {
-	if req.Format != bus.FormatXML || req.Root == nil {
+	if !req.HasXML() {
 		return nil, bus.ServerFault(0, "Route misconfigured", fmt.Sprintf(
 			"connector %q needs an XML payload, the route gave %s: map the request to XML first", c.name, req.Format))
 	}
 	var env bytes.Buffer
-	WriteEnvelope(&env, c.version, nil, req.Root)
+	if err := writeMessageEnvelope(&env, c.version, req); err != nil {
+		return nil, bus.ServerFault(0, "Cannot write SOAP request", fmt.Sprintf("connector %q: %v", c.name, err))
+	}
 	body, cs, err := c.encodeXML(env.Bytes())
 	if err != nil {
 		return nil, err

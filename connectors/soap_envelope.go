@@ -200,25 +200,55 @@ func childText(e *etree.Element, local, ns string) string {
 // a bigger document gets the declarations it inherited copied onto it, so
 // the envelope stays namespace-well-formed.
 func WriteEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header, payload *etree.Element) {
+	startEnvelope(w, v, header)
+	if payload != nil {
+		standalone(payload).WriteTo(w, &bus.XMLWriteSettings)
+	}
+	w.WriteString(envelopeEnd)
+}
+
+// WriteEnvelopeBytes is WriteEnvelope for a payload held as bytes: one
+// element that declares every prefix it uses (bus.Message.SetXMLBytes), put
+// inside soap:Body as it is, without parsing it.
+func WriteEnvelopeBytes(w *bytes.Buffer, v bus.SOAPVersion, header *etree.Element, payload []byte) {
+	startEnvelope(w, v, header)
+	w.Write(payload)
+	w.WriteString(envelopeEnd)
+}
+
+// writeMessageEnvelope wraps m's XML payload in an envelope: bytes a
+// mapping wrote are spliced in, a tree is serialised.
+func writeMessageEnvelope(w *bytes.Buffer, v bus.SOAPVersion, m *bus.Message) error {
+	if b := m.XMLBytes(); b != nil {
+		WriteEnvelopeBytes(w, v, nil, b)
+		return nil
+	}
+	root, err := m.XML()
+	if err != nil {
+		return err
+	}
+	WriteEnvelope(w, v, nil, root)
+	return nil
+}
+
+const envelopeEnd = `</soap:Body></soap:Envelope>`
+
+// startEnvelope writes everything up to and including <soap:Body>.
+func startEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header *etree.Element) {
 	ns := bus.NSSOAP11
 	if v == bus.SOAP12 {
 		ns = bus.NSSOAP12
 	}
-	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	w.WriteString(xmlDecl)
 	w.WriteString(`<soap:Envelope xmlns:soap="` + ns + `">`)
-	ws := &bus.XMLWriteSettings
 	if header != nil && len(header.ChildElements()) > 0 {
 		w.WriteString(`<soap:Header>`)
 		for _, h := range header.ChildElements() {
-			standalone(h).WriteTo(w, ws)
+			standalone(h).WriteTo(w, &bus.XMLWriteSettings)
 		}
 		w.WriteString(`</soap:Header>`)
 	}
 	w.WriteString(`<soap:Body>`)
-	if payload != nil {
-		standalone(payload).WriteTo(w, ws)
-	}
-	w.WriteString(`</soap:Body></soap:Envelope>`)
 }
 
 // standalone returns e itself when it declares every prefix it uses, or a

@@ -134,13 +134,16 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(env.Version, bus.AsFault(err))
 			return
 		}
-		if reply.Format != bus.FormatXML || reply.Root == nil {
+		if !reply.HasXML() {
 			f := bus.ServerFault(0, "Route produced no XML", fmt.Sprintf("route %q answered %s to a SOAP caller", op.Route, reply.Format))
 			fail(env.Version, f)
 			return
 		}
 		var out bytes.Buffer
-		WriteEnvelope(&out, env.Version, nil, reply.Root)
+		if err := writeMessageEnvelope(&out, env.Version, reply); err != nil {
+			fail(env.Version, bus.ServerFault(0, "Cannot write reply", fmt.Sprintf("route %q: %v", op.Route, err)))
+			return
+		}
 		body, cs, err := encodeSOAP(out.Bytes(), ep.Charset)
 		if err != nil {
 			fail(env.Version, bus.ServerFault(0, "Cannot encode reply", fmt.Sprintf("route %q: %v", op.Route, err)))

@@ -527,10 +527,14 @@ func (rc *routeCompiler) inboundDecl(kind, method, path string) *inboundDecl {
 
 // toJSON converts an XML message to JSON; schema may be nil.
 func toJSON(m *bus.Message, schema *transforms.Schema) (*bus.Message, error) {
-	if m.Format != bus.FormatXML || m.Root == nil {
+	if !m.HasXML() {
 		return m, nil
 	}
-	b, err := schema.XMLToJSON(m.Root)
+	root, err := m.XML()
+	if err != nil {
+		return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
+	}
+	b, err := schema.XMLToJSON(root)
 	if err != nil {
 		return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 	}
@@ -628,8 +632,10 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 	// there is one.
 	op.Handle = func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		ns := responseNS
-		if ns == "" && m.Root != nil {
-			ns = m.Root.NamespaceURI()
+		if ns == "" {
+			if root, _ := m.XML(); root != nil {
+				ns = root.NamespaceURI()
+			}
 		}
 		out, err := route.Pipeline.Run(ctx, m)
 		if err != nil {
@@ -641,7 +647,7 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 }
 
 func toXML(m *bus.Message, element, ns string, schema *transforms.Schema) (*bus.Message, error) {
-	if m.Format == bus.FormatXML && m.Root != nil {
+	if m.HasXML() {
 		return m, nil
 	}
 	body := m.Bytes()

@@ -247,8 +247,12 @@ func TestOAReimbursementMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	root, err := out.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
 	doc := etree.NewDocument()
-	doc.SetRoot(out.Root.Copy())
+	doc.SetRoot(root.Copy())
 	doc.Indent(2)
 	s, _ := doc.WriteToString()
 	golden(t, "oa-reimbursement-bapi.xml", s)

@@ -86,7 +86,11 @@ func (rc *routeCompiler) callStep() {
 		if kind != "soap" && out.Format == bus.FormatXML {
 			// A REST service takes JSON: an unmapped XML payload (a SOAP
 			// caller's body) goes over by the conventions of docs/mapping.md.
-			b, err := schema.XMLToJSON(out.Root)
+			root, err := m.XML()
+			if err != nil {
+				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
+			}
+			b, err := schema.XMLToJSON(root)
 			if err != nil {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}

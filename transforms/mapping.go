@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/beevik/etree"
 	"github.com/cockroachdb/apd/v3"
@@ -35,9 +36,11 @@ type Mapping struct {
 	body       *node
 	identity   *identity // identity: instead of body:
 	nvars      int
-	tidyNS     bool      // output may hold redundant namespace declarations (templates, copies)
-	usesNil    bool      // some node is nillable
-	pool       sync.Pool // *evalCtx
+	outSize    atomic.Int64 // length of the last output written to bytes: the next one's buffer size
+	tidyNS     bool         // output may hold redundant namespace declarations (templates, copies)
+	usesNil    bool         // some node is nillable
+	stream     bool         // XML output is written straight to bytes (mapping_stream.go)
+	pool       sync.Pool    // *evalCtx
 }
 
 // table is a value map (code table).
@@ -68,6 +71,8 @@ type node struct {
 	spliceOnly bool      // the node's whole content is one choose: or call:
 	nillable   bool      // nil writes xsi:nil="true" (XML) or null (JSON)
 	cdata      bool      // XML output: text as a CDATA section
+	tags       *xmlTags  // XML output written as bytes: the element's fixed bytes (mapping_stream.go)
+	attrStep   string    // an XML attribute's step in error trails: "@" and its name
 }
 
 type letDef struct {
@@ -219,6 +224,7 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 			}
 		}
 	}
+	m.stream = m.streamable()
 	m.pool.New = func() any { return newEvalCtx(m) }
 	return m, nil
 }
@@ -676,7 +682,7 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			if !c.leaf() {
 				return errAtNode(env.file, mv.Key, fmt.Sprintf("attribute %q must be an expression or a literal", k))
 			}
-			c.key = k[1:]
+			c.key, c.attrStep = k[1:], k
 			n.attrs = append(n.attrs, c)
 			continue
 		}
@@ -915,7 +921,7 @@ func (t *table) load(path string) error {
 
 // ---- applying ----
 
-// Apply builds the output from in (in.Root for XML input, in.Body for JSON
+// Apply builds the output from in (in.XML() for XML input, in.Body for JSON
 // input) and returns in.Reply() with the payload set.
 func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 	c := m.pool.Get().(*evalCtx)
@@ -935,11 +941,20 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 	reply := in.Reply()
 	switch {
 	case m.output == bus.FormatJSON:
-		c.buf = c.buf[:0]
+		c.startOutput()
 		if err := c.jsonBody(m.body); err != nil {
 			return nil, c.fault(err)
 		}
-		reply.SetCheckedJSON(append([]byte(nil), c.buf...))
+		reply.SetCheckedJSON(c.takeOutput())
+	case m.stream:
+		ok, err := c.xmlBodyBytes(m.body)
+		if err != nil {
+			return nil, c.fault(err)
+		}
+		if !ok {
+			return nil, errNoRoot(m)
+		}
+		reply.SetXMLBytes(c.takeOutput())
 	default:
 		var root *etree.Element
 		var err error
@@ -952,7 +967,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 			return nil, c.fault(err)
 		}
 		if root == nil {
-			return nil, bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+			return nil, errNoRoot(m)
 		}
 		if m.tidyNS {
 			tidyNamespaces(root, nil)
@@ -960,6 +975,35 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 		reply.SetXML(root)
 	}
 	return reply, nil
+}
+
+func errNoRoot(m *Mapping) *bus.Fault {
+	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+}
+
+// startOutput readies c.buf for an output written as bytes. A buffer handed
+// over by takeOutput is replaced by one the size of the last output, so an
+// output is usually written in one allocation (no growing, no copy).
+func (c *evalCtx) startOutput() {
+	if c.buf == nil {
+		n := c.m.outSize.Load()
+		c.buf = make([]byte, 0, n+n/8+64)
+	}
+	c.buf = c.buf[:0]
+}
+
+// takeOutput hands over the bytes written to c.buf. A buffer much larger
+// than its content (a small output after a large one) is copied instead and
+// stays for the next Apply, so a message does not pin unused capacity.
+func (c *evalCtx) takeOutput() []byte {
+	n := len(c.buf)
+	c.m.outSize.Store(int64(n))
+	if cap(c.buf) > 2*n+4096 {
+		return append([]byte(nil), c.buf...)
+	}
+	out := c.buf
+	c.buf = nil
+	return out
 }
 
 // runError is a failure while building one output node.
@@ -1456,7 +1500,7 @@ func (c *evalCtx) newElement(parent *etree.Element, tag string, want int) *etree
 // already computed; style is the node whose nillable: and cdata: apply.
 func (c *evalCtx) xmlFill(el *etree.Element, n *node, text leafText, style *node) error {
 	for _, a := range n.attrs {
-		c.push("@"+a.key, 0)
+		c.push(a.attrStep, 0)
 		v, err := c.leafValue(a)
 		c.pop()
 		if err != nil {

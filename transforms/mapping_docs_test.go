@@ -153,35 +153,9 @@ func TestDocsExamples(t *testing.T) {
 }
 
 func runDocExample(t *testing.T, ex docExample) (string, error) {
-	dir := t.TempDir()
-	for name, text := range ex.files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			return "", err
-		}
-	}
-	m, err := CompileMapping("maps/example.yaml", []byte(ex.mapB.text), dir)
-	if err != nil {
-		if ex.output.info == "text output" {
-			return err.Error(), nil
-		}
-		return "", err
-	}
-	in := bus.NewMessage()
-	switch {
-	case ex.input == nil:
-		in.Format, in.Body = bus.FormatJSON, []byte("{}")
-	case ex.input.info == "json input":
-		in.Format, in.Body = bus.FormatJSON, []byte(ex.input.text)
-	default:
-		doc, err := ParseXML([]byte(ex.input.text), "")
-		if err != nil {
-			return "", fmt.Errorf("input: %v", err)
-		}
-		in.Format, in.Body, in.Root = bus.FormatXML, []byte(ex.input.text), doc.Root()
+	m, in, text, err := docExampleMapping(t, ex)
+	if m == nil {
+		return text, err
 	}
 	out, err := m.Apply(in)
 	if err != nil {
@@ -198,13 +172,54 @@ func runDocExample(t *testing.T, ex docExample) (string, error) {
 		}
 		return b.String(), nil
 	}
+	root, err := outputTree(out)
+	if err != nil {
+		return "", err
+	}
 	doc := etree.NewDocument()
-	doc.SetRoot(out.Root.Copy())
+	doc.SetRoot(root.Copy())
 	if m.identity == nil {
 		doc.Indent(2)
 	}
 	s, _ := doc.WriteToString()
 	return strings.TrimSpace(s), nil
+}
+
+// docExampleMapping compiles an example's mapping (its files written to a
+// temporary folder) and builds its input message. m is nil when the
+// mapping does not compile: text is then the result, or err the failure.
+func docExampleMapping(t *testing.T, ex docExample) (m *Mapping, in *bus.Message, text string, err error) {
+	dir := t.TempDir()
+	for name, text := range ex.files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, nil, "", err
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	m, err = CompileMapping("maps/example.yaml", []byte(ex.mapB.text), dir)
+	if err != nil {
+		if ex.output.info == "text output" {
+			return nil, nil, err.Error(), nil
+		}
+		return nil, nil, "", err
+	}
+	in = bus.NewMessage()
+	switch {
+	case ex.input == nil:
+		in.Format, in.Body = bus.FormatJSON, []byte("{}")
+	case ex.input.info == "json input":
+		in.Format, in.Body = bus.FormatJSON, []byte(ex.input.text)
+	default:
+		doc, err := ParseXML([]byte(ex.input.text), "")
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("input: %v", err)
+		}
+		in.Format, in.Body, in.Root = bus.FormatXML, []byte(ex.input.text), doc.Root()
+	}
+	return m, in, "", nil
 }
 
 func docOutputEqual(kind, want, got string) bool {

@@ -79,8 +79,11 @@ type evalCtx struct {
 
 	matched    map[matchKey]*idRule // identity: the rule for each input node
 	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
-	buf        []byte
+	buf        []byte               // output: JSON, or XML when the mapping streams it
 	trail      []trailStep
+	attrs      [][2]string     // streamed XML: the start tag being collected
+	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
+	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
 	elemChunks int
 	nowT       time.Time // now(), fixed for one Apply
@@ -127,14 +130,18 @@ func (c *evalCtx) start(in *bus.Message) error {
 		}
 		c.jsonRoot = gjson.ParseBytes(body)
 	case inputXML:
-		if in.Root == nil {
+		root, err := in.XML()
+		if err != nil {
+			return bus.ServerFault(500, "Mapping failed", c.name()+": "+err.Error())
+		}
+		if root == nil {
 			if in.Format == bus.FormatJSON {
 				return c.startFault("the mapping reads XML but the message holds JSON")
 			}
 			c.xmlRoot = nil
 			return c.startFault("the message holds no parsed XML payload")
 		}
-		c.xmlRoot = newXMLNav(in.Root)
+		c.xmlRoot = newXMLNav(root)
 		c.xmlRoot.MoveToChild() // from the virtual document root to the payload element
 	}
 	return nil
@@ -162,6 +169,8 @@ func (c *evalCtx) reset() {
 	clear(c.matched)
 	clear(c.movedFrom)
 	c.trail = c.trail[:0]
+	clear(c.attrs)
+	c.attrs = c.attrs[:0]
 	c.elems, c.elemChunks = nil, 0
 	c.nowT = time.Time{}
 	if c.m != nil {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/beevik/etree"
 	"golang.org/x/net/html/charset"
+
+	"github.com/busbar/busbar/bus"
 )
 
 // ErrNotXML is returned (wrapped) for a body that holds no XML document.
@@ -24,6 +26,21 @@ var ErrNotXML = errors.New("not an XML document")
 // expanded. The error names the line and column and what is wrong.
 func ParseXML(body []byte, charsetLabel string) (*etree.Document, error) {
 	return parseXMLFast(body, charsetLabel)
+}
+
+// A message holding XML as bytes (a mapping's streamed output) is parsed,
+// when a later step needs the tree, by the same scanner as everything else.
+func init() {
+	bus.SetXMLParser(func(b []byte) (*etree.Element, error) {
+		doc, err := parseXMLFast(b, "")
+		if err != nil {
+			return nil, err
+		}
+		if doc.Root() == nil {
+			return nil, ErrNotXML
+		}
+		return doc.Root(), nil
+	})
 }
 
 func passThrough(_ string, r io.Reader) (io.Reader, error) { return r, nil }

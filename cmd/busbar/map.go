@@ -117,10 +117,13 @@ func runMap(mapFile, input, tableDir, schema string, v map[string]string) ([]byt
 // the schema to JSON and back, which fails on a missing required element,
 // a value that is not of its xsd type, or a repeated single element.
 func checkAgainst(s *transforms.Schema, schemaFile string, out *bus.Message) error {
-	if out.Format != bus.FormatXML || out.Root == nil {
+	if !out.HasXML() {
 		return fmt.Errorf("--schema checks XML output; this mapping writes %s (%w)", out.Format, errUsage)
 	}
-	root := out.Root
+	root, err := out.XML()
+	if err != nil {
+		return err
+	}
 	if s.Element(root.NamespaceURI(), root.Tag) == nil {
 		return fmt.Errorf("%s declares no element {%s}%s, the output's root", schemaFile, root.NamespaceURI(), root.Tag)
 	}
@@ -148,7 +151,11 @@ func runConvert(schema, input, element string) ([]byte, error) {
 	}
 	out := bus.NewMessage()
 	if in.Format == bus.FormatXML {
-		j, err := hints.XMLToJSON(in.Root)
+		root, err := in.XML()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", input, err)
+		}
+		j, err := hints.XMLToJSON(root)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", input, err)
 		}
@@ -246,9 +253,20 @@ func prettyPayload(m *bus.Message) ([]byte, error) {
 		b.WriteByte('\n')
 		return b.Bytes(), nil
 	case bus.FormatXML:
+		root := m.Root
+		if root == nil {
+			// Output a mapping wrote as bytes, read back keeping its CDATA
+			// sections (Busbar's scanner reads them as plain text).
+			d := etree.NewDocument()
+			d.ReadSettings.PreserveCData = true
+			if err := d.ReadFromBytes(m.Body); err != nil {
+				return nil, fmt.Errorf("the mapping built invalid XML: %v", err)
+			}
+			root = d.Root()
+		}
 		doc := etree.NewDocument()
 		doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-		doc.SetRoot(m.Root.Copy())
+		doc.SetRoot(root.Copy())
 		doc.Indent(2)
 		doc.WriteSettings.CanonicalEndTags = true
 		var b bytes.Buffer

@@ -36,6 +36,9 @@ func TestMapCommand(t *testing.T) {
 		errOut string // stderr must contain this
 	}{
 		{"json-to-xml", []string{"--map", "../../examples/maps/voucher-to-bapi.yaml", "--input", td + "voucher.json"}, 0, "voucher-to-bapi.out.xml", ""},
+		// Written as bytes by the mapping, shown with its CDATA section and nils.
+		{"cdata-nil-output", []string{"--map", "../../transforms/testdata/mapping/nil-cdata-literals/mapping.yaml",
+			"--input", "../../transforms/testdata/mapping/nil-cdata-literals/input.json"}, 0, "nil-cdata.out.xml", ""},
 		{"soap12-envelope-in", []string{"--map", "../../examples/maps/claim-to-json.yaml", "--input", td + "submit-soap12.xml"}, 0, "claim-to-json.out.json", ""},
 		{"gbk-vars-tables", []string{"--map", td + "claim.yaml", "--input", gbkFile, "--var", "claimId=CLM-9",
 			"--table-dir", "../../transforms/testdata/mapping/tables-from-files"}, 0, "claim-gbk.out.json", ""},

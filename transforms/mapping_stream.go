@@ -1,0 +1,477 @@
+package transforms
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/busbar/busbar/bus"
+)
+
+// Streaming XML output: a mapping whose shape allows it writes its output
+// document straight into a byte buffer instead of building an etree tree
+// and serialising it (most of the cost of an XML-producing mapping was
+// allocating and collecting the tree's elements). The bytes are exactly
+// what etree writes for the tree the other path builds, with
+// bus.XMLWriteSettings; TestStreamMatchesTree holds the two paths to that.
+//
+// Whether a mapping streams is decided at load (streamable). What needs the
+// tree falls back to it for the whole mapping: identity: and copy-of:
+// (their output is tidied looking back at the copied nodes), and a choose:
+// or call: among an element's children whose content adds attributes,
+// declarations or text to that element (in the tree they land on the
+// element after earlier children were written). A mapping with templates
+// streams with its namespace declarations tidied as they are written: a
+// declaration that repeats the one in scope is left out, as
+// tidyNamespaces does to the tree.
+
+// streamXML turns streaming off for tests that compare it with the tree.
+var streamXML = true
+
+// streamable reports whether m's XML output can be streamed.
+func (m *Mapping) streamable() bool {
+	if !streamXML || m.output != bus.FormatXML || m.body == nil || m.identity != nil || len(m.body.children) != 1 {
+		return false
+	}
+	s := streamCheck{seen: map[*template]bool{}, tidy: m.tidyNS}
+	return s.element(m.body.children[0])
+}
+
+// streamCheck walks a mapping's output nodes, each template's body once
+// (templates may call themselves), and gives each element its xmlTags.
+type streamCheck struct {
+	seen map[*template]bool
+	tidy bool
+}
+
+// xmlTags are an output element's fixed bytes, made at load.
+type xmlTags struct {
+	open  string // "<tag", attributes follow
+	close string // "</tag>"
+	// start is the whole start tag when nothing in it is computed (no
+	// attributes, no nil, no choose: or call: as the content, no tidying);
+	// decls are its namespace declarations as (prefix, URI), for the scope.
+	start string
+	decls [][2]string
+}
+
+func newXMLTags(n *node, tidy bool) *xmlTags {
+	t := &xmlTags{open: "<" + n.key, close: "</" + n.key + ">"}
+	if len(n.attrs) > 0 || n.nillable || n.spliceOnly || tidy {
+		return t
+	}
+	var c evalCtx // setAttr's rules for a declaration made twice
+	c.collectDecls(n)
+	b := []byte(t.open)
+	for _, a := range c.attrs {
+		p, _ := declPrefix(a[0])
+		t.decls = append(t.decls, [2]string{p, a[1]})
+		b = appendAttr(b, a[0], a[1])
+	}
+	t.start = string(append(b, '>'))
+	return t
+}
+
+// element: n in element position (xmlElement).
+func (s *streamCheck) element(n *node) bool {
+	if n.seq {
+		for _, item := range n.children {
+			if !s.element(item) {
+				return false
+			}
+		}
+		return true
+	}
+	n.tags = newXMLTags(n, s.tidy)
+	if n.spliceOnly {
+		return s.splice(n.children[0].splice, false)
+	}
+	return s.children(n)
+}
+
+// children: the children of an element's content node (xmlFill).
+func (s *streamCheck) children(n *node) bool {
+	for _, ch := range n.children {
+		if ch.splice == nil && !s.element(ch) || ch.splice != nil && !s.splice(ch.splice, true) {
+			return false
+		}
+	}
+	return true
+}
+
+// splice: the bodies a choose: or call: can produce; among other children
+// (inContent) they may only add child elements.
+func (s *streamCheck) splice(sp *splice, inContent bool) bool {
+	var bodies []*node
+	switch sp.kind {
+	case spliceChoose:
+		for _, b := range sp.branches {
+			bodies = append(bodies, b.body)
+		}
+	case spliceCall:
+		bodies = append(bodies, sp.tmpl.body)
+	default: // copy-of
+		return false
+	}
+	for _, body := range bodies {
+		if body.seq || body.forEach != nil {
+			return false
+		}
+		if inContent && (len(body.attrs) > 0 || len(body.nsDecl) > 0 || body.value != nil || body.isLiteral) {
+			return false
+		}
+		if sp.kind == spliceCall {
+			if s.seen[sp.tmpl] {
+				continue // its content is checked (or being checked) already
+			}
+			s.seen[sp.tmpl] = true
+		}
+		if !s.children(body) {
+			return false
+		}
+	}
+	return true
+}
+
+// xmlBodyBytes is xmlBody writing into c.buf. ok is false when the body
+// produced no element.
+func (c *evalCtx) xmlBodyBytes(b *node) (ok bool, err error) {
+	c.startOutput()
+	c.nsScope, c.nsMarks = c.nsScope[:0], c.nsMarks[:0]
+	ok, err = c.enter(b)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := c.streamElement(b.children[0]); err != nil {
+		return false, err
+	}
+	return len(c.buf) > 0, nil // the root cannot repeat (checkXMLBody): one element or none
+}
+
+func (c *evalCtx) streamElement(n *node) error {
+	c.push(n.key, 0)
+	defer c.pop()
+	if n.seq {
+		for i, item := range n.children {
+			c.setTrailIndex(i + 1)
+			if err := c.streamElement1(item); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.streamElement1(n)
+}
+
+func (c *evalCtx) streamElement1(n *node) error {
+	if n.forEach == nil {
+		ok, err := c.enter(n)
+		if err != nil || !ok {
+			return err
+		}
+		return c.streamBuild(n)
+	}
+	items, err := c.loopItems(n)
+	if err != nil {
+		return err
+	}
+	saved := c.saveItem()
+	defer c.restoreItem(saved)
+	c.loops = append(c.loops, loopStep{expr: n.forEach})
+	for i, it := range items {
+		c.at(it, i+1, len(items))
+		c.loops[len(c.loops)-1].idx = it.idx
+		c.setTrailIndex(i + 1)
+		ok, err := c.enter(n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := c.streamBuild(n); err != nil {
+				return err
+			}
+		}
+	}
+	c.loops = c.loops[:len(c.loops)-1]
+	return nil
+}
+
+// streamBuild writes the element xmlBuild would create for n, evaluating in
+// the same order (text, then attributes, then children) so that the same
+// error is reported first.
+func (c *evalCtx) streamBuild(n *node) error {
+	src := n
+	if n.spliceOnly {
+		body, mark, err := c.enterSplice(n.children[0].splice)
+		if err != nil {
+			return err
+		}
+		defer c.leaveSplice(mark)
+		if body != nil {
+			ok, err := c.enter(body)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				body = nil
+			}
+		}
+		src = body
+	}
+	var text leafText
+	if src != nil && (src.value != nil || src.isLiteral) {
+		var err error
+		if text, err = c.leafString(src); err != nil {
+			return err
+		}
+		if !text.ok && len(src.attrs) == 0 && len(src.children) == 0 {
+			src = nil
+		}
+	}
+	if src == nil {
+		if n.nillable {
+			c.collectDecls(n)
+			c.setNil()
+			c.startTag(n.tags.open)
+			c.endTag(n.tags.close)
+		}
+		return nil
+	}
+	if n.tags.start != "" {
+		c.nsMarks = append(c.nsMarks, len(c.nsScope))
+		c.nsScope = append(c.nsScope, n.tags.decls...)
+		c.buf = append(c.buf, n.tags.start...)
+		return c.streamContent(n, text, n)
+	}
+	c.collectDecls(n)
+	if src != n {
+		for _, ns := range src.nsDecl {
+			c.setAttr(ns[0], ns[1])
+		}
+	}
+	for _, a := range src.attrs {
+		c.push(a.attrStep, 0)
+		v, err := c.leafValue(a)
+		c.pop()
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			c.setAttr(a.key, toString(v))
+		}
+	}
+	if !text.ok && n.nillable && (src.value != nil || src.isLiteral) {
+		c.setNil()
+	}
+	c.startTag(n.tags.open)
+	return c.streamContent(src, text, n)
+}
+
+// streamContent writes what follows the start tag: src's text and children,
+// then the end tag of n (whose cdata: applies).
+func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
+	if text.ok && text.s != "" {
+		if n.cdata {
+			c.buf = appendCData(c.buf, text.s)
+		} else {
+			c.buf = appendEscaped(c.buf, text.s, &textEscapes)
+		}
+	}
+	if err := c.streamChildren(src); err != nil {
+		return err
+	}
+	c.endTag(n.tags.close)
+	return nil
+}
+
+// streamChildren writes the child elements of n; a choose: or call: among
+// them writes those of the content it picks (streamable made sure that
+// content adds nothing else to the element).
+func (c *evalCtx) streamChildren(n *node) error {
+	for _, ch := range n.children {
+		var err error
+		if ch.splice == nil {
+			err = c.streamElement(ch)
+		} else {
+			err = c.streamSplice(ch.splice)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *evalCtx) streamSplice(s *splice) error {
+	body, mark, err := c.enterSplice(s)
+	if err != nil || body == nil {
+		return err
+	}
+	defer c.leaveSplice(mark)
+	ok, err := c.enter(body)
+	if err != nil || !ok {
+		return err
+	}
+	return c.streamChildren(body)
+}
+
+// collectDecls starts collecting a start tag with n's declarations.
+func (c *evalCtx) collectDecls(n *node) {
+	c.attrs = c.attrs[:0]
+	for _, ns := range n.nsDecl {
+		c.setAttr(ns[0], ns[1])
+	}
+}
+
+// setAttr is etree's CreateAttr on the start tag being collected: a key
+// set twice keeps its first place and takes the last value.
+func (c *evalCtx) setAttr(key, value string) {
+	for i := range c.attrs {
+		if c.attrs[i][0] == key {
+			c.attrs[i][1] = value
+			return
+		}
+	}
+	c.attrs = append(c.attrs, [2]string{key, value})
+}
+
+// setNil is setNil (mapping_copy.go) on the start tag being collected: the
+// xsi declaration in scope is the element's own or else its ancestors'.
+func (c *evalCtx) setNil() {
+	uri, found := "", false
+	for _, a := range c.attrs {
+		if a[0] == "xmlns:xsi" {
+			uri, found = a[1], true
+		}
+	}
+	if !found {
+		uri, _ = c.inScope("xsi")
+	}
+	if uri != xsiNS {
+		c.setAttr("xmlns:xsi", xsiNS)
+	}
+	c.setAttr("xsi:nil", "true")
+}
+
+// inScope is the namespace prefix p is bound to by the open elements.
+func (c *evalCtx) inScope(p string) (string, bool) {
+	for i := len(c.nsScope) - 1; i >= 0; i-- {
+		if c.nsScope[i][0] == p {
+			return c.nsScope[i][1], true
+		}
+	}
+	return "", false
+}
+
+// startTag writes the start tag (open is "<tag") with the attributes
+// collected and opens the element's namespace scope. In a mapping with
+// templates a declaration that repeats the one in scope is left out
+// (tidyNamespaces).
+func (c *evalCtx) startTag(open string) {
+	c.nsMarks = append(c.nsMarks, len(c.nsScope))
+	b := append(c.buf, open...)
+	for _, a := range c.attrs {
+		if p, decl := declPrefix(a[0]); decl {
+			uri, found := c.inScope(p)
+			if c.m.tidyNS && ((found && uri == a[1]) || (!found && p == "" && a[1] == "")) {
+				continue
+			}
+			c.nsScope = append(c.nsScope, [2]string{p, a[1]})
+		}
+		b = appendAttr(b, a[0], a[1])
+	}
+	c.buf = append(b, '>')
+}
+
+func appendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, '=', '"')
+	b = appendEscaped(b, value, &attrEscapes)
+	return append(b, '"')
+}
+
+// endTag writes the end tag ("</tag>") and closes the element's namespace scope.
+func (c *evalCtx) endTag(tag string) {
+	c.buf = append(c.buf, tag...)
+	c.nsScope = c.nsScope[:c.nsMarks[len(c.nsMarks)-1]]
+	c.nsMarks = c.nsMarks[:len(c.nsMarks)-1]
+}
+
+// declPrefix tells whether an attribute name is a namespace declaration,
+// and of which prefix ("" for the default namespace).
+func declPrefix(name string) (string, bool) {
+	if name == "xmlns" {
+		return "", true
+	}
+	if p, ok := strings.CutPrefix(name, "xmlns:"); ok {
+		return p, true
+	}
+	return "", false
+}
+
+// escapes is what an escaping mode writes for each ASCII byte ("" for the
+// byte itself); bytes from 0x80 are checked as runes.
+type escapes [utf8.RuneSelf]string
+
+// textEscapes and attrEscapes are etree's escapeString for text with
+// CanonicalText (&, <, > and \r) and for attribute values without
+// CanonicalAttrVal (&, <, >, ' and "), as bus.XMLWriteSettings asks.
+// Characters XML cannot hold become U+FFFD, as etree writes them.
+var textEscapes, attrEscapes = func() (t, a escapes) {
+	for b := range utf8.RuneSelf {
+		if b < 0x20 && b != '\t' && b != '\n' && b != '\r' {
+			t[b], a[b] = "\uFFFD", "\uFFFD"
+		}
+	}
+	t['&'], t['<'], t['>'], t['\r'] = "&amp;", "&lt;", "&gt;", "&#xD;"
+	a['&'], a['<'], a['>'], a['\''], a['"'] = "&amp;", "&lt;", "&gt;", "&apos;", "&quot;"
+	return t, a
+}()
+
+// appendEscaped appends s escaped by esc; a string with nothing to escape
+// (the usual case) is copied in one piece.
+func appendEscaped(dst []byte, s string, esc *escapes) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if e := esc[b]; e != "" {
+				dst = append(dst, s[last:i]...)
+				dst = append(dst, e...)
+				last = i + 1
+			}
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && w == 1) || !isXMLChar(r) {
+			dst = append(dst, s[last:i]...)
+			dst = append(dst, "\uFFFD"...)
+			last = i + w
+		}
+		i += w
+	}
+	return append(dst, s[last:]...)
+}
+
+// isXMLChar is etree's isInCharacterRange for runes from 0x80.
+func isXMLChar(r rune) bool {
+	return r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// appendCData is etree's CDATA section: "]]>" inside the text is split
+// across two sections.
+func appendCData(dst []byte, s string) []byte {
+	dst = append(dst, "<![CDATA["...)
+	for {
+		i := strings.Index(s, "]]>")
+		if i < 0 {
+			break
+		}
+		dst = append(dst, s[:i+2]...)
+		dst = append(dst, "]]><![CDATA["...)
+		s = s[i+2:]
+	}
+	dst = append(dst, s...)
+	return append(dst, "]]>"...)
+}
