@@ -101,6 +101,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&tlsOpts.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&tlsOpts.ClientCAFile, "client-ca", "", "PEM CAs whose client certificates are accepted (mutual TLS)")
 	clientAuth := fs.String("client-auth", "", "with --client-ca: require or verify-if-given")
+	var gcPercent gcPercentFlag
+	var memLimit memoryLimitFlag
+	fs.Var(&gcPercent, "gc-percent", fmt.Sprintf("GOGC for the server: a percentage or off (default %d; the GOGC variable, when set, is kept)", defaultGCPercent))
+	fs.Var(&memLimit, "memory-limit", fmt.Sprintf("soft memory limit, e.g. 512MiB, or off (default %.0f%% of the cgroup's memory limit, else %s; GOMEMLIMIT, when set, is kept)",
+		cgroupShare*100, formatSize(defaultMemoryLimit)))
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -111,6 +116,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	slog.SetDefault(log) // connectors log breaker changes and TLS warnings through it
+	decideMemoryPolicy(gcPercent, memLimit, os.Getenv, os.DirFS("/")).apply(log)
 	var tlsCfg *tls.Config
 	if tlsOpts.CertFile != "" || tlsOpts.KeyFile != "" || tlsOpts.ClientCAFile != "" || *clientAuth != "" {
 		tlsOpts.ClientAuth = certs.ClientAuth(*clientAuth)
