@@ -29,6 +29,14 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 	m := newMessage(r)
 	w.Header().Set("X-Correlation-ID", m.CorrelationID)
 	body, err := readBody(w, r, g.maxBody)
+	// From here to the serialised reply the request computes: it holds a
+	// work slot, except while its connector waits on the network.
+	ctx := r.Context()
+	var work *bus.Work
+	if err == nil {
+		ctx, work, err = s.cfg.Work.Begin(ctx)
+		defer work.End()
+	}
 	if err == nil {
 		err = decodeREST(body, r.Header.Get("Content-Type"), m)
 	}
@@ -55,12 +63,16 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		writeProblem(w, f)
 		return
 	}
-	reply, err := s.run(r.Context(), c.route, c.limits, c.handle, m)
+	reply, err := s.run(ctx, c.route, c.limits, c.handle, m)
 	if err != nil {
+		work.End()
 		writeProblem(w, bus.AsFault(err))
 		return
 	}
-	writeRESTReply(w, reply)
+	status, body := restReply(w.Header(), reply)
+	work.End() // writing to the caller is network I/O
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // decodeREST checks the body is what its Content-Type says and puts it in m.
@@ -126,6 +138,13 @@ func position(b []byte, off int) string {
 }
 
 func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
+	status, body := restReply(w.Header(), m)
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// restReply serialises a REST reply: its status and body, its Content-Type set in h.
+func restReply(h http.Header, m *bus.Message) (int, []byte) {
 	status := m.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -133,15 +152,14 @@ func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 	body := m.Bytes()
 	switch m.Format {
 	case bus.FormatJSON:
-		w.Header().Set("Content-Type", "application/json")
+		h.Set("Content-Type", "application/json")
 	case bus.FormatXML:
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		h.Set("Content-Type", "application/xml; charset=utf-8")
 		body = append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), body...)
 	default:
 		if len(body) == 0 && status == http.StatusOK {
 			status = http.StatusNoContent
 		}
 	}
-	w.WriteHeader(status)
-	w.Write(body)
+	return status, body
 }

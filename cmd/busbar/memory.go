@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -33,6 +34,12 @@ const (
 	// stacks, the runtime and the kernel's socket buffers.
 	cgroupShare = 0.9
 )
+
+// defaultWorkSlots is --work-slots: a few requests per core compute at
+// once. More gain no throughput (the cores are busy) and hold one parsed
+// document each; a few more than the cores keep them busy while a request
+// stalls on the allocator or the collector.
+func defaultWorkSlots() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // gcPercentFlag is --gc-percent: a number, or "off" (no collection but the
 // memory limit's), as GOGC is written.
