@@ -26,9 +26,13 @@ const (
 	// defaultGCPercent is GOGC for `busbar serve` (Go's default is 100).
 	defaultGCPercent = 400
 	// defaultMemoryLimit is the soft limit (GOMEMLIMIT) when no cgroup
-	// limit says better: the request slots (--work-slots) keep the live
-	// heap far below it, so it only shortens the heap's growth at GOGC=400.
-	defaultMemoryLimit = 256 << 20
+	// limit says better. The work slots (--work-slots) keep the live heap of
+	// requests small (~30-40 MiB with 200 mapping requests of 58 KB in
+	// flight), so the limit rarely binds; it caps the heap's growth at
+	// GOGC=400 when something else grows (large lookup tables, a burst of
+	// big documents), and is high enough that such a live heap does not
+	// make the collector run without pause.
+	defaultMemoryLimit = 512 << 20
 	// cgroupShare is the part of a container's memory limit the Go heap
 	// may use before the collector works harder: the rest is for goroutine
 	// stacks, the runtime and the kernel's socket buffers.

@@ -65,7 +65,7 @@ func TestMemoryPolicy(t *testing.T) {
 		want   memoryPolicy
 	}{
 		{"no cgroup", gcPercentFlag{}, memoryLimitFlag{}, env(), fstest.MapFS{},
-			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 256 << 20, LimitSource: "default"}},
+			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 512 << 20, LimitSource: "default"}},
 		{"cgroup v2 of the process", gcPercentFlag{}, memoryLimitFlag{}, env(), v2,
 			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 483183820, LimitSource: "cgroup",
 				CgroupLimit: 512 << 20, CgroupLimitFile: "/sys/fs/cgroup/kubepods/pod1/busbar/memory.max"}},
@@ -73,12 +73,12 @@ func TestMemoryPolicy(t *testing.T) {
 			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 966367641, LimitSource: "cgroup",
 				CgroupLimit: 1 << 30, CgroupLimitFile: "/sys/fs/cgroup/memory.max"}},
 		{"cgroup v2 without a limit", gcPercentFlag{}, memoryLimitFlag{}, env(), v2Unlimited,
-			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 256 << 20, LimitSource: "default"}},
+			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 512 << 20, LimitSource: "default"}},
 		{"cgroup v1", gcPercentFlag{}, memoryLimitFlag{}, env(), v1,
 			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 241591910, LimitSource: "cgroup",
 				CgroupLimit: 256 << 20, CgroupLimitFile: "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes"}},
 		{"cgroup v1 without a limit", gcPercentFlag{}, memoryLimitFlag{}, env(), v1Unlimited,
-			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 256 << 20, LimitSource: "default"}},
+			memoryPolicy{GCPercent: 400, GCSource: "default", MemoryLimit: 512 << 20, LimitSource: "default"}},
 		{"the operator's environment is kept", gcPercentFlag{}, memoryLimitFlag{}, env("GOGC", "150", "GOMEMLIMIT", "1GiB"), v2,
 			memoryPolicy{GCPercent: -2, GCSource: "GOGC", MemoryLimit: -1, LimitSource: "GOMEMLIMIT",
 				CgroupLimit: 512 << 20, CgroupLimitFile: "/sys/fs/cgroup/kubepods/pod1/busbar/memory.max"}},
