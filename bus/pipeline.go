@@ -8,8 +8,9 @@ import (
 
 // Step is one stage of a route: validate, map, call a connector, respond
 // from a template… It takes the current message and returns the next one
-// (which may be the same message, changed). Returning an error stops the
-// route; a *Fault tells the caller exactly what went wrong.
+// (which may be the same message, changed); a step that succeeds must
+// return one. Returning an error stops the route; a *Fault tells the
+// caller exactly what went wrong.
 type Step interface {
 	Process(ctx context.Context, m *Message) (*Message, error)
 }
@@ -47,16 +48,22 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) (*Message, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, p.fault(s.Name, err)
 		}
+		// The pipeline keeps no reference to m while the step runs: a call
+		// step's request (a whole parsed document) need not stay reachable
+		// while the step waits on the backend.
 		next, err := s.Step.Process(ctx, m)
 		if err != nil {
 			return nil, p.fault(s.Name, err)
 		}
-		if next != nil {
-			m = next
+		if next == nil {
+			return nil, p.fault(s.Name, errNoMessage)
 		}
+		m = next
 	}
 	return m, nil
 }
+
+var errNoMessage = errors.New("the step returned no message")
 
 func (p *Pipeline) fault(step string, err error) *Fault {
 	var f *Fault

@@ -165,8 +165,16 @@ func (o *outbound) Close() error {
 // set none of the same name) and the correlation id, through the in-flight
 // cap, the breaker and the retries, and reads the whole reply, bounded by
 // max-reply. header becomes the request's header. Failures come back as Faults.
+//
+// The call waits on the network without the request's work slot (see
+// bus.WorkLimiter) and takes one again for the reply's parsing.
 func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body []byte, correlationID string) (*http.Response, []byte, error) {
-	return o.exchangeBody(ctx, method, url, header, body, nil, correlationID)
+	resume := bus.PauseWork(ctx)
+	resp, data, err := o.exchangeBody(ctx, method, url, header, body, nil, correlationID)
+	if werr := resume(); werr != nil {
+		return nil, nil, werr
+	}
+	return resp, data, err
 }
 
 // exchangeBody is exchange with the body's readers made by open (one per
@@ -322,11 +330,11 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	for k, v := range req.Header { // the route's headers win over the connector's
 		header[k] = v
 	}
+	reply := req.Reply() // before the call: req (and its tree) need not live through it
 	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, body, req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
-	reply := req.Reply()
 	reply.Status, reply.Header = resp.StatusCode, resp.Header
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, restStatusFault(c.name, resp, data)

@@ -71,6 +71,10 @@ type ServerConfig struct {
 	IdleTimeout       time.Duration // keep-alive connections
 	Logger            *slog.Logger
 	TLS               *tls.Config // serve HTTPS with it (see package certs); nil: plain HTTP
+	// Work bounds the REST and SOAP requests that compute at once (parse,
+	// map, serialise); nil: no bound. Raw (from.http) requests, which
+	// mostly pass bytes through, do not take part.
+	Work *bus.WorkLimiter
 }
 
 // Server is the inbound HTTP listener for REST and SOAP endpoints.
@@ -321,6 +325,10 @@ func (s *Server) run(ctx context.Context, route string, lim Limits, h Handler, m
 	ctx, cancel := context.WithTimeout(ctx, lim.timeout())
 	defer cancel()
 	start := time.Now()
+	// m is the handler's from here: keeping it (and its parsed tree)
+	// reachable for the log lines would hold the tree across the route's
+	// outbound calls.
+	id, correlationID := m.ID, m.CorrelationID
 	reply, err := h(ctx, m)
 	if err != nil {
 		f := bus.AsFault(err)
@@ -328,14 +336,14 @@ func (s *Server) run(ctx context.Context, route string, lim Limits, h Handler, m
 			f.Route = route
 		}
 		s.log.LogAttrs(ctx, levelFor(f), "request failed",
-			slog.String("route", route), slog.String("correlation_id", m.CorrelationID),
-			slog.String("message_id", m.ID), slog.Int("status", f.Status),
+			slog.String("route", route), slog.String("correlation_id", correlationID),
+			slog.String("message_id", id), slog.Int("status", f.Status),
 			slog.Duration("elapsed", time.Since(start)), slog.String("error", f.Error()))
 		return nil, f
 	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "request served",
-		slog.String("route", route), slog.String("correlation_id", m.CorrelationID),
-		slog.String("message_id", m.ID), slog.Duration("elapsed", time.Since(start)))
+		slog.String("route", route), slog.String("correlation_id", correlationID),
+		slog.String("message_id", id), slog.Duration("elapsed", time.Since(start)))
 	return reply, nil
 }
 

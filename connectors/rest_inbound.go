@@ -30,6 +30,14 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 	m := newMessage(r)
 	w.Header().Set("X-Correlation-ID", m.CorrelationID)
 	body, err := readBody(w, r, g.maxBody)
+	// From here to the serialised reply the request computes: it holds a
+	// work slot, except while its connector waits on the network.
+	ctx := r.Context()
+	var work *bus.Work
+	if err == nil {
+		ctx, work, err = s.cfg.Work.Begin(ctx)
+		defer work.End()
+	}
 	if err == nil {
 		err = decodeREST(body, r.Header.Get("Content-Type"), m)
 	}
@@ -56,12 +64,15 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		writeProblem(w, f)
 		return
 	}
-	reply, err := s.run(r.Context(), c.route, c.limits, c.handle, m)
+	reply, err := s.run(ctx, c.route, c.limits, c.handle, m)
 	if err != nil {
+		work.End()
 		writeProblem(w, bus.AsFault(err))
 		return
 	}
-	writeRESTReply(w, reply)
+	out := restReply(w.Header(), reply)
+	work.End() // writing to the caller is network I/O
+	out.write(w)
 }
 
 // decodeREST checks the body is what its Content-Type says and puts it in m.
@@ -129,6 +140,32 @@ func position(b []byte, off int) string {
 const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 
 func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
+	r := restReply(w.Header(), m)
+	r.write(w)
+}
+
+// serialisedReply is a REST reply ready to go: its status, and its body in
+// two parts so that an XML declaration goes ahead of a mapping's output
+// bytes without joining them into a copy.
+type serialisedReply struct {
+	status int
+	prefix string
+	body   []byte
+}
+
+func (r serialisedReply) write(w http.ResponseWriter) {
+	if r.prefix != "" {
+		w.Header().Set("Content-Length", strconv.Itoa(len(r.prefix)+len(r.body)))
+	}
+	w.WriteHeader(r.status)
+	if r.prefix != "" {
+		io.WriteString(w, r.prefix)
+	}
+	w.Write(r.body)
+}
+
+// restReply serialises a REST reply, its Content-Type set in h.
+func restReply(h http.Header, m *bus.Message) serialisedReply {
 	status := m.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -136,22 +173,14 @@ func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 	body := m.Bytes()
 	switch m.Format {
 	case bus.FormatJSON:
-		w.Header().Set("Content-Type", "application/json")
+		h.Set("Content-Type", "application/json")
 	case bus.FormatXML:
-		// The declaration is written ahead of the payload, not joined to a
-		// copy of it (a mapping's XML output arrives as bytes).
-		h := w.Header()
 		h.Set("Content-Type", "application/xml; charset=utf-8")
-		h.Set("Content-Length", strconv.Itoa(len(xmlDecl)+len(body)))
-		w.WriteHeader(status)
-		io.WriteString(w, xmlDecl)
-		w.Write(body)
-		return
+		return serialisedReply{status: status, prefix: xmlDecl, body: body}
 	default:
 		if len(body) == 0 && status == http.StatusOK {
 			status = http.StatusNoContent
 		}
 	}
-	w.WriteHeader(status)
-	w.Write(body)
+	return serialisedReply{status: status, body: body}
 }

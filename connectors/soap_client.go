@@ -96,6 +96,7 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header["Soapaction"] = []string{strconv.Quote(req.SOAPAction)}
 	}
 	header["Accept"] = []string{"text/xml, application/soap+xml"}
+	reply := req.Reply() // before the call: req (and its tree) need not live through it
 	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, body, req.CorrelationID)
 	if err != nil {
 		return nil, err
@@ -120,7 +121,6 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		return nil, bus.ServerFault(http.StatusBadGateway, "Backend sent malformed SOAP",
 			fmt.Sprintf("connector %q: %s", c.name, reason))
 	}
-	reply := req.Reply()
 	reply.Status, reply.Header = resp.StatusCode, resp.Header
 	reply.SOAPHeader = parsed.Header
 	if parsed.Payload != nil {

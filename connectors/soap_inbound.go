@@ -102,6 +102,14 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(version, bus.AsFault(err))
 			return
 		}
+		// From here to the encoded reply the request computes: it holds a
+		// work slot, except while its connector waits on the network.
+		ctx, work, err := s.cfg.Work.Begin(r.Context())
+		if err != nil {
+			fail(version, bus.AsFault(err))
+			return
+		}
+		defer work.End()
 		env, err := ParseEnvelope(body, charset, version)
 		if err != nil {
 			fail(version, bus.AsFault(err))
@@ -129,29 +137,36 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		}
 		m.SetXML(env.Payload)
 		m.SOAP, m.SOAPAction, m.SOAPHeader = env.Version, action, env.Header
-		reply, err := s.run(r.Context(), op.Route, op.Limits, op.Handle, m)
+		// Only the version is needed later: env (and with it the request's
+		// tree) must not stay reachable while the route waits on its backend.
+		version = env.Version
+		reply, err := s.run(ctx, op.Route, op.Limits, op.Handle, m)
 		if err != nil {
-			fail(env.Version, bus.AsFault(err))
+			work.End()
+			fail(version, bus.AsFault(err))
 			return
 		}
 		if !reply.HasXML() {
+			work.End()
 			f := bus.ServerFault(0, "Route produced no XML", fmt.Sprintf("route %q answered %s to a SOAP caller", op.Route, reply.Format))
-			fail(env.Version, f)
+			fail(version, f)
 			return
 		}
 		var out bytes.Buffer
-		if err := writeMessageEnvelope(&out, env.Version, reply); err != nil {
-			fail(env.Version, bus.ServerFault(0, "Cannot write reply", fmt.Sprintf("route %q: %v", op.Route, err)))
+		if err := writeMessageEnvelope(&out, version, reply); err != nil {
+			work.End()
+			fail(version, bus.ServerFault(0, "Cannot write reply", fmt.Sprintf("route %q: %v", op.Route, err)))
 			return
 		}
 		body, cs, err := encodeSOAP(out.Bytes(), ep.Charset)
+		work.End() // writing to the caller is network I/O
 		if err != nil {
-			fail(env.Version, bus.ServerFault(0, "Cannot encode reply", fmt.Sprintf("route %q: %v", op.Route, err)))
+			fail(version, bus.ServerFault(0, "Cannot encode reply", fmt.Sprintf("route %q: %v", op.Route, err)))
 			return
 		}
 		// A SOAP response is always 200: the backend's 201 or 202 means
 		// nothing to a SOAP caller, and errors travel as faults.
-		w.Header().Set("Content-Type", soapContentType(env.Version, cs))
+		w.Header().Set("Content-Type", soapContentType(version, cs))
 		w.WriteHeader(http.StatusOK)
 		w.Write(body)
 	})

@@ -30,6 +30,12 @@ type busbar struct {
 // so the demo's connectors reach the demo backends it serves.
 func start(t *testing.T, dir string) *busbar {
 	t.Helper()
+	return startWith(t, dir, connectors.ServerConfig{})
+}
+
+// startWith is start with the server's settings (its Listen is set here).
+func startWith(t *testing.T, dir string, sc connectors.ServerConfig) *busbar {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +47,8 @@ func start(t *testing.T, dir string) *busbar {
 		ln.Close()
 		t.Fatalf("load %s:\n%v", dir, err)
 	}
-	srv := connectors.NewServer(connectors.ServerConfig{Listen: ln.Addr().String()})
+	sc.Listen = ln.Addr().String()
+	srv := connectors.NewServer(sc)
 	if err := srv.Swap(cfg.Endpoints()); err != nil {
 		t.Fatal(err)
 	}

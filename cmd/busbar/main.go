@@ -19,11 +19,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/certs"
 	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/routes"
@@ -101,7 +103,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&tlsOpts.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&tlsOpts.ClientCAFile, "client-ca", "", "PEM CAs whose client certificates are accepted (mutual TLS)")
 	clientAuth := fs.String("client-auth", "", "with --client-ca: require or verify-if-given")
+	var gcPercent gcPercentFlag
+	var memLimit memoryLimitFlag
+	fs.Var(&gcPercent, "gc-percent", fmt.Sprintf("GOGC for the server: a percentage or off (default %d; the GOGC variable, when set, is kept)", defaultGCPercent))
+	fs.Var(&memLimit, "memory-limit", fmt.Sprintf("soft memory limit, e.g. 512MiB, or off (default %.0f%% of the cgroup's memory limit, else %s; GOMEMLIMIT, when set, is kept)",
+		cgroupShare*100, formatSize(defaultMemoryLimit)))
+	workSlots := fs.Int("work-slots", defaultWorkSlots(), "REST and SOAP requests that parse, map and serialise at once; the others wait their turn (0: no limit)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *workSlots < 0 {
+		fmt.Fprintf(stderr, "busbar: --work-slots %d: write a number of requests, or 0 for no limit\n", *workSlots)
 		return 2
 	}
 	var lvl slog.Level
@@ -111,6 +123,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	slog.SetDefault(log) // connectors log breaker changes and TLS warnings through it
+	decideMemoryPolicy(gcPercent, memLimit, os.Getenv, os.DirFS("/")).apply(log)
+	log.Info("work slots", slog.Int("work_slots", *workSlots), slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 	var tlsCfg *tls.Config
 	if tlsOpts.CertFile != "" || tlsOpts.KeyFile != "" || tlsOpts.ClientCAFile != "" || *clientAuth != "" {
 		tlsOpts.ClientAuth = certs.ClientAuth(*clientAuth)
@@ -134,7 +148,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
 	}
-	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg})
+	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg,
+		Work: bus.NewWorkLimiter(*workSlots)})
 	if err := srv.Swap(cfg.Endpoints()); err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
