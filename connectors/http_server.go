@@ -260,10 +260,10 @@ func writeProblem(w http.ResponseWriter, f *bus.Fault) {
 }
 
 // newMessage starts the message for an inbound request: ids, HTTP facts.
+// Its Header is the request's own, not a copy: routes only read it.
 func newMessage(r *http.Request) *bus.Message {
-	m := bus.NewMessage()
+	m := &bus.Message{Header: r.Header}
 	initMessage(m, r)
-	m.Header = r.Header.Clone()
 	return m
 }
 
@@ -285,7 +285,7 @@ func initMessage(m *bus.Message, r *http.Request) {
 		if u, err := url.PathUnescape(v); err == nil {
 			v = u
 		}
-		m.Vars[k] = v
+		m.SetVar(k, v)
 	}
 }
 
