@@ -42,13 +42,7 @@ func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Mes
 	if _, ok := header["Content-Type"]; !ok && req.ContentType != "" {
 		header["Content-Type"] = []string{req.ContentType}
 	}
-	var open func() io.ReadCloser
-	if len(req.Body) > 0 {
-		lent := &lentBody{data: req.Body}
-		defer lent.revoke()
-		open = lent.reader
-	}
-	resp, data, err := c.exchangeBody(ctx, method, target, header, req.Body, open, req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, target, header, lend(req.Body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +60,18 @@ func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Mes
 type lentBody struct {
 	mu      sync.Mutex
 	data    []byte
+	size    int // len(data) when lent
 	revoked bool
 	first   lentReader // the first reader, allocated with the loan
 	lent    bool
+}
+
+// lend starts the loan of a request body; nil when there is no body.
+func lend(data []byte) *lentBody {
+	if len(data) == 0 {
+		return nil
+	}
+	return &lentBody{data: data, size: len(data)}
 }
 
 var errBodyRevoked = errors.New("request body read after the call ended")
@@ -83,6 +86,9 @@ func (b *lentBody) reader() io.ReadCloser {
 	}
 	return &lentReader{b: b}
 }
+
+// getBody is reader as http.Request.GetBody.
+func (b *lentBody) getBody() (io.ReadCloser, error) { return b.reader(), nil }
 
 func (b *lentBody) revoke() {
 	b.mu.Lock()

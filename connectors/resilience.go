@@ -331,7 +331,19 @@ func newRetryingClient(o *outbound) *retryablehttp.Client {
 		CheckRetry:   o.checkRetry,
 		Backoff:      o.backoff,
 		ErrorHandler: lastAnswer,
+		PrepareRetry: rewindBody,
 	}
+}
+
+// rewindBody starts a retry's body over (send sets GetBody on every
+// request with a body, and gives retryablehttp none to rewind itself).
+func rewindBody(r *http.Request) error {
+	if r.GetBody == nil {
+		return nil
+	}
+	b, err := r.GetBody()
+	r.Body = b
+	return err
 }
 
 // breaker is a connector's circuit breaker and what its faults need to say.

@@ -136,7 +136,7 @@ func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 		w.Header().Set("Content-Type", "application/json")
 	case bus.FormatXML:
 		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		body = append([]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"), body...)
+		body = append([]byte(utf8Declaration), body...)
 	default:
 		if len(body) == 0 && status == http.StatusOK {
 			status = http.StatusNoContent

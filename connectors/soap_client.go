@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,13 +75,16 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		return nil, bus.ServerFault(0, "Route misconfigured", fmt.Sprintf(
 			"connector %q needs an XML payload, the route gave %s: map the request to XML first", c.name, req.Format))
 	}
-	var env bytes.Buffer
-	WriteEnvelope(&env, c.version, nil, req.Root)
+	// The envelope lives in a pooled buffer: exchange revokes the
+	// transport's loan of it before it goes back (see lentBody).
+	env := getBuffer()
+	defer putBuffer(env)
+	WriteEnvelope(env, c.version, nil, req.Root)
 	body, cs, err := c.encodeXML(env.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	header := make(http.Header, 6)
+	header := make(http.Header, len(c.headers)+6)
 	if c.version == bus.SOAP12 {
 		ct := ContentTypeSOAP12 + "; charset=" + cs
 		if req.SOAPAction != "" {
@@ -93,8 +95,8 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header["Content-Type"] = []string{ContentTypeSOAP11 + "; charset=" + cs}
 		header["Soapaction"] = []string{strconv.Quote(req.SOAPAction)}
 	}
-	header["Accept"] = []string{"text/xml, application/soap+xml"}
-	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, body, req.CorrelationID)
+	header["Accept"] = acceptSOAP
+	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, lend(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}

@@ -195,6 +195,9 @@ func childText(e *etree.Element, local, ns string) string {
 	return ""
 }
 
+// utf8Declaration starts every UTF-8 document Busbar writes.
+const utf8Declaration = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
 // WriteEnvelope writes a SOAP envelope around payload (nil for an empty
 // body). The payload keeps its namespace declarations: an element cut out of
 // a bigger document gets the declarations it inherited copied onto it, so
@@ -204,7 +207,7 @@ func WriteEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header, payload *etree.El
 	if v == bus.SOAP12 {
 		ns = bus.NSSOAP12
 	}
-	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	w.WriteString(utf8Declaration)
 	w.WriteString(`<soap:Envelope xmlns:soap="` + ns + `">`)
 	ws := &bus.XMLWriteSettings
 	if header != nil && len(header.ChildElements()) > 0 {
