@@ -240,6 +240,15 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	if o.retry != nil {
 		call = &retryCall{Context: ctx, idempotent: o.idempotent(ctx, method)}
 		ctx = call
+	} else if d := o.client.Timeout; d > 0 {
+		// One attempt goes straight to the transport (see roundTrip), with
+		// the connector's timeout as a deadline on the context — unless the
+		// route's own comes first, which then bounds the attempt alone.
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel() // after readReply: the deadline bounds reading the reply too
+		}
 	}
 	hr, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
@@ -254,7 +263,7 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		hr.GetBody = body.getBody
 	}
 	if call == nil {
-		resp, err = o.client.Do(hr)
+		resp, err = o.roundTrip(hr)
 	} else {
 		// The body is not given to retryablehttp (SetBody): it would open
 		// it once more per call to learn its length and wrap every reader;
@@ -275,6 +284,32 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		return nil, nil, transportFault(o.name, err)
 	}
 	return resp, data, nil
+}
+
+// roundTrip is http.Client.Do for a connector's one-attempt calls, without
+// what Client.Do costs per request and a connector never uses: a copy of
+// every header (kept for redirects, which a connector does not follow), a
+// second deadline and timer (send puts the timeout on the context), cookies.
+// Errors read as Client.Do's do (`Post "URL": cause`), and a redirect comes
+// back as the reply, as CheckRedirect's ErrUseLastResponse makes it.
+func (o *outbound) roundTrip(hr *http.Request) (*http.Response, error) {
+	resp, err := o.client.Transport.RoundTrip(hr)
+	if err != nil {
+		op := "Get"
+		if hr.Method != "" {
+			op = hr.Method[:1] + strings.ToLower(hr.Method[1:])
+		}
+		return nil, &url.Error{Op: op, URL: stripPassword(hr.URL), Err: err}
+	}
+	return resp, nil
+}
+
+// stripPassword is how net/http's Client shows a URL in an error.
+func stripPassword(u *url.URL) string {
+	if _, set := u.User.Password(); set {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }
 
 // newHTTPClient makes the one client (and transport) of a connector, with

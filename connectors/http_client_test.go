@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -75,6 +77,59 @@ func TestOutboundHeaders(t *testing.T) {
 		}
 		if gotBody != wantBody {
 			t.Errorf("case %d: body: want %q, got %q", i, wantBody, gotBody)
+		}
+	}
+}
+
+// TestOneAttemptFailures: a connector without retries calls the transport
+// directly; its failures must read as they did through http.Client: the
+// connector's timeout is a 504 (the reply's headers late, or its body), a
+// closed port a 502 naming the call as `Post "URL": …`, with any password
+// in the URL hidden.
+func TestOneAttemptFailures(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body) // then the server watches the connection and cancels r's context when the client leaves
+		if r.URL.Path == "/slow-body" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			io.WriteString(w, `{"a":`)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	for _, tc := range []struct {
+		url, path  string
+		status     int
+		wantDetail string
+	}{
+		{slow.URL, "/slow-headers", 504, `connector "erp": no reply in time`},
+		{slow.URL, "/slow-body", 504, `connector "erp": no reply in time`},
+		{closedURL, "/x", 502, `connector "erp": Post "` + closedURL + `/x": dial tcp`},
+		{strings.Replace(closedURL, "http://", "http://user:pw@", 1), "/x", 502,
+			`connector "erp": Post "` + strings.Replace(closedURL, "http://", "http://user:***@", 1) + `/x": dial tcp`},
+	} {
+		cfg := HTTPConfig{URL: tc.url, Timeout: bus.Duration(100 * time.Millisecond),
+			Retry: RetryConfig{Attempts: 1}, Breaker: BreakerConfig{Disabled: true}}
+		k, err := cfg.Build("erp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &bus.Message{Path: tc.path}
+		req.SetJSON([]byte(`{}`))
+		_, err = k.Call(context.Background(), req)
+		k.Close()
+		f, _ := err.(*bus.Fault)
+		if f == nil || f.Status != tc.status || !strings.HasPrefix(f.Detail, tc.wantDetail) {
+			t.Errorf("%s%s: want %d %q…, got %v", tc.url, tc.path, tc.status, tc.wantDetail, err)
 		}
 	}
 }
