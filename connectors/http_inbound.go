@@ -53,6 +53,15 @@ type inbound struct {
 	headerDone bool
 	action     string
 	actionDone bool
+	field      scannedField // the last soap-header field scanned for
+}
+
+// scannedField is a scanHeaderField result kept for the next route of the
+// same path.
+type scannedField struct {
+	path              []FieldStep
+	value             []byte
+	found, sure, done bool
 }
 
 var (
