@@ -234,23 +234,23 @@ func fixedHeaders(h map[string]string) []fixedHeader {
 // send makes the call, with retries when the connector has them. The body
 // is already in memory, so each attempt rewinds it for free.
 func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
-	var resp *http.Response
-	attempts := 1
 	var call *retryCall
 	if o.retry != nil {
 		call = &retryCall{Context: ctx, idempotent: o.idempotent(ctx, method)}
 		ctx = call
-	} else if d := o.client.Timeout; d > 0 {
-		// One attempt goes straight to the transport (see roundTrip), with
-		// the connector's timeout as a deadline on the context — unless the
-		// route's own comes first, which then bounds the attempt alone.
+	}
+	// The first attempt goes straight to the transport (see roundTrip),
+	// with the connector's timeout as a deadline on its context — unless
+	// the route's own comes first, which then bounds the attempt alone.
+	first := ctx
+	if d := o.client.Timeout; d > 0 {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d {
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d)
+			first, cancel = context.WithTimeout(ctx, d)
 			defer cancel() // after readReply: the deadline bounds reading the reply too
 		}
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, url, nil)
+	hr, err := http.NewRequestWithContext(first, method, url, nil)
 	if err != nil {
 		return nil, nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", o.name, err))
 	}
@@ -262,13 +262,10 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		// rewindBody); both need GetBody.
 		hr.GetBody = body.getBody
 	}
-	if call == nil {
-		resp, err = o.roundTrip(hr)
-	} else {
-		// The body is not given to retryablehttp (SetBody): it would open
-		// it once more per call to learn its length and wrap every reader;
-		// rewindBody, its PrepareRetry hook, starts it over for a retry.
-		resp, err = o.retrying.Do(&retryablehttp.Request{Request: hr})
+	resp, err := o.roundTrip(hr)
+	attempts := 1
+	if call != nil {
+		resp, err = o.retryFirst(call, hr, resp, err)
 		attempts = call.attempts
 	}
 	if err != nil {
