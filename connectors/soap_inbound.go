@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -97,7 +96,11 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			w.Write(body)
 			return
 		}
-		body, err := readBody(w, r, ep.limits().maxBody())
+		// The envelope is parsed into a tree of its own (strings copied
+		// out of the bytes), so the bytes can go back to the pool.
+		in := getBuffer()
+		defer putBuffer(in)
+		body, err := readBodyInto(in, w, r, ep.limits().maxBody())
 		if err != nil {
 			fail(version, bus.AsFault(err))
 			return
@@ -139,8 +142,9 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(env.Version, f)
 			return
 		}
-		var out bytes.Buffer
-		WriteEnvelope(&out, env.Version, nil, reply.Root)
+		out := getBuffer()
+		defer putBuffer(out)
+		WriteEnvelope(out, env.Version, nil, reply.Root)
 		body, cs, err := encodeSOAP(out.Bytes(), ep.Charset)
 		if err != nil {
 			fail(env.Version, bus.ServerFault(0, "Cannot encode reply", fmt.Sprintf("route %q: %v", op.Route, err)))
