@@ -375,7 +375,7 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	for k, v := range req.Header { // the route's headers win over the connector's
 		header[k] = v
 	}
-	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, lend(body), req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, own(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
