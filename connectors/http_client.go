@@ -9,13 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/sony/gobreaker/v2"
@@ -105,6 +108,9 @@ func (c *HTTPConfig) Validate() error {
 // A character the charset lacks is the caller's data: a 422 naming it.
 func (o *outbound) encodeXML(doc []byte) ([]byte, string, error) {
 	name, _ := transforms.CharsetName(o.cfg.Charset) // checked by Validate
+	if name == "UTF-8" && bytes.HasPrefix(doc, []byte(utf8Declaration)) && utf8.Valid(doc) {
+		return doc, "utf-8", nil // what EncodeXML would return, without the copy
+	}
 	out, err := transforms.EncodeXML(doc, name)
 	if err != nil {
 		return nil, "", bus.ClientFault(http.StatusUnprocessableEntity, "Cannot encode request",
@@ -134,6 +140,7 @@ type outbound struct {
 	log      *slog.Logger
 	retry    *retryPolicy          // nil: one attempt
 	retrying *retryablehttp.Client // set with retry
+	headers  []fixedHeader         // cfg.Headers, ready to use
 	breaker  *breaker              // nil: no breaker
 	inflight atomic.Int64
 	// isAnswer tells a 5xx reply that is a business answer (a SOAP Fault)
@@ -148,7 +155,7 @@ func newOutbound(name string, c *HTTPConfig) (*outbound, error) {
 		return nil, err
 	}
 	o := &outbound{name: name, cfg: *c, client: newHTTPClient(c, tlsCfg), log: log,
-		retry: newRetryPolicy(c.Retry), breaker: newBreaker(name, c.Breaker, log)}
+		retry: newRetryPolicy(c.Retry), breaker: newBreaker(name, c.Breaker, log), headers: fixedHeaders(c.Headers)}
 	if o.retry != nil {
 		o.retrying = newRetryingClient(o)
 	}
@@ -164,31 +171,38 @@ func (o *outbound) Close() error {
 // exchange sends a request with the connector's headers (where the route
 // set none of the same name) and the correlation id, through the in-flight
 // cap, the breaker and the retries, and reads the whole reply, bounded by
-// max-reply. header becomes the request's header. Failures come back as Faults.
+// max-reply. header becomes the request's header (exchange adds to it).
+// body is nil for a call without one; it is revoked when exchange returns,
+// so it may live in a pooled buffer (see lentBody). Failures come back as
+// Faults.
 //
 // The call waits on the network without the request's work slot (see
 // bus.WorkLimiter) and takes one again for the reply's parsing.
-func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body []byte, correlationID string) (*http.Response, []byte, error) {
+func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
 	resume := bus.PauseWork(ctx)
-	resp, data, err := o.exchangeBody(ctx, method, url, header, body, nil, correlationID)
+	resp, data, err := o.callBackend(ctx, method, url, header, body, correlationID)
 	if werr := resume(); werr != nil {
 		return nil, nil, werr
 	}
 	return resp, data, err
 }
 
-// exchangeBody is exchange with the body's readers made by open (one per
-// attempt) when it is not nil: a pass-through lends the transport a pooled
-// buffer and revokes the loan when the call ends (see lentBody).
-func (o *outbound) exchangeBody(ctx context.Context, method, url string, header http.Header, body []byte, open func() io.ReadCloser, correlationID string) (*http.Response, []byte, error) {
-	header.Set("User-Agent", "busbar")
-	for k, v := range o.cfg.Headers {
-		if header.Get(k) == "" {
-			header.Set(k, v)
+// callBackend is exchange while the request holds no work slot.
+func (o *outbound) callBackend(ctx context.Context, method, url string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
+	if body != nil {
+		defer body.revoke()
+	}
+	// Canonical keys and shared value slices: Header.Set would canonicalise
+	// and allocate a slice per header per call. The shared slices have
+	// len == cap, so an append elsewhere copies instead of writing into them.
+	header["User-Agent"] = userAgent
+	for _, h := range o.headers {
+		if len(header[h.key]) == 0 || header[h.key][0] == "" {
+			header[h.key] = h.value
 		}
 	}
 	if correlationID != "" {
-		header.Set("X-Correlation-ID", correlationID)
+		header["X-Correlation-Id"] = []string{correlationID}
 	}
 	if limit := int64(o.cfg.MaxInflight); limit > 0 {
 		if o.inflight.Add(1) > limit {
@@ -197,17 +211,14 @@ func (o *outbound) exchangeBody(ctx context.Context, method, url string, header 
 		}
 		defer o.inflight.Add(-1)
 	}
-	if open == nil && len(body) > 0 {
-		open = func() io.ReadCloser { return io.NopCloser(bytes.NewReader(body)) }
-	}
 	if o.breaker == nil {
-		return o.send(ctx, method, url, header, body, open)
+		return o.send(ctx, method, url, header, body)
 	}
 	var resp *http.Response
 	var data []byte
 	var err error
 	_, berr := o.breaker.cb.Execute(func() (struct{}, error) {
-		resp, data, err = o.send(ctx, method, url, header, body, open)
+		resp, data, err = o.send(ctx, method, url, header, body)
 		return struct{}{}, o.verdict(resp, data, err)
 	})
 	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
@@ -216,37 +227,58 @@ func (o *outbound) exchangeBody(ctx context.Context, method, url string, header 
 	return resp, data, err
 }
 
+var userAgent = []string{"busbar"}
+
+// fixedHeader is one of a connector's `headers`, canonical, with the value
+// slice every call shares.
+type fixedHeader struct {
+	key   string
+	value []string
+}
+
+func fixedHeaders(h map[string]string) []fixedHeader {
+	out := make([]fixedHeader, 0, len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) { // sorted: of two names that differ in case, the same one wins every time
+		out = append(out, fixedHeader{http.CanonicalHeaderKey(k), []string{h[k]}})
+	}
+	return out
+}
+
 // send makes the call, with retries when the connector has them. The body
 // is already in memory, so each attempt rewinds it for free.
-func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body []byte, open func() io.ReadCloser) (*http.Response, []byte, error) {
-	var resp *http.Response
-	attempts := 1
+func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
 	var call *retryCall
 	if o.retry != nil {
 		call = &retryCall{Context: ctx, idempotent: o.idempotent(ctx, method)}
 		ctx = call
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, url, nil)
+	// The first attempt goes straight to the transport (see roundTrip),
+	// with the connector's timeout as a deadline on its context — unless
+	// the route's own comes first, which then bounds the attempt alone.
+	first := ctx
+	if d := o.client.Timeout; d > 0 {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d {
+			var cancel context.CancelFunc
+			first, cancel = context.WithTimeout(ctx, d)
+			defer cancel() // after readReply: the deadline bounds reading the reply too
+		}
+	}
+	hr, err := http.NewRequestWithContext(first, method, url, nil)
 	if err != nil {
 		return nil, nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", o.name, err))
 	}
 	hr.Header = header
-	if call == nil {
-		if len(body) > 0 {
-			hr.Body, hr.ContentLength = open(), int64(len(body))
-			// The transport resends on a pooled connection the backend had
-			// closed before reading anything; it needs GetBody for that.
-			hr.GetBody = func() (io.ReadCloser, error) { return open(), nil }
-		}
-		resp, err = o.client.Do(hr)
-	} else {
-		rr := &retryablehttp.Request{Request: hr}
-		if len(body) > 0 {
-			// never fails for a ReaderFunc
-			rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return open(), nil }))
-			rr.ContentLength = int64(len(body))
-		}
-		resp, err = o.retrying.Do(rr)
+	if body != nil {
+		hr.Body, hr.ContentLength = body.reader(), int64(body.size)
+		// The transport resends on a pooled connection the backend had
+		// closed before reading anything, and retries start over (see
+		// rewindBody); both need GetBody.
+		hr.GetBody = body.getBody
+	}
+	resp, err := o.roundTrip(hr)
+	attempts := 1
+	if call != nil {
+		resp, err = o.retryFirst(call, hr, resp, err)
 		attempts = call.attempts
 	}
 	if err != nil {
@@ -262,6 +294,32 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		return nil, nil, transportFault(o.name, err)
 	}
 	return resp, data, nil
+}
+
+// roundTrip is http.Client.Do for a connector's one-attempt calls, without
+// what Client.Do costs per request and a connector never uses: a copy of
+// every header (kept for redirects, which a connector does not follow), a
+// second deadline and timer (send puts the timeout on the context), cookies.
+// Errors read as Client.Do's do (`Post "URL": cause`), and a redirect comes
+// back as the reply, as CheckRedirect's ErrUseLastResponse makes it.
+func (o *outbound) roundTrip(hr *http.Request) (*http.Response, error) {
+	resp, err := o.client.Transport.RoundTrip(hr)
+	if err != nil {
+		op := "Get"
+		if hr.Method != "" {
+			op = hr.Method[:1] + strings.ToLower(hr.Method[1:])
+		}
+		return nil, &url.Error{Op: op, URL: stripPassword(hr.URL), Err: err}
+	}
+	return resp, nil
+}
+
+// stripPassword is how net/http's Client shows a URL in an error.
+func stripPassword(u *url.URL) string {
+	if _, set := u.User.Password(); set {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }
 
 // newHTTPClient makes the one client (and transport) of a connector, with
@@ -313,11 +371,11 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		method = http.MethodPost
 	}
 	var body []byte
-	header := make(http.Header, len(req.Header)+5)
+	header := make(http.Header, len(req.Header)+len(c.headers)+5)
 	switch req.Format {
 	case bus.FormatJSON:
 		body = req.Bytes()
-		header["Content-Type"] = []string{"application/json"}
+		header["Content-Type"] = contentTypeJSON
 	case bus.FormatXML:
 		b, cs, err := c.encodeXML(req.Bytes())
 		if err != nil {
@@ -326,12 +384,12 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		body = b
 		header["Content-Type"] = []string{"application/xml; charset=" + cs}
 	}
-	header["Accept"] = []string{"application/json, application/problem+json, application/xml;q=0.9"}
+	header["Accept"] = acceptREST
 	for k, v := range req.Header { // the route's headers win over the connector's
 		header[k] = v
 	}
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
-	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, body, req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, own(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +418,13 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	}
 	return reply, nil
 }
+
+// Header values every call of a kind sends; shared (see exchange).
+var (
+	contentTypeJSON = []string{"application/json"}
+	acceptREST      = []string{"application/json, application/problem+json, application/xml;q=0.9"}
+	acceptSOAP      = []string{"text/xml, application/soap+xml"}
+)
 
 func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 	limit := int64(max)

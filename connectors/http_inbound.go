@@ -53,6 +53,15 @@ type inbound struct {
 	headerDone bool
 	action     string
 	actionDone bool
+	field      scannedField // the last soap-header field scanned for
+}
+
+// scannedField is a scanHeaderField result kept for the next route of the
+// same path.
+type scannedField struct {
+	path              []FieldStep
+	value             []byte
+	found, sure, done bool
 }
 
 var (
@@ -191,8 +200,7 @@ func (in *inbound) fail(err error) {
 // newRawMessage starts the message of a raw request. Its Header is the
 // request's own (not a copy: a pass-through only reads it).
 func newRawMessage(r *http.Request) *bus.Message {
-	m := &bus.Message{Format: bus.FormatRaw, ContentType: r.Header.Get("Content-Type"),
-		Header: r.Header, Vars: map[string]string{}}
+	m := &bus.Message{Format: bus.FormatRaw, ContentType: r.Header.Get("Content-Type"), Header: r.Header}
 	initMessage(m, r)
 	m.SOAPAction = requestAction(r.Header)
 	return m

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -25,6 +26,10 @@ type Match struct {
 	SOAPAction string
 	// SOAPHeader is a condition over the envelope's soap:Header element.
 	SOAPHeader func(header *etree.Element, m *bus.Message) (bool, error)
+	// SOAPHeaderField, when not nil, is SOAPHeader in the shape the
+	// envelope's bytes answer without building the Header (see
+	// ParseHeaderField); SOAPHeader answers whatever it cannot.
+	SOAPHeaderField *HeaderField
 	// Body is a condition over the parsed payload.
 	Body func(m *bus.Message) (bool, error)
 }
@@ -119,11 +124,7 @@ func (in *inbound) matches(mt *Match) (bool, error) {
 		return false, nil
 	}
 	if mt.SOAPHeader != nil {
-		hdr, err := in.soapHeader()
-		if err != nil || hdr == nil {
-			return false, err
-		}
-		if ok, err := mt.SOAPHeader(hdr, in.m); !ok || err != nil {
+		if ok, err := in.soapHeaderHolds(mt); !ok || err != nil {
 			return false, err
 		}
 	}
@@ -161,6 +162,40 @@ func requestAction(h http.Header) string {
 		return mediaParam(ct, "action")
 	}
 	return ""
+}
+
+// soapHeaderHolds evaluates a match's soap-header condition: from the
+// bytes when it has the simple shape and the scanner can read them, else
+// over the Header's tree.
+func (in *inbound) soapHeaderHolds(mt *Match) (bool, error) {
+	if f := mt.SOAPHeaderField; f != nil && !in.headerDone {
+		if value, found, sure := in.headerField(f.Path); sure {
+			return found && string(value) == f.Value, nil
+		}
+	}
+	hdr, err := in.soapHeader()
+	if err != nil || hdr == nil {
+		return false, err
+	}
+	return mt.SOAPHeader(hdr, in.m)
+}
+
+// headerField scans for the value at path (see scanHeaderField), once for
+// the routes of a path that test the same field.
+func (in *inbound) headerField(path []FieldStep) (value []byte, found, sure bool) {
+	if in.field.done && slices.Equal(in.field.path, path) {
+		return in.field.value, in.field.found, in.field.sure
+	}
+	body, err := in.readBody()
+	if err != nil {
+		return nil, false, false // the tree path reports it
+	}
+	if cs := mediaParam(in.r.Header.Get("Content-Type"), "charset"); cs != "" && !isUTF8Label(cs) {
+		return nil, false, false
+	}
+	value, found, sure = scanHeaderField(body, path)
+	in.field = scannedField{path: path, value: value, found: found, sure: sure, done: true}
+	return value, found, sure
 }
 
 // soapHeader scans the envelope up to the end of its Header, once.

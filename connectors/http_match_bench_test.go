@@ -36,6 +36,10 @@ func BenchmarkChoose(b *testing.B) {
 		}
 		return e
 	}
+	// as routes compiles a soap-header condition
+	soapHeaderMatch := func(src string) *Match {
+		return &Match{SOAPHeader: cond(src).BoolIn, SOAPHeaderField: ParseHeaderField(src, ns)}
+	}
 	kinds := []struct {
 		name string
 		a, b *Match
@@ -43,7 +47,8 @@ func BenchmarkChoose(b *testing.B) {
 		{"none", nil, nil},
 		{"header", &Match{Headers: []HeaderMatch{{"X-Route", "a"}}}, &Match{Headers: []HeaderMatch{{"X-Route", "b"}}}},
 		{"soap-action", &Match{SOAPAction: "urn:a"}, &Match{SOAPAction: "urn:b"}},
-		{"soap-header", &Match{SOAPHeader: cond("/h:Routing/h:Target == 'a'").BoolIn}, &Match{SOAPHeader: cond("/h:Routing/h:Target == 'b'").BoolIn}},
+		{"soap-header", soapHeaderMatch("/h:Routing/h:Target == 'a'"), soapHeaderMatch("/h:Routing/h:Target == 'b'")},
+		{"soap-header-tree", &Match{SOAPHeader: cond("/h:Routing/h:Target == 'a'").BoolIn}, &Match{SOAPHeader: cond("/h:Routing/h:Target == 'b'").BoolIn}},
 		{"body-xpath", &Match{Body: cond("/*/DOCUMENTHEADER/COMP_CODE == '1000'").Bool}, &Match{Body: cond("/*/DOCUMENTHEADER/COMP_CODE == '2000'").Bool}},
 	}
 	for _, k := range kinds {

@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -219,4 +220,51 @@ func FuzzScanSOAPHeader(f *testing.F) {
 			t.Fatalf("fast and decoder differ on %q:\nfast    %s\ndecoder %s", body, a, b)
 		}
 	})
+}
+
+// lend copies a small borrowed body (the pooled buffer may be reused at
+// once) and lends a big one until revoke; own never revokes. The readers
+// of copied and owned bodies are bytes.Readers, which net/http sends with
+// the headers in one write.
+func TestLendAndOwn(t *testing.T) {
+	small := []byte("hello")
+	big := bytes.Repeat([]byte("x"), smallBody+1)
+	for _, tc := range []struct {
+		name      string
+		body      *lentBody
+		data      []byte
+		inMemory  bool
+		revocable bool
+	}{
+		{"small borrowed", lend(small), small, true, false},
+		{"big borrowed", lend(big), big, false, true},
+		{"owned", own(big), big, true, false},
+	} {
+		want := string(tc.data)
+		r := tc.body.reader()
+		_, isLent := r.(*lentReader)
+		if isLent == tc.inMemory {
+			t.Errorf("%s: reader %T", tc.name, r)
+		}
+		if tc.name == "small borrowed" {
+			small[0] = 'j' // the pool reuses the buffer
+		}
+		tc.body.revoke()
+		got, err := io.ReadAll(r)
+		if tc.revocable {
+			if !errors.Is(err, errBodyRevoked) {
+				t.Errorf("%s: after revoke: %v", tc.name, err)
+			}
+			continue
+		}
+		if err != nil || string(got) != want {
+			t.Errorf("%s: read %d bytes, %v; want the %d bytes lent", tc.name, len(got), err, len(want))
+		}
+		if again, _ := io.ReadAll(tc.body.reader()); string(again) != want {
+			t.Errorf("%s: a second reader (a retry) does not start over", tc.name)
+		}
+	}
+	if lend(nil) != nil || own(nil) != nil {
+		t.Error("an empty body is lent")
+	}
 }

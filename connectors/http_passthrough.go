@@ -42,13 +42,7 @@ func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Mes
 	if _, ok := header["Content-Type"]; !ok && req.ContentType != "" {
 		header["Content-Type"] = []string{req.ContentType}
 	}
-	var open func() io.ReadCloser
-	if len(req.Body) > 0 {
-		lent := &lentBody{data: req.Body}
-		defer lent.revoke()
-		open = lent.reader
-	}
-	resp, data, err := c.exchangeBody(ctx, method, target, header, req.Body, open, req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, target, header, lend(req.Body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
@@ -63,12 +57,47 @@ func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Mes
 // the reply came (a backend that answers before reading everything). When
 // Call returns it revokes the loan: a later read fails instead of sending
 // bytes that by then may belong to another request.
+//
+// A body the garbage collector owns (see own), and a small borrowed one,
+// which lend copies, need no revoking: the transport then gets a
+// bytes.Reader, which net/http knows to be in memory and sends with the
+// headers in one write; for any other reader it flushes the headers first,
+// a TCP packet and a system call more per call (golang/go#22088). Past
+// smallBody bytes the body takes several writes anyway, and copying it
+// would cost more than that packet.
 type lentBody struct {
 	mu      sync.Mutex
 	data    []byte
+	size    int // len(data) when lent
 	revoked bool
+	owned   bool       // data is not borrowed: readers are bytes.Readers, revoke is a no-op
 	first   lentReader // the first reader, allocated with the loan
+	mem     bytes.Reader
 	lent    bool
+}
+
+// smallBody is the size up to which lend copies a borrowed body (net/http's
+// default write buffer).
+const smallBody = 4 << 10
+
+// lend starts the loan of a borrowed request body (one in a pooled buffer);
+// nil when there is no body.
+func lend(data []byte) *lentBody {
+	if len(data) == 0 {
+		return nil
+	}
+	if len(data) <= smallBody {
+		return own(bytes.Clone(data))
+	}
+	return &lentBody{data: data, size: len(data)}
+}
+
+// own is lend for a body nothing else will reuse (the garbage collector's).
+func own(data []byte) *lentBody {
+	if len(data) == 0 {
+		return nil
+	}
+	return &lentBody{data: data, size: len(data), owned: true}
 }
 
 var errBodyRevoked = errors.New("request body read after the call ended")
@@ -77,6 +106,14 @@ var errBodyRevoked = errors.New("request body read after the call ended")
 func (b *lentBody) reader() io.ReadCloser {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.owned {
+		if !b.lent {
+			b.lent = true
+			b.mem.Reset(b.data)
+			return io.NopCloser(&b.mem)
+		}
+		return io.NopCloser(bytes.NewReader(b.data))
+	}
 	if !b.lent {
 		b.lent, b.first.b = true, b
 		return &b.first
@@ -84,7 +121,13 @@ func (b *lentBody) reader() io.ReadCloser {
 	return &lentReader{b: b}
 }
 
+// getBody is reader as http.Request.GetBody.
+func (b *lentBody) getBody() (io.ReadCloser, error) { return b.reader(), nil }
+
 func (b *lentBody) revoke() {
+	if b.owned {
+		return
+	}
 	b.mu.Lock()
 	b.data, b.revoked = nil, true
 	b.mu.Unlock()

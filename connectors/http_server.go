@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -264,10 +265,10 @@ func writeProblem(w http.ResponseWriter, f *bus.Fault) {
 }
 
 // newMessage starts the message for an inbound request: ids, HTTP facts.
+// Its Header is the request's own, not a copy: routes only read it.
 func newMessage(r *http.Request) *bus.Message {
-	m := bus.NewMessage()
+	m := &bus.Message{Header: r.Header}
 	initMessage(m, r)
-	m.Header = r.Header.Clone()
 	return m
 }
 
@@ -289,17 +290,46 @@ func initMessage(m *bus.Message, r *http.Request) {
 		if u, err := url.PathUnescape(v); err == nil {
 			v = u
 		}
-		m.Vars[k] = v
+		m.SetVar(k, v)
 	}
 }
 
-// readBody reads at most limit bytes; a larger body is a 413 fault.
+// readBody reads at most limit bytes; a larger body is a 413 fault. A
+// body of announced length is read into one allocation of that size
+// (io.ReadAll would grow its buffer from 512 bytes, copying each time).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return nil, bodyError(err, limit)
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(rd)
 	if err := bodyError(err, limit); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// readBodyInto is readBody into a pooled buffer, for a body nothing keeps
+// once the request is answered (a SOAP request: its tree holds copies).
+func readBodyInto(buf *bytes.Buffer, w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n))
+		b := buf.AvailableBuffer()[:n]
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return nil, bodyError(err, limit)
+		}
+		return b, nil
+	}
+	_, err := buf.ReadFrom(rd)
+	if err := bodyError(err, limit); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func newID() string {

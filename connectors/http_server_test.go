@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,43 @@ func TestRouteTimeout(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 504 || !strings.Contains(string(b), `"title":"Timeout"`) {
 		t.Errorf("want 504 Timeout, got %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestReadBody: both body readers give the bytes sent, whether the length
+// was announced or not, and refuse a body over the limit (413) or shorter
+// than announced (400).
+func TestReadBody(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		body   string
+		length int64 // -1: unknown (chunked)
+		status int   // 0: read
+	}{
+		{"announced", "hello", 5, 0},
+		{"unknown length", "hello", -1, 0},
+		{"over the limit", "hello world", 11, 413},
+		{"over the limit, unknown length", "hello world", -1, 413},
+		{"shorter than announced", "hel", 5, 400},
+	} {
+		for _, pooled := range []bool{false, true} {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			r.ContentLength = tc.length
+			w := httptest.NewRecorder()
+			var got []byte
+			var err error
+			if pooled {
+				got, err = readBodyInto(getBuffer(), w, r, 8)
+			} else {
+				got, err = readBody(w, r, 8)
+			}
+			f, _ := err.(*bus.Fault)
+			switch {
+			case tc.status == 0 && (err != nil || string(got) != tc.body):
+				t.Errorf("%s (pooled %v): want %q, got %q, %v", tc.name, pooled, tc.body, got, err)
+			case tc.status != 0 && (f == nil || f.Status != tc.status):
+				t.Errorf("%s (pooled %v): want a %d fault, got %q, %v", tc.name, pooled, tc.status, got, err)
+			}
+		}
 	}
 }

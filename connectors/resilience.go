@@ -316,6 +316,44 @@ func classifyError(err error) retryCond {
 	return condNone
 }
 
+// retryFirst decides on the outcome of a call's first attempt, which send
+// made itself, and makes the retries go-retryablehttp's way when the retry
+// policy asks for them. Calls that succeed (nearly all) thus cost no more
+// than without retries; go-retryablehttp, through http.Client, would add a
+// copy of the headers, a second deadline and its request wrapping to each.
+// What follows the first attempt is what go-retryablehttp does after one:
+// on giving up after a transport error the idle connections are dropped;
+// before a retry the reply is drained and the backoff waited, unless the
+// route's context ends first. o.retrying then makes the remaining attempts.
+func (o *outbound) retryFirst(call *retryCall, hr *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	retry, _ := o.checkRetry(call, resp, err)
+	if !retry {
+		if err != nil {
+			o.client.CloseIdleConnections()
+		}
+		return resp, err
+	}
+	if err == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) // go-retryablehttp's drain: reuse the connection
+		resp.Body.Close()
+	}
+	timer := time.NewTimer(o.backoff(0, 0, 0, resp))
+	select {
+	case <-call.Done():
+		timer.Stop()
+		o.client.CloseIdleConnections()
+		return nil, call.Err()
+	case <-timer.C:
+	}
+	// The further attempts run under the connector's client: its timeout
+	// bounds each, and the context is the call's, which checkRetry reads.
+	next := hr.WithContext(call)
+	if err := rewindBody(next); err != nil {
+		return nil, err
+	}
+	return o.retrying.Do(&retryablehttp.Request{Request: next})
+}
+
 // newRetryingClient wraps the connector's own client. go-retryablehttp drops
 // the idle connections when a call gives up after a transport error; hiding
 // that behind a RoundTripper wrapper would cost more on every call (net/http
@@ -327,11 +365,25 @@ func newRetryingClient(o *outbound) *retryablehttp.Client {
 		Logger:       nil, // checkRetry logs what matters, at debug level; the library would log every call
 		RetryWaitMin: o.retry.backoff,
 		RetryWaitMax: o.retry.maxBackoff,
-		RetryMax:     o.retry.attempts - 1,
+		RetryMax:     o.retry.attempts - 2, // the first attempt is send's (see retryFirst)
 		CheckRetry:   o.checkRetry,
-		Backoff:      o.backoff,
+		Backoff: func(min, max time.Duration, n int, resp *http.Response) time.Duration {
+			return o.backoff(min, max, n+1, resp) // its first wait is the call's second
+		},
 		ErrorHandler: lastAnswer,
+		PrepareRetry: rewindBody,
 	}
+}
+
+// rewindBody starts a retry's body over (send sets GetBody on every
+// request with a body, and gives retryablehttp none to rewind itself).
+func rewindBody(r *http.Request) error {
+	if r.GetBody == nil {
+		return nil
+	}
+	b, err := r.GetBody()
+	r.Body = b
+	return err
 }
 
 // breaker is a connector's circuit breaker and what its faults need to say.

@@ -55,7 +55,7 @@ func BenchmarkExchange(b *testing.B) {
 			defer func() { cputime.Report(b, start, time.Nanosecond) }()
 			for b.Loop() {
 				resp, _, err := o.exchange(ctx, http.MethodPost, backend.URL+"/vouchers",
-					http.Header{"Content-Type": {"application/json"}}, body, "corr-1")
+					http.Header{"Content-Type": {"application/json"}}, own(body), "corr-1")
 				if err != nil || resp.StatusCode != 200 {
 					b.Fatal(resp, err)
 				}
@@ -99,7 +99,7 @@ func BenchmarkWrappers(b *testing.B) {
 			defer func() { cputime.Report(b, start, time.Nanosecond) }()
 			for b.Loop() {
 				if _, _, err := o.exchange(ctx, http.MethodPost, "http://backend.invalid/vouchers",
-					http.Header{"Content-Type": {"application/json"}}, body, "corr-1"); err != nil {
+					http.Header{"Content-Type": {"application/json"}}, own(body), "corr-1"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -137,8 +137,6 @@ func position(b []byte, off int) string {
 	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
-const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
-
 func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 	r := restReply(w.Header(), m)
 	r.write(w)
@@ -176,7 +174,7 @@ func restReply(h http.Header, m *bus.Message) serialisedReply {
 		h.Set("Content-Type", "application/json")
 	case bus.FormatXML:
 		h.Set("Content-Type", "application/xml; charset=utf-8")
-		return serialisedReply{status: status, prefix: xmlDecl, body: body}
+		return serialisedReply{status: status, prefix: utf8Declaration, body: body}
 	default:
 		if len(body) == 0 && status == http.StatusOK {
 			status = http.StatusNoContent

@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,15 +75,18 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		return nil, bus.ServerFault(0, "Route misconfigured", fmt.Sprintf(
 			"connector %q needs an XML payload, the route gave %s: map the request to XML first", c.name, req.Format))
 	}
-	var env bytes.Buffer
-	if err := writeMessageEnvelope(&env, c.version, req); err != nil {
+	// The envelope lives in a pooled buffer: exchange revokes the
+	// transport's loan of it before it goes back (see lentBody).
+	env := getBuffer()
+	defer putBuffer(env)
+	if err := writeMessageEnvelope(env, c.version, req); err != nil {
 		return nil, bus.ServerFault(0, "Cannot write SOAP request", fmt.Sprintf("connector %q: %v", c.name, err))
 	}
 	body, cs, err := c.encodeXML(env.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	header := make(http.Header, 6)
+	header := make(http.Header, len(c.headers)+6)
 	if c.version == bus.SOAP12 {
 		ct := ContentTypeSOAP12 + "; charset=" + cs
 		if req.SOAPAction != "" {
@@ -95,9 +97,9 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header["Content-Type"] = []string{ContentTypeSOAP11 + "; charset=" + cs}
 		header["Soapaction"] = []string{strconv.Quote(req.SOAPAction)}
 	}
-	header["Accept"] = []string{"text/xml, application/soap+xml"}
+	header["Accept"] = acceptSOAP
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
-	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, body, req.CorrelationID)
+	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, lend(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}

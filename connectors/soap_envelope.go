@@ -195,6 +195,9 @@ func childText(e *etree.Element, local, ns string) string {
 	return ""
 }
 
+// utf8Declaration starts every UTF-8 document Busbar writes.
+const utf8Declaration = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
 // WriteEnvelope writes a SOAP envelope around payload (nil for an empty
 // body). The payload keeps its namespace declarations: an element cut out of
 // a bigger document gets the declarations it inherited copied onto it, so
@@ -239,7 +242,7 @@ func startEnvelope(w *bytes.Buffer, v bus.SOAPVersion, header *etree.Element) {
 	if v == bus.SOAP12 {
 		ns = bus.NSSOAP12
 	}
-	w.WriteString(xmlDecl)
+	w.WriteString(utf8Declaration)
 	w.WriteString(`<soap:Envelope xmlns:soap="` + ns + `">`)
 	if header != nil && len(header.ChildElements()) > 0 {
 		w.WriteString(`<soap:Header>`)

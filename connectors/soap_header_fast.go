@@ -27,43 +27,9 @@ import (
 // checks that both paths agree.
 func scanSOAPHeaderFast(b []byte) (header *etree.Element, sure bool) {
 	s := &fastScan{b: b}
-	if s.at("\xef\xbb\xbf") {
-		s.i = 3
-	}
-	if !s.misc(true) || !s.at("<") || s.at("</") || s.at("<!") {
-		return nil, false
-	}
-	s.i++
-	env, ok := s.startTag()
-	if !ok {
-		return nil, false
-	}
-	ns := nsOf(env.name.Space, env.attrs, nil)
-	if env.name.Local != "Envelope" || (ns != bus.NSSOAP11 && ns != bus.NSSOAP12) {
-		return nil, true // well-formed so far and not a SOAP envelope
-	}
-	if env.empty {
-		return nil, true
-	}
-	if !s.misc(false) {
-		return nil, false
-	}
-	if s.at("</") {
-		s.i += 2
-		end, ok := s.name()
-		s.skipSpace()
-		return nil, ok && end == env.name && s.at(">") // an empty envelope
-	}
-	if !s.at("<") || s.at("<!") {
-		return nil, false
-	}
-	s.i++
-	h, ok := s.startTag()
-	if !ok {
-		return nil, false
-	}
-	if h.name.Local != "Header" || nsOf(h.name.Space, h.attrs, env.attrs) != ns {
-		return nil, true // the first child is the Body: no Header
+	env, h, found, sure := s.headerStart()
+	if !found {
+		return nil, sure
 	}
 	header = etree.NewElement(h.name.Local)
 	header.Space = h.name.Space
@@ -81,9 +47,58 @@ func scanSOAPHeaderFast(b []byte) (header *etree.Element, sure bool) {
 	return header, true
 }
 
+// headerStart reads an envelope up to the end of its Header's start tag.
+// found: there is a Header, and env and h are the Envelope's and the
+// Header's start tags; sure as for scanSOAPHeaderFast (when !found, sure
+// means "well-formed so far, and no Header").
+func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
+	if s.at("\xef\xbb\xbf") {
+		s.i = 3
+	}
+	if !s.misc(true) || !s.at("<") || s.at("</") || s.at("<!") {
+		return env, h, false, false
+	}
+	s.i++
+	env, ok := s.startTag()
+	if !ok {
+		return env, h, false, false
+	}
+	ns := nsOf(env.name.Space, env.attrs, nil)
+	if env.name.Local != "Envelope" || (ns != bus.NSSOAP11 && ns != bus.NSSOAP12) {
+		return env, h, false, true // well-formed so far and not a SOAP envelope
+	}
+	if env.empty {
+		return env, h, false, true
+	}
+	if !s.misc(false) {
+		return env, h, false, false
+	}
+	if s.at("</") {
+		s.i += 2
+		end, ok := s.name()
+		s.skipSpace()
+		return env, h, false, ok && end == env.name && s.at(">") // an empty envelope
+	}
+	if !s.at("<") || s.at("<!") {
+		return env, h, false, false
+	}
+	s.i++
+	h, ok = s.startTag()
+	if !ok {
+		return env, h, false, false
+	}
+	if h.name.Local != "Header" || nsOf(h.name.Space, h.attrs, env.attrs) != ns {
+		return env, h, false, true // the first child is the Body: no Header
+	}
+	return env, h, true, true
+}
+
 type fastScan struct {
 	b []byte
 	i int
+	// arena, when it has capacity, holds the attributes of the tags read,
+	// one after the other, instead of a slice per tag (see scanHeaderField).
+	arena []xml.Attr
 }
 
 type fastTag struct {
@@ -262,9 +277,13 @@ func mapOrEmpty(m *map[string]string) map[string]string {
 }
 
 // startTag reads a start tag after its '<'.
-func (s *fastScan) startTag() (fastTag, bool) {
-	var t fastTag
-	var ok bool
+func (s *fastScan) startTag() (t fastTag, ok bool) {
+	t.attrs = s.arena[len(s.arena):] // empty, with the arena's room (nil without one)
+	defer func() {
+		if n := len(t.attrs); n > 0 && n <= cap(s.arena)-len(s.arena) {
+			s.arena = s.arena[:len(s.arena)+n] // they fitted: keep them
+		}
+	}()
 	if t.name, ok = s.name(); !ok {
 		return t, false
 	}

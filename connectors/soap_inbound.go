@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -97,7 +96,11 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			w.Write(body)
 			return
 		}
-		body, err := readBody(w, r, ep.limits().maxBody())
+		// The envelope is parsed into a tree of its own (strings copied
+		// out of the bytes), so the bytes can go back to the pool.
+		in := getBuffer()
+		defer putBuffer(in)
+		body, err := readBodyInto(in, w, r, ep.limits().maxBody())
 		if err != nil {
 			fail(version, bus.AsFault(err))
 			return
@@ -152,8 +155,9 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(version, f)
 			return
 		}
-		var out bytes.Buffer
-		if err := writeMessageEnvelope(&out, version, reply); err != nil {
+		out := getBuffer()
+		defer putBuffer(out)
+		if err := writeMessageEnvelope(out, version, reply); err != nil {
 			work.End()
 			fail(version, bus.ServerFault(0, "Cannot write reply", fmt.Sprintf("route %q: %v", op.Route, err)))
 			return

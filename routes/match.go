@@ -42,6 +42,7 @@ func (rc *routeCompiler) compileMatch() {
 	if mc.SOAPHeader != "" {
 		if e := rc.expr(append(keys, "soap-header"), mc.SOAPHeader); e != nil {
 			mt.SOAPHeader = e.BoolIn
+			mt.SOAPHeaderField = connectors.ParseHeaderField(mc.SOAPHeader, rc.spec.Namespaces)
 		}
 		fmt.Fprintf(&key, "soap-header %q\n", strings.TrimSpace(mc.SOAPHeader))
 	}

@@ -79,7 +79,9 @@ func (rc *routeCompiler) callStep() {
 		if m.Format == bus.FormatRaw {
 			return callRaw(ctx, conn, kind, m, out, rawHeaders)
 		}
-		out.Header = headers.Clone()
+		if len(headers) > 0 {
+			out.Header = headers // shared: connectors read a request's Header, never write it
+		}
 		if method == http.MethodGet || method == http.MethodDelete {
 			out.Format, out.Body, out.Root = bus.FormatNone, nil, nil
 		}
@@ -317,7 +319,7 @@ func (rc *routeCompiler) varsStep(vars map[string]string) {
 			if err != nil {
 				return nil, err
 			}
-			m.Vars[s.name] = v
+			m.SetVar(s.name, v)
 		}
 		return m, nil
 	})})

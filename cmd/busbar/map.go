@@ -98,7 +98,7 @@ func runMap(mapFile, input, tableDir, schema string, v map[string]string) ([]byt
 		return nil, err
 	}
 	for k, val := range v {
-		in.Vars[k] = val
+		in.SetVar(k, val)
 	}
 	out, err := m.Apply(in)
 	if err != nil {
