@@ -72,10 +72,14 @@ type evalCtx struct {
 	cur      *compiled  // the expression being evaluated
 	lastPath int        // index of the path read last (for error messages), -1 none
 	lastRes  any
-	env      map[string]any
-	vm       vm.VM
-	nested   int // evaluations in progress (group(expr) evaluates inside an evaluation)
-	vm2      vm.VM
+	// lastNav is the node pathScalar read last (lastNavOK), standing in for
+	// lastRes's node-set.
+	lastNav   xmlNav
+	lastNavOK bool
+	env       map[string]any
+	vm        vm.VM
+	nested    int // evaluations in progress (group(expr) evaluates inside an evaluation)
+	vm2       vm.VM
 
 	matched    map[matchKey]*idRule // identity: the rule for each input node
 	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
@@ -161,6 +165,7 @@ func (c *evalCtx) startFault(msg string) error {
 func (c *evalCtx) reset() {
 	c.msg, c.xmlRoot, c.jsonRoot = nil, nil, gjson.Result{}
 	c.item, c.paths, c.cur, c.grp, c.lastRes = item{}, nil, nil, nil, nil
+	c.lastNav, c.lastNavOK = xmlNav{}, false
 	c.depth, c.nested = 0, 0
 	clear(c.stack)
 	c.stack = c.stack[:0]
@@ -313,7 +318,7 @@ func (c *evalCtx) pathText(i int) (any, error) {
 	if !handled {
 		return c.path(i)
 	}
-	c.lastPath, c.lastRes = i, nil
+	c.lastPath, c.lastRes, c.lastNavOK = i, nil, false
 	if !found {
 		return nil, nil
 	}
@@ -333,7 +338,7 @@ func exprMessage(err error) string {
 // path evaluates the i-th path of the current expression.
 func (c *evalCtx) path(i int) (v any, err error) {
 	v, err = c.path1(i)
-	c.lastPath, c.lastRes = i, v
+	c.lastPath, c.lastRes, c.lastNavOK = i, v, false
 	return v, err
 }
 

@@ -222,32 +222,43 @@ func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []
 	return out
 }
 
+// firstNode is the first node the path selects from at; found is false
+// when it selects nothing, handled is false when the general engine must
+// run.
+func (f *fastXPath) firstNode(at *xmlNav) (n xmlNav, found, handled bool) {
+	from, step, ok := f.start(at)
+	if !ok {
+		return xmlNav{}, false, false
+	}
+	if step < 0 {
+		return xmlNav{}, false, true
+	}
+	if step == len(f.steps) {
+		return xmlNav{root: at.root, cur: from, attr: -1}, true, true
+	}
+	n, found = f.first(from, step, at.root)
+	return n, found, true
+}
+
 // text is the string value of the first node the path selects, what
 // toString gives for the node-set; found is false when it selects nothing.
 func (f *fastXPath) text(at *xmlNav) (s string, found, handled bool) {
-	from, step, ok := f.start(at)
-	if !ok {
-		return "", false, false
+	n, found, handled := f.firstNode(at)
+	if !found {
+		return "", false, handled
 	}
-	if step < 0 {
-		return "", false, true
-	}
-	if step == len(f.steps) {
-		return elementText(from), true, true
-	}
-	s, found = f.first(from, step)
-	return s, found, true
+	return n.Value(), true, true
 }
 
-func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
+func (f *fastXPath) first(e *etree.Element, i int, root *etree.Element) (xmlNav, bool) {
 	s := &f.steps[i]
 	if s.attr {
 		for k := range e.Attr {
 			if s.matchAttr(&e.Attr[k]) {
-				return e.Attr[k].Value, true
+				return xmlNav{root: root, cur: e, attr: k}, true
 			}
 		}
-		return "", false
+		return xmlNav{}, false
 	}
 	last := i == len(f.steps)-1
 	for _, t := range e.Child {
@@ -256,13 +267,13 @@ func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
 			continue
 		}
 		if last {
-			return elementText(c), true
+			return xmlNav{root: root, cur: c, attr: -1}, true
 		}
-		if v, ok := f.first(c, i+1); ok {
-			return v, true
+		if n, ok := f.first(c, i+1, root); ok {
+			return n, true
 		}
 	}
-	return "", false
+	return xmlNav{}, false
 }
 
 // direct is an expression tree the evaluator runs without the expr VM: a
@@ -273,11 +284,14 @@ func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
 // arguments.
 type direct struct {
 	kind byte // 'l' literal, 'p' path, 'v' variable, 'f' function call
-	val  any  // literal
-	idx  int  // path or variable slot
-	name string
-	fn   func(*evalCtx, []any) (any, error)
-	args []*direct
+	// scalar: a path argument the function reads only as one value (see
+	// scalarArgs), so its first node's string value stands for the node-set.
+	scalar bool
+	val    any // literal
+	idx    int // path or variable slot
+	name   string
+	fn     func(*evalCtx, []any) (any, error)
+	args   []*direct
 }
 
 // libraryByExprName maps the names functions have inside expr back to the
@@ -333,11 +347,67 @@ func compileDirect(n ast.Node) *direct {
 			if da == nil {
 				return nil
 			}
+			da.scalar = da.kind == 'p' && len(d.args) < len(scalarArgs[name]) && scalarArgs[name][len(d.args)]
 			d.args = append(d.args, da)
 		}
 		return d
 	}
 	return nil
+}
+
+// scalarArgs marks, per library function, the arguments it reads only as
+// one value: it tests them against nil, then takes scalar, toString or
+// toDecimal of them, so a node-set and its first node's string value give
+// the same result and the same error text. An argument read with toInt is
+// not one of them: its error describes a node-set as such.
+var scalarArgs = map[string][]bool{
+	"number":       {true},
+	"decimal":      {true, false},
+	"round":        {true, false, true},
+	"formatNumber": {true, true, true},
+	"pad":          {true, false, true},
+	"padRight":     {true, false, true},
+	"string":       {true},
+	"upper":        {true},
+	"lower":        {true},
+	"trim":         {true},
+	"normalize":    {true},
+}
+
+// pathScalar is path(i) for an argument in scalarArgs: the first node's
+// string value instead of a node-set (nil when there is none), found
+// without building the set. The node is kept for naming the input in a
+// run-time error, as path keeps the set.
+func (c *evalCtx) pathScalar(i int) (any, error) {
+	p := c.paths[i]
+	if c.mode != inputXML || c.xmlRoot == nil {
+		return c.path(i)
+	}
+	at := c.xmlRoot
+	if c.item.has && c.item.nav != nil {
+		at = c.item.nav
+	}
+	var n xmlNav
+	switch {
+	case p.current:
+		if c.item.has && c.item.nav == nil {
+			return c.path(i)
+		}
+		n = *at
+	case p.fast != nil:
+		var found, handled bool
+		if n, found, handled = p.fast.firstNode(at); !handled {
+			return c.path(i)
+		}
+		if !found {
+			c.lastPath, c.lastRes, c.lastNavOK = i, nil, false
+			return nil, nil
+		}
+	default:
+		return c.path(i)
+	}
+	c.lastPath, c.lastRes, c.lastNav, c.lastNavOK = i, nil, n, true
+	return n.Value(), nil
 }
 
 // run evaluates the tree. Arguments live on c.args while a call runs, so a
@@ -347,6 +417,9 @@ func (d *direct) run(c *evalCtx) (any, error) {
 	case 'l':
 		return d.val, nil
 	case 'p':
+		if d.scalar {
+			return c.pathScalar(d.idx)
+		}
 		return c.path(d.idx)
 	case 'v':
 		return c.vars[d.idx], nil

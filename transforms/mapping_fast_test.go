@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+	"github.com/busbar/busbar/bus"
 )
 
 // withoutFastPaths runs f with the shortcuts of mapping_fast.go off: what
@@ -174,4 +175,62 @@ func describeValue(v any) string {
 		parts = append(parts, fmt.Sprintf("%s=%q(%d)", nodePath(x), x.Value(), x.NodeType()))
 	}
 	return strings.Join(parts, " ")
+}
+
+// TestScalarArgsMatchGeneral: functions reading a path argument as one
+// value (scalarArgs) get the first node's text instead of a node-set; the
+// results and the fault texts (which name the input node) must not change,
+// for present, missing, empty, repeated and malformed values, attributes
+// and ".".
+func TestScalarArgsMatchGeneral(t *testing.T) {
+	const input = `<Doc><item seq="7" bad="x"><N>0000000042</N><A>12.345</A><A>9</A><E/><T>  a b </T><X>1e3</X><M>-0.005</M></item>` +
+		`<item seq="" bad="1.5"><N>abc</N><A>-2.5</A><E></E><T>x</T><X>1.2.3</X><M>99999999999999999999.5</M></item></Doc>`
+	exprs := []string{
+		"number(./N)", "number(./A)", "number(./Z)", "number(@seq)", "number(./X)", "number(.)",
+		"decimal(./A, 2)", "decimal(./M, 2)", "decimal(./M, 0)", "decimal(./X, 1)", "decimal(./N)", "decimal(./E, 2)",
+		"decimal(./Z, 2)", "decimal(@bad, 1)", "decimal(./A, ./N)", "decimal(./A, @seq)",
+		"round(./M, 2, 'half-even')", "round(./A, 1)", "round(./A, 1, @bad)",
+		"formatNumber(./A, '#,##0.00')", "formatNumber(./N, ./T)", "formatNumber(./M, '0.0', 'half-even')",
+		"pad(@seq, 10)", "pad(./N, 3)", "pad(./Z, 4)", "padRight(./T, 8, '.')", "pad(./A, 6, ./E)", "pad(./A, @bad)",
+		"string(./A)", "upper(./T)", "lower(./Z)", "trim(./T)", "normalize(.)", "string(@bad)",
+	}
+	var b strings.Builder
+	b.WriteString("output: json\nbody:\n  r:\n    for-each: /*/item\n")
+	for i, e := range exprs {
+		fmt.Fprintf(&b, "    f%d: %q\n", i, e)
+	}
+	// One expression per mapping as well, so a fault in one does not hide
+	// the others.
+	srcs := []string{b.String()}
+	for _, e := range exprs {
+		srcs = append(srcs, fmt.Sprintf("output: xml\nbody:\n  r:\n    i:\n      for-each: /*/item\n      \"@v\": %q\n      w: %q\n", e, e))
+	}
+	doc, err := ParseXML([]byte(input), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(src string) string {
+		m, err := CompileMapping("scalar.yaml", []byte(src), "")
+		if err != nil {
+			t.Fatalf("%s\n%v", src, err)
+		}
+		in := jsonMsg("")
+		in.Format, in.Root = bus.FormatXML, doc.Root()
+		return outcome(t, m, in)
+	}
+	faults := 0
+	for _, src := range srcs {
+		var general string
+		withoutFastPaths(func() { general = run(src) })
+		fast := run(src)
+		if fast != general {
+			t.Errorf("%s\ngeneral:  %s\nshortcut: %s", src, general, fast)
+		}
+		if strings.HasPrefix(fast, "fault") {
+			faults++
+		}
+	}
+	if faults < 5 {
+		t.Errorf("only %d faults compared", faults)
+	}
 }
