@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"math"
+	"strconv"
 
 	"github.com/cockroachdb/apd/v3"
 )
@@ -25,14 +26,21 @@ var pow10 = func() (p [19]int64) {
 	return p
 }()
 
-// parseDecimalFast is apd.NewFromString for [+-]digits[.digits] with at
-// most 18 digits; ok is false for anything else.
-func parseDecimalFast(s string) (d *apd.Decimal, ok bool) {
-	i, neg := 0, false
+// fastDec is a finite decimal whose coefficient fits an int64: what apd
+// would hold as Negative, Coeff and Exponent.
+type fastDec struct {
+	neg  bool
+	coef int64
+	exp  int32
+}
+
+// parseFastDec reads [+-]digits[.digits] with at most 18 digits, as
+// apd.NewFromString would; ok is false for anything else.
+func parseFastDec(s string) (f fastDec, ok bool) {
+	i := 0
 	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
-		neg, i = s[0] == '-', 1
+		f.neg, i = s[0] == '-', 1
 	}
-	var coef int64
 	digits, point := 0, -1
 	for ; i < len(s); i++ {
 		c := s[i]
@@ -40,47 +48,55 @@ func parseDecimalFast(s string) (d *apd.Decimal, ok bool) {
 		case c >= '0' && c <= '9':
 			digits++
 			if digits > 18 {
-				return nil, false
+				return fastDec{}, false
 			}
-			coef = coef*10 + int64(c-'0')
+			f.coef = f.coef*10 + int64(c-'0')
 		case c == '.' && point < 0:
 			point = digits
 		default:
-			return nil, false
+			return fastDec{}, false
 		}
 	}
 	if digits == 0 {
-		return nil, false
+		return fastDec{}, false
 	}
-	d = new(apd.Decimal)
-	d.Form, d.Negative = apd.Finite, neg
-	d.Coeff.SetInt64(coef)
 	if point >= 0 {
-		d.Exponent = int32(point - digits)
+		f.exp = int32(point - digits)
 	}
-	return d, true
+	return f, true
 }
 
-// quantizeFast is ctx.Quantize(r, d, exp) for a finite d whose coefficient
-// fits an int64 and whose result does too, rounding half-up or half-even;
-// ok is false when apd must do it.
-func quantizeFast(d *apd.Decimal, exp int32, rounding apd.Rounder) (r *apd.Decimal, ok bool) {
+// fastDecOf reads d if it is finite with an int64 coefficient.
+func fastDecOf(d *apd.Decimal) (fastDec, bool) {
 	if d.Form != apd.Finite || !d.Coeff.IsInt64() {
-		return nil, false
+		return fastDec{}, false
 	}
-	coef := d.Coeff.Int64()
-	switch diff := int64(exp) - int64(d.Exponent); {
+	return fastDec{d.Negative, d.Coeff.Int64(), d.Exponent}, true
+}
+
+func (f fastDec) decimal() *apd.Decimal {
+	d := new(apd.Decimal)
+	d.Form, d.Negative, d.Exponent = apd.Finite, f.neg, f.exp
+	d.Coeff.SetInt64(f.coef)
+	return d
+}
+
+// quantize is apd's Quantize to exponent exp, rounding half-up or
+// half-even; ok is false when the result does not fit (or another rounding
+// is asked for).
+func (f fastDec) quantize(exp int32, rounding apd.Rounder) (fastDec, bool) {
+	switch diff := int64(exp) - int64(f.exp); {
 	case diff < 0: // more places: scale the coefficient up
-		if -diff >= int64(len(pow10)) || coef > math.MaxInt64/pow10[-diff] {
-			return nil, false
+		if -diff >= int64(len(pow10)) || f.coef > math.MaxInt64/pow10[-diff] {
+			return fastDec{}, false
 		}
-		coef *= pow10[-diff]
+		f.coef *= pow10[-diff]
 	case diff > 0: // fewer places: divide and round what is cut off
 		if diff >= int64(len(pow10)) {
-			return nil, false
+			return fastDec{}, false
 		}
 		div := pow10[diff]
-		q, rem := coef/div, coef%div
+		q, rem := f.coef/div, f.coef%div
 		switch rounding {
 		case apd.RoundHalfUp:
 			if 2*rem >= div {
@@ -91,12 +107,59 @@ func quantizeFast(d *apd.Decimal, exp int32, rounding apd.Rounder) (r *apd.Decim
 				q++
 			}
 		default:
-			return nil, false
+			return fastDec{}, false
 		}
-		coef = q
+		f.coef = q
 	}
-	r = new(apd.Decimal)
-	r.Form, r.Negative, r.Exponent = apd.Finite, d.Negative, exp
-	r.Coeff.SetInt64(coef)
-	return r, true
+	f.exp = exp
+	return f, true
+}
+
+// appendText appends what apd's Text('f') gives for the decimal.
+func (f fastDec) appendText(buf []byte) []byte {
+	if f.neg {
+		buf = append(buf, '-')
+	}
+	var scratch [20]byte
+	digits := strconv.AppendInt(scratch[:0], f.coef, 10)
+	switch {
+	case f.exp >= 0:
+		buf = append(buf, digits...)
+		for i := int32(0); i < f.exp; i++ {
+			buf = append(buf, '0')
+		}
+	case int(-f.exp) >= len(digits):
+		buf = append(buf, "0."...)
+		for i := len(digits); i < int(-f.exp); i++ {
+			buf = append(buf, '0')
+		}
+		buf = append(buf, digits...)
+	default:
+		point := len(digits) + int(f.exp)
+		buf = append(buf, digits[:point]...)
+		buf = append(buf, '.')
+		buf = append(buf, digits[point:]...)
+	}
+	return buf
+}
+
+// parseDecimalFast is apd.NewFromString for the numbers parseFastDec reads.
+func parseDecimalFast(s string) (*apd.Decimal, bool) {
+	f, ok := parseFastDec(s)
+	if !ok {
+		return nil, false
+	}
+	return f.decimal(), true
+}
+
+// quantizeFast is ctx.Quantize(r, d, exp) for the decimals fastDec holds.
+func quantizeFast(d *apd.Decimal, exp int32, rounding apd.Rounder) (*apd.Decimal, bool) {
+	f, ok := fastDecOf(d)
+	if !ok {
+		return nil, false
+	}
+	if f, ok = f.quantize(exp, rounding); !ok {
+		return nil, false
+	}
+	return f.decimal(), true
 }

@@ -10,8 +10,13 @@ import (
 // must build exactly what apd builds, not merely an equal number (1.50 and
 // 1.5 are equal but print differently).
 func sameDecimal(a, b *apd.Decimal) bool {
-	return a.Form == b.Form && a.Negative == b.Negative && a.Exponent == b.Exponent &&
-		a.Coeff.Cmp(&b.Coeff) == 0 && a.Text('f') == b.Text('f')
+	if a.Form != b.Form || a.Negative != b.Negative || a.Exponent != b.Exponent ||
+		a.Coeff.Cmp(&b.Coeff) != 0 || a.Text('f') != b.Text('f') {
+		return false
+	}
+	// The shortcut's own formatting prints what apd prints.
+	f, ok := fastDecOf(b)
+	return !ok || string(f.appendText(nil)) == b.Text('f')
 }
 
 var decimalSeeds = []string{

@@ -379,35 +379,117 @@ var scalarArgs = map[string][]bool{
 // without building the set. The node is kept for naming the input in a
 // run-time error, as path keeps the set.
 func (c *evalCtx) pathScalar(i int) (any, error) {
-	p := c.paths[i]
-	if c.mode != inputXML || c.xmlRoot == nil {
+	n, found, handled := c.scalarNode(c.paths[i])
+	if !handled {
 		return c.path(i)
+	}
+	c.lastPath, c.lastRes, c.lastNav, c.lastNavOK = i, nil, n, found
+	if !found {
+		return nil, nil
+	}
+	return n.Value(), nil
+}
+
+// scalarNode is the first node path p selects in the current context, for
+// "." and the paths fastXPath walks over XML; handled is false otherwise.
+func (c *evalCtx) scalarNode(p *pathRef) (n xmlNav, found, handled bool) {
+	if c.mode != inputXML || c.xmlRoot == nil {
+		return xmlNav{}, false, false
 	}
 	at := c.xmlRoot
 	if c.item.has && c.item.nav != nil {
 		at = c.item.nav
 	}
-	var n xmlNav
 	switch {
 	case p.current:
 		if c.item.has && c.item.nav == nil {
-			return c.path(i)
+			return xmlNav{}, false, false
 		}
-		n = *at
+		return *at, true, true
 	case p.fast != nil:
-		var found, handled bool
-		if n, found, handled = p.fast.firstNode(at); !handled {
-			return c.path(i)
-		}
-		if !found {
-			c.lastPath, c.lastRes, c.lastNavOK = i, nil, false
-			return nil, nil
-		}
-	default:
-		return c.path(i)
+		return p.fast.firstNode(at)
 	}
-	c.lastPath, c.lastRes, c.lastNav, c.lastNavOK = i, nil, n, true
-	return n.Value(), nil
+	return xmlNav{}, false, false
+}
+
+// leafCall is a leaf that is one call of number, decimal, pad or padRight
+// on a path, with literal further arguments: the commonest computed
+// leaves (`number(./ITEMNO_ACC)`, `decimal(./AMT_DOCCUR, 2)`,
+// `pad(@seq, 10)`). Its text is made straight from the input text, with
+// no boxed values and no apd decimals; whatever is not plain (a number
+// fastDec cannot hold, a context the shortcut does not walk) goes to the
+// general evaluation, which also makes every error.
+type leafCall struct {
+	fn   string // "number", "decimal", "pad", "padRight"
+	path int
+	n    int // decimal's scale, pad's width
+}
+
+func compileLeafCall(d *direct) *leafCall {
+	if d == nil || d.kind != 'f' || len(d.args) == 0 || d.args[0].kind != 'p' {
+		return nil
+	}
+	l := &leafCall{fn: d.name, path: d.args[0].idx}
+	switch d.name {
+	case "number":
+		if len(d.args) == 1 {
+			return l
+		}
+	case "decimal", "pad", "padRight":
+		if len(d.args) != 2 || d.args[1].kind != 'l' {
+			return nil
+		}
+		n, ok := d.args[1].val.(int)
+		if !ok || d.name == "decimal" && (n < -30 || n > 30) {
+			return nil // roundTo's range error is the general path's to make
+		}
+		l.n = n
+		return l
+	}
+	return nil
+}
+
+// numeric: the call gives a decimal (written as a JSON number), not text.
+func (l *leafCall) numeric() bool { return l.fn == "number" || l.fn == "decimal" }
+
+// appendText appends the call's text to buf; found is false for nil (the
+// argument selected nothing or was blank), handled false when the general
+// evaluation must run.
+func (l *leafCall) appendText(c *evalCtx, e *compiled, buf []byte) (out []byte, found, handled bool) {
+	n, found, handled := c.scalarNode(e.paths[l.path])
+	if !handled || !found {
+		return buf, false, handled
+	}
+	s := n.Value()
+	if l.fn == "pad" || l.fn == "padRight" {
+		fill := byte('0')
+		if l.fn == "padRight" {
+			fill = ' '
+		}
+		k := l.n - utf8.RuneCountInString(s)
+		if l.fn == "padRight" {
+			buf = append(buf, s...)
+		}
+		for ; k > 0; k-- {
+			buf = append(buf, fill)
+		}
+		if l.fn == "pad" {
+			buf = append(buf, s...)
+		}
+		return buf, true, true
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return buf, false, true
+	}
+	d, ok := parseFastDec(s)
+	if ok && l.fn == "decimal" {
+		d, ok = d.quantize(int32(-l.n), decHalfUp.Rounding)
+	}
+	if !ok {
+		return buf, false, false
+	}
+	return d.appendText(buf), true, true
 }
 
 // run evaluates the tree. Arguments live on c.args while a call runs, so a

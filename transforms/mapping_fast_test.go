@@ -192,6 +192,8 @@ func TestScalarArgsMatchGeneral(t *testing.T) {
 		"round(./M, 2, 'half-even')", "round(./A, 1)", "round(./A, 1, @bad)",
 		"formatNumber(./A, '#,##0.00')", "formatNumber(./N, ./T)", "formatNumber(./M, '0.0', 'half-even')",
 		"pad(@seq, 10)", "pad(./N, 3)", "pad(./Z, 4)", "padRight(./T, 8, '.')", "pad(./A, 6, ./E)", "pad(./A, @bad)",
+		"decimal(./A, -1)", "decimal(./A, 40)", "decimal(./T, 2)", "number(./T)", "decimal(./N, 18)", "decimal(./A, 17)",
+		"pad(., 30)", "padRight(@seq, 3)", "pad(./T, 9)", "padRight(./Z, 2)", "pad(./A, -2)",
 		"string(./A)", "upper(./T)", "lower(./Z)", "trim(./T)", "normalize(.)", "string(@bad)",
 	}
 	var b strings.Builder

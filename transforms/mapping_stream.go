@@ -250,13 +250,13 @@ func (c *evalCtx) streamBuild(n *node) error {
 	}
 	for _, a := range src.attrs {
 		c.push(a.attrStep, 0)
-		v, err := c.leafValue(a)
+		v, err := c.leafString(a)
 		c.pop()
 		if err != nil {
 			return err
 		}
-		if v != nil {
-			c.setAttr(a.key, toString(v))
+		if v.ok {
+			c.setAttr(a.key, v.s)
 		}
 	}
 	if !text.ok && n.nillable && (src.value != nil || src.isLiteral) {
