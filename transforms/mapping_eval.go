@@ -435,6 +435,15 @@ func evalXPath(p *xpathPool, at *xmlNav) (res any, err error) {
 
 // items evaluates a for-each expression into its items.
 func (c *evalCtx) items(e *compiled) ([]item, error) {
+	if e.single && c.mode == inputXML && c.xmlRoot != nil && e.paths[0].fast != nil {
+		at := c.xmlRoot
+		if c.item.has && c.item.nav != nil {
+			at = c.item.nav
+		}
+		if out, ok := e.paths[0].fast.items(at); ok {
+			return out, nil
+		}
+	}
 	v, err := c.eval(e)
 	if err != nil {
 		return nil, err

@@ -180,18 +180,75 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 	if step < 0 {
 		return nil, true
 	}
-	var found []xmlNav
-	if step == len(f.steps) {
-		found = []xmlNav{{root: at.root, cur: from, attr: -1}}
-	} else {
-		found = f.collect(from, step, at.root, found)
-	}
+	found := f.all(from, step, at.root)
 	if len(found) == 0 {
 		return nil, true
 	}
 	out := make(xmlNodes, len(found))
 	for i := range found {
 		out[i] = &found[i]
+	}
+	return out, true
+}
+
+// all is the nodes steps[step:] select below from, in a slice of exactly
+// their number: a for-each over hundreds of items would otherwise grow it
+// step by step, copying nodes that hold pointers.
+func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element) []xmlNav {
+	if step == len(f.steps) {
+		return []xmlNav{{root: root, cur: from, attr: -1}}
+	}
+	n := f.count(from, step)
+	if n == 0 {
+		return nil
+	}
+	return f.collect(from, step, root, make([]xmlNav, 0, n))
+}
+
+// count is the number of nodes steps[i:] select below e.
+func (f *fastXPath) count(e *etree.Element, i int) int {
+	s := &f.steps[i]
+	n := 0
+	if s.attr {
+		for k := range e.Attr {
+			if s.matchAttr(&e.Attr[k]) {
+				n++
+			}
+		}
+		return n
+	}
+	last := i == len(f.steps)-1
+	for _, t := range e.Child {
+		c, ok := t.(*etree.Element)
+		if !ok || !s.matchElement(c) {
+			continue
+		}
+		if last {
+			n++
+		} else {
+			n += f.count(c, i+1)
+		}
+	}
+	return n
+}
+
+// items is the for-each items of the path from at, as items makes them of
+// the node-set nodes gives, without the node-set.
+func (f *fastXPath) items(at *xmlNav) (out []item, handled bool) {
+	from, step, ok := f.start(at)
+	if !ok {
+		return nil, false
+	}
+	if step < 0 {
+		return nil, true
+	}
+	found := f.all(from, step, at.root)
+	if len(found) == 0 {
+		return nil, true
+	}
+	out = make([]item, len(found))
+	for i := range found {
+		out[i] = item{has: true, nav: &found[i], idx: i}
 	}
 	return out, true
 }
