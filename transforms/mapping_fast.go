@@ -248,7 +248,11 @@ func (f *fastXPath) items(at *xmlNav) (out []item, handled bool) {
 	}
 	out = make([]item, len(found))
 	for i := range found {
-		out[i] = item{has: true, nav: &found[i], idx: i}
+		// Field by field: the slice is zeroed, and assigning a whole item
+		// would also store its zero pointers, each a write barrier while
+		// the collector runs.
+		it := &out[i]
+		it.has, it.nav, it.idx = true, &found[i], i
 	}
 	return out, true
 }
