@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/beevik/etree"
 	"github.com/cockroachdb/apd/v3"
@@ -1318,6 +1319,34 @@ func (c *evalCtx) leafString(n *node) (leafText, error) {
 	if s, found, ok := c.leafCallText(n); ok {
 		return leafText{s, found}, nil
 	}
+	return c.leafValueString(n)
+}
+
+// streamLeafString is leafString for streamBuild, which writes the text
+// before anything else can change c.text: a leafCall's text is made in
+// c.text and viewed in place instead of copied into a string of its own.
+// streamBuild empties c.text when it starts the next element, by which
+// time the view has been written out.
+func (c *evalCtx) streamLeafString(n *node) (leafText, error) {
+	if s, found, ok := c.leafFastText(n); ok {
+		return leafText{s, found}, nil
+	}
+	if l := n.leafCall(); l != nil {
+		start := len(c.text)
+		b, found, ok := l.appendText(c, n.value, c.text)
+		if ok {
+			c.text = b
+			if !found {
+				return leafText{}, nil
+			}
+			b = b[start:]
+			return leafText{unsafe.String(unsafe.SliceData(b), len(b)), true}, nil
+		}
+	}
+	return c.leafValueString(n)
+}
+
+func (c *evalCtx) leafValueString(n *node) (leafText, error) {
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
 		return leafText{}, err

@@ -81,11 +81,15 @@ type evalCtx struct {
 	nested    int // evaluations in progress (group(expr) evaluates inside an evaluation)
 	vm2       vm.VM
 
-	matched    map[matchKey]*idRule // identity: the rule for each input node
-	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
-	buf        []byte               // output: JSON, or XML when the mapping streams it
-	trail      []trailStep
-	attrs      [][2]string     // streamed XML: the start tag being collected
+	matched   map[matchKey]*idRule // identity: the rule for each input node
+	movedFrom map[string]bool      // identity: namespaces rules moved nodes out of
+	buf       []byte               // output: JSON, or XML when the mapping streams it
+	trail     []trailStep
+	attrs     [][2]string // streamed XML: the start tag being collected
+	// streamed XML: the texts leafCall shortcuts made for the element being
+	// written (its text and attribute values), viewed in place until the
+	// start tag and the text are written (streamLeafString)
+	text       []byte
 	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
 	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)

@@ -207,6 +207,27 @@ func TestScalarArgsMatchGeneral(t *testing.T) {
 	for _, e := range exprs {
 		srcs = append(srcs, fmt.Sprintf("output: xml\nbody:\n  r:\n    i:\n      for-each: /*/item\n      \"@v\": %q\n      w: %q\n", e, e))
 	}
+	// Several shortcut texts in one element and its child: each is made in
+	// the same scratch buffer (streamLeafString) and must survive the others.
+	srcs = append(srcs, `
+output: xml
+body:
+  r:
+    i:
+      for-each: /*/item
+      "@a": number(./N)
+      "@b": decimal(./A, 2)
+      "@c": padRight(./T, 40, '*')
+      "#text": pad(@seq, 12)
+      c:
+        "@d": pad(./T, 20)
+        "@e": number(./X)
+        "#text": decimal(./M, 3)
+        e:
+          "@f": decimal(./A, 1)
+          "#text": number(.)
+      d: number(./Z)
+`)
 	doc, err := ParseXML([]byte(input), "")
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +240,10 @@ func TestScalarArgsMatchGeneral(t *testing.T) {
 		in := jsonMsg("")
 		in.Format, in.Root = bus.FormatXML, doc.Root()
 		return outcome(t, m, in)
+	}
+	// The last mapping must produce output, not a fault, to test anything.
+	if out := run(srcs[len(srcs)-1]); strings.HasPrefix(out, "fault") {
+		t.Fatalf("the mapping with several shortcut texts fails: %s", out)
 	}
 	faults := 0
 	for _, src := range srcs {

@@ -217,10 +217,11 @@ func (c *evalCtx) streamBuild(n *node) error {
 		}
 		src = body
 	}
+	c.text = c.text[:0] // the previous element's texts are written
 	var text leafText
 	if src != nil && (src.value != nil || src.isLiteral) {
 		var err error
-		if text, err = c.leafString(src); err != nil {
+		if text, err = c.streamLeafString(src); err != nil {
 			return err
 		}
 		if !text.ok && len(src.attrs) == 0 && len(src.children) == 0 {
@@ -250,7 +251,7 @@ func (c *evalCtx) streamBuild(n *node) error {
 	}
 	for _, a := range src.attrs {
 		c.push(a.attrStep, 0)
-		v, err := c.leafString(a)
+		v, err := c.streamLeafString(a)
 		c.pop()
 		if err != nil {
 			return err
