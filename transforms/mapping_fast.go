@@ -127,6 +127,60 @@ func (s *fastStep) matchElement(e *etree.Element) bool {
 	return !s.hasNS || e.NamespaceURI() == s.ns
 }
 
+// nsMemo resolves namespace prefixes for the children of one element: a
+// child that does not declare its prefix itself has its parent's binding,
+// looked up once for all the children instead of once per child (each
+// lookup climbs to the declaring ancestor).
+type nsMemo struct {
+	parent *etree.Element
+	space  string
+	uri    string
+	done   bool
+}
+
+// matchChild is matchElement for c, a child of m.parent.
+func (s *fastStep) matchChild(c *etree.Element, m *nsMemo) bool {
+	if s.any {
+		return true
+	}
+	if c.Tag != s.local {
+		return false
+	}
+	if !s.hasNS {
+		return true
+	}
+	if uri, ok := declaredNamespace(c, c.Space); ok {
+		return uri == s.ns
+	}
+	if !m.done || m.space != c.Space {
+		m.space, m.done = c.Space, true
+		m.uri = lookupNamespace(m.parent, c.Space)
+	}
+	return m.uri == s.ns
+}
+
+// declaredNamespace is e's own declaration of prefix ("" the default
+// namespace), as etree's NamespaceURI looks for it.
+func declaredNamespace(e *etree.Element, prefix string) (string, bool) {
+	for _, a := range e.Attr {
+		if prefix == "" && a.Space == "" && a.Key == "xmlns" || prefix != "" && a.Space == "xmlns" && a.Key == prefix {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// lookupNamespace is the binding of prefix in scope at e, as etree's
+// NamespaceURI finds it.
+func lookupNamespace(e *etree.Element, prefix string) string {
+	for ; e != nil; e = e.Parent() {
+		if uri, ok := declaredNamespace(e, prefix); ok {
+			return uri
+		}
+	}
+	return ""
+}
+
 func (s *fastStep) matchAttr(a *etree.Attr) bool {
 	if isNSDecl(*a) {
 		return false
@@ -218,9 +272,10 @@ func (f *fastXPath) count(e *etree.Element, i int) int {
 		return n
 	}
 	last := i == len(f.steps)-1
+	m := nsMemo{parent: e}
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
-		if !ok || !s.matchElement(c) {
+		if !ok || !s.matchChild(c, &m) {
 			continue
 		}
 		if last {
@@ -269,9 +324,10 @@ func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []
 		return out
 	}
 	last := i == len(f.steps)-1
+	m := nsMemo{parent: e}
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
-		if !ok || !s.matchElement(c) {
+		if !ok || !s.matchChild(c, &m) {
 			continue
 		}
 		if last {
@@ -322,9 +378,10 @@ func (f *fastXPath) first(e *etree.Element, i int, root *etree.Element) (xmlNav,
 		return xmlNav{}, false
 	}
 	last := i == len(f.steps)-1
+	m := nsMemo{parent: e}
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
-		if !ok || !s.matchElement(c) {
+		if !ok || !s.matchChild(c, &m) {
 			continue
 		}
 		if last {
