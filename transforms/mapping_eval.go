@@ -89,7 +89,9 @@ type evalCtx struct {
 	// streamed XML: the texts leafCall shortcuts made for the element being
 	// written (its text and attribute values), viewed in place until the
 	// start tag and the text are written (streamLeafString)
-	text       []byte
+	text []byte
+	// item slices of for-each loops by loop depth (itemBuf)
+	itemBufs   [][]item
 	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
 	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
@@ -170,6 +172,9 @@ func (c *evalCtx) reset() {
 	c.msg, c.xmlRoot, c.jsonRoot = nil, nil, gjson.Result{}
 	c.item, c.paths, c.cur, c.grp, c.lastRes = item{}, nil, nil, nil, nil
 	c.lastNav, c.lastNavOK = xmlNav{}, false
+	for _, b := range c.itemBufs {
+		clear(b[:cap(b)]) // they point into this message's tree
+	}
 	c.depth, c.nested = 0, 0
 	clear(c.stack)
 	c.stack = c.stack[:0]
@@ -444,7 +449,7 @@ func (c *evalCtx) items(e *compiled) ([]item, error) {
 		if c.item.has && c.item.nav != nil {
 			at = c.item.nav
 		}
-		if out, ok := e.paths[0].fast.items(at); ok {
+		if out, ok := e.paths[0].fast.items(c, at); ok {
 			return out, nil
 		}
 	}

@@ -289,7 +289,7 @@ func (f *fastXPath) count(e *etree.Element, i int) int {
 
 // items is the for-each items of the path from at, as items makes them of
 // the node-set nodes gives, without the node-set.
-func (f *fastXPath) items(at *xmlNav) (out []item, handled bool) {
+func (f *fastXPath) items(c *evalCtx, at *xmlNav) (out []item, handled bool) {
 	from, step, ok := f.start(at)
 	if !ok {
 		return nil, false
@@ -301,7 +301,7 @@ func (f *fastXPath) items(at *xmlNav) (out []item, handled bool) {
 	if len(found) == 0 {
 		return nil, true
 	}
-	out = make([]item, len(found))
+	out = c.itemBuf(len(found))
 	for i := range found {
 		// Field by field: the slice is zeroed, and assigning a whole item
 		// would also store its zero pointers, each a write barrier while
@@ -310,6 +310,32 @@ func (f *fastXPath) items(at *xmlNav) (out []item, handled bool) {
 		it.has, it.nav, it.idx = true, &found[i], i
 	}
 	return out, true
+}
+
+// maxItemBuf is the largest item slice an evalCtx keeps between loops.
+const maxItemBuf = 4096
+
+// itemBuf is n zeroed items for the for-each about to run at the current
+// loop depth, in a slice kept for that depth. A loop's item slice is read
+// only until its loop ends (its items are copied into c.item, a group's
+// members, a template call's context) and every loop nested in it runs one
+// depth deeper, so the next loop at the same depth may take it over.
+func (c *evalCtx) itemBuf(n int) []item {
+	d := len(c.loops)
+	for len(c.itemBufs) <= d {
+		c.itemBufs = append(c.itemBufs, nil)
+	}
+	b := c.itemBufs[d]
+	if cap(b) < n {
+		b = make([]item, n)
+		if n <= maxItemBuf {
+			c.itemBufs[d] = b
+		}
+		return b
+	}
+	b = b[:n]
+	clear(b)
+	return b
 }
 
 // collect appends the nodes steps[i:] select below e, in document order.
