@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/beevik/etree"
 	"github.com/cockroachdb/apd/v3"
@@ -1140,6 +1141,20 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		c.buf = appendJSONString(c.buf, s)
 		return true, nil
 	}
+	if l := n.leafCall(); l != nil {
+		if l.numeric() {
+			buf, found, ok := l.appendText(c, n.value, c.buf)
+			if ok {
+				c.buf = buf
+				return found, nil
+			}
+		} else if s, found, ok := c.leafCallText(n); ok {
+			if found {
+				c.buf = appendJSONString(c.buf, s)
+			}
+			return found, nil
+		}
+	}
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
 		return false, err
@@ -1301,11 +1316,65 @@ func (c *evalCtx) leafString(n *node) (leafText, error) {
 	if s, found, ok := c.leafFastText(n); ok {
 		return leafText{s, found}, nil
 	}
+	if s, found, ok := c.leafCallText(n); ok {
+		return leafText{s, found}, nil
+	}
+	return c.leafValueString(n)
+}
+
+// streamLeafString is leafString for streamBuild, which writes the text
+// before anything else can change c.text: a leafCall's text is made in
+// c.text and viewed in place instead of copied into a string of its own.
+// streamBuild empties c.text when it starts the next element, by which
+// time the view has been written out.
+func (c *evalCtx) streamLeafString(n *node) (leafText, error) {
+	if s, found, ok := c.leafFastText(n); ok {
+		return leafText{s, found}, nil
+	}
+	if l := n.leafCall(); l != nil {
+		start := len(c.text)
+		b, found, ok := l.appendText(c, n.value, c.text)
+		if ok {
+			c.text = b
+			if !found {
+				return leafText{}, nil
+			}
+			b = b[start:]
+			return leafText{unsafe.String(unsafe.SliceData(b), len(b)), true}, nil
+		}
+	}
+	return c.leafValueString(n)
+}
+
+func (c *evalCtx) leafValueString(n *node) (leafText, error) {
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
 		return leafText{}, err
 	}
 	return leafText{toString(v), true}, nil
+}
+
+// leafCall is the leaf's leafCall shortcut, nil when it has none.
+func (n *node) leafCall() *leafCall {
+	if n.isLiteral || n.value == nil {
+		return nil
+	}
+	return n.value.leaf
+}
+
+// leafCallText is the text of a leaf with a leafCall shortcut; ok is false
+// when leafValue must run.
+func (c *evalCtx) leafCallText(n *node) (s string, found, ok bool) {
+	l := n.leafCall()
+	if l == nil {
+		return "", false, false
+	}
+	var scratch [32]byte
+	b, found, ok := l.appendText(c, n.value, scratch[:0])
+	if !found {
+		return "", false, ok
+	}
+	return string(b), true, true
 }
 
 // leafFastText is the text of a leaf that is one simple XPath, read without

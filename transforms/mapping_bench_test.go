@@ -1,9 +1,12 @@
 package transforms
 
 import (
-	"github.com/busbar/busbar/bus"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/internal/cputime"
 )
 
 func BenchmarkApplyJSONToXML(b *testing.B) {
@@ -77,3 +80,54 @@ func BenchmarkApplyGroupBy(b *testing.B) { benchGolden(b, "group-by-gl-account")
 
 // BenchmarkIdentitySOAP11To12: a SOAP 1.1 envelope copied into SOAP 1.2.
 func BenchmarkIdentitySOAP11To12(b *testing.B) { benchGolden(b, "identity-soap11-to-soap12") }
+
+// BenchmarkS5Maps runs the S5 benchmark route's two mappings over the
+// 200-line BAPI envelope: the request map (BAPI → ledger voucher), then the
+// response map over its output (ledger → BAPI), as the route does with the
+// echoed reply. Parsing is left out: BenchmarkParseEnvelopeBAPI covers it.
+func BenchmarkS5Maps(b *testing.B) {
+	req, err := LoadMapping("../bench/routes/s5/maps/bapi-to-ledger.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp, err := LoadMapping("../bench/routes/s5/maps/ledger-to-bapi.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := os.ReadFile("../bench/testdata/bapi-200.xml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := ParseXML(body, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := jsonMsg("")
+	in.Format, in.Root = bus.FormatXML, doc.Root().FindElement("//BAPI_ACC_DOCUMENT_POST")
+	mid, err := req.Apply(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reply, err := ParseXML(mid.Bytes(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	back := jsonMsg("")
+	back.Format, back.Root = bus.FormatXML, reply.Root()
+	for _, bc := range []struct {
+		name string
+		m    *Mapping
+		in   *bus.Message
+	}{{"request", req, in}, {"response", resp, back}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cputime.Process()
+			for b.Loop() {
+				if _, err := bc.m.Apply(bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cputime.Report(b, cpu, time.Microsecond)
+		})
+	}
+}

@@ -726,6 +726,9 @@ func (c *evalCtx) inputPath() string {
 	if nodes, ok := c.lastRes.(xmlNodes); ok {
 		return nodePath(nodes[0])
 	}
+	if c.lastNavOK {
+		return nodePath(&c.lastNav)
+	}
 	if c.mode == inputXML {
 		if c.item.nav != nil && !strings.HasPrefix(p.src, "/") {
 			return nodePath(c.item.nav) + " then " + p.src

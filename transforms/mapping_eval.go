@@ -72,16 +72,26 @@ type evalCtx struct {
 	cur      *compiled  // the expression being evaluated
 	lastPath int        // index of the path read last (for error messages), -1 none
 	lastRes  any
-	env      map[string]any
-	vm       vm.VM
-	nested   int // evaluations in progress (group(expr) evaluates inside an evaluation)
-	vm2      vm.VM
+	// lastNav is the node pathScalar read last (lastNavOK), standing in for
+	// lastRes's node-set.
+	lastNav   xmlNav
+	lastNavOK bool
+	env       map[string]any
+	vm        vm.VM
+	nested    int // evaluations in progress (group(expr) evaluates inside an evaluation)
+	vm2       vm.VM
 
-	matched    map[matchKey]*idRule // identity: the rule for each input node
-	movedFrom  map[string]bool      // identity: namespaces rules moved nodes out of
-	buf        []byte               // output: JSON, or XML when the mapping streams it
-	trail      []trailStep
-	attrs      [][2]string     // streamed XML: the start tag being collected
+	matched   map[matchKey]*idRule // identity: the rule for each input node
+	movedFrom map[string]bool      // identity: namespaces rules moved nodes out of
+	buf       []byte               // output: JSON, or XML when the mapping streams it
+	trail     []trailStep
+	attrs     [][2]string // streamed XML: the start tag being collected
+	// streamed XML: the texts leafCall shortcuts made for the element being
+	// written (its text and attribute values), viewed in place until the
+	// start tag and the text are written (streamLeafString)
+	text []byte
+	// item slices of for-each loops by loop depth (itemBuf)
+	itemBufs   [][]item
 	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
 	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
@@ -161,6 +171,10 @@ func (c *evalCtx) startFault(msg string) error {
 func (c *evalCtx) reset() {
 	c.msg, c.xmlRoot, c.jsonRoot = nil, nil, gjson.Result{}
 	c.item, c.paths, c.cur, c.grp, c.lastRes = item{}, nil, nil, nil, nil
+	c.lastNav, c.lastNavOK = xmlNav{}, false
+	for _, b := range c.itemBufs {
+		clear(b[:cap(b)]) // they point into this message's tree
+	}
 	c.depth, c.nested = 0, 0
 	clear(c.stack)
 	c.stack = c.stack[:0]
@@ -313,7 +327,7 @@ func (c *evalCtx) pathText(i int) (any, error) {
 	if !handled {
 		return c.path(i)
 	}
-	c.lastPath, c.lastRes = i, nil
+	c.lastPath, c.lastRes, c.lastNavOK = i, nil, false
 	if !found {
 		return nil, nil
 	}
@@ -333,7 +347,7 @@ func exprMessage(err error) string {
 // path evaluates the i-th path of the current expression.
 func (c *evalCtx) path(i int) (v any, err error) {
 	v, err = c.path1(i)
-	c.lastPath, c.lastRes = i, v
+	c.lastPath, c.lastRes, c.lastNavOK = i, v, false
 	return v, err
 }
 
@@ -430,6 +444,15 @@ func evalXPath(p *xpathPool, at *xmlNav) (res any, err error) {
 
 // items evaluates a for-each expression into its items.
 func (c *evalCtx) items(e *compiled) ([]item, error) {
+	if e.single && c.mode == inputXML && c.xmlRoot != nil && e.paths[0].fast != nil {
+		at := c.xmlRoot
+		if c.item.has && c.item.nav != nil {
+			at = c.item.nav
+		}
+		if out, ok := e.paths[0].fast.items(c, at); ok {
+			return out, nil
+		}
+	}
 	v, err := c.eval(e)
 	if err != nil {
 		return nil, err

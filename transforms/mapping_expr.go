@@ -130,6 +130,7 @@ type compiled struct {
 	subs      []*compiled // group(expr): expr, evaluated per group member
 	single    bool        // the expression is paths[0] alone: no VM needed
 	direct    *direct     // else, when not nil: a call tree run without the VM
+	leaf      *leafCall   // and when not nil, a leaf whose text needs no values
 }
 
 func (c *compiled) where() string { return fmt.Sprintf("%s:%d:%d", c.file, c.line, c.col) }
@@ -875,6 +876,7 @@ func compileExpression(src string, env *compileEnv, line, col int) (*compiled, e
 	c.single = fastPaths && len(c.paths) == 1 && len(c.subs) == 0 && strings.TrimSpace(sc.text) == "_p(_c, 0)"
 	if fastPaths && !c.single && len(c.subs) == 0 {
 		c.direct = compileDirect(prog.Node())
+		c.leaf = compileLeafCall(c.direct)
 	}
 	return c, nil
 }

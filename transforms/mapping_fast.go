@@ -127,6 +127,60 @@ func (s *fastStep) matchElement(e *etree.Element) bool {
 	return !s.hasNS || e.NamespaceURI() == s.ns
 }
 
+// nsMemo resolves namespace prefixes for the children of one element: a
+// child that does not declare its prefix itself has its parent's binding,
+// looked up once for all the children instead of once per child (each
+// lookup climbs to the declaring ancestor).
+type nsMemo struct {
+	parent *etree.Element
+	space  string
+	uri    string
+	done   bool
+}
+
+// matchChild is matchElement for c, a child of m.parent.
+func (s *fastStep) matchChild(c *etree.Element, m *nsMemo) bool {
+	if s.any {
+		return true
+	}
+	if c.Tag != s.local {
+		return false
+	}
+	if !s.hasNS {
+		return true
+	}
+	if uri, ok := declaredNamespace(c, c.Space); ok {
+		return uri == s.ns
+	}
+	if !m.done || m.space != c.Space {
+		m.space, m.done = c.Space, true
+		m.uri = lookupNamespace(m.parent, c.Space)
+	}
+	return m.uri == s.ns
+}
+
+// declaredNamespace is e's own declaration of prefix ("" the default
+// namespace), as etree's NamespaceURI looks for it.
+func declaredNamespace(e *etree.Element, prefix string) (string, bool) {
+	for _, a := range e.Attr {
+		if prefix == "" && a.Space == "" && a.Key == "xmlns" || prefix != "" && a.Space == "xmlns" && a.Key == prefix {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// lookupNamespace is the binding of prefix in scope at e, as etree's
+// NamespaceURI finds it.
+func lookupNamespace(e *etree.Element, prefix string) string {
+	for ; e != nil; e = e.Parent() {
+		if uri, ok := declaredNamespace(e, prefix); ok {
+			return uri
+		}
+	}
+	return ""
+}
+
 func (s *fastStep) matchAttr(a *etree.Attr) bool {
 	if isNSDecl(*a) {
 		return false
@@ -180,12 +234,7 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 	if step < 0 {
 		return nil, true
 	}
-	var found []xmlNav
-	if step == len(f.steps) {
-		found = []xmlNav{{root: at.root, cur: from, attr: -1}}
-	} else {
-		found = f.collect(from, step, at.root, found)
-	}
+	found := f.all(from, step, at.root)
 	if len(found) == 0 {
 		return nil, true
 	}
@@ -194,6 +243,99 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 		out[i] = &found[i]
 	}
 	return out, true
+}
+
+// all is the nodes steps[step:] select below from, in a slice of exactly
+// their number: a for-each over hundreds of items would otherwise grow it
+// step by step, copying nodes that hold pointers.
+func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element) []xmlNav {
+	if step == len(f.steps) {
+		return []xmlNav{{root: root, cur: from, attr: -1}}
+	}
+	n := f.count(from, step)
+	if n == 0 {
+		return nil
+	}
+	return f.collect(from, step, root, make([]xmlNav, 0, n))
+}
+
+// count is the number of nodes steps[i:] select below e.
+func (f *fastXPath) count(e *etree.Element, i int) int {
+	s := &f.steps[i]
+	n := 0
+	if s.attr {
+		for k := range e.Attr {
+			if s.matchAttr(&e.Attr[k]) {
+				n++
+			}
+		}
+		return n
+	}
+	last := i == len(f.steps)-1
+	m := nsMemo{parent: e}
+	for _, t := range e.Child {
+		c, ok := t.(*etree.Element)
+		if !ok || !s.matchChild(c, &m) {
+			continue
+		}
+		if last {
+			n++
+		} else {
+			n += f.count(c, i+1)
+		}
+	}
+	return n
+}
+
+// items is the for-each items of the path from at, as items makes them of
+// the node-set nodes gives, without the node-set.
+func (f *fastXPath) items(c *evalCtx, at *xmlNav) (out []item, handled bool) {
+	from, step, ok := f.start(at)
+	if !ok {
+		return nil, false
+	}
+	if step < 0 {
+		return nil, true
+	}
+	found := f.all(from, step, at.root)
+	if len(found) == 0 {
+		return nil, true
+	}
+	out = c.itemBuf(len(found))
+	for i := range found {
+		// Field by field: the slice is zeroed, and assigning a whole item
+		// would also store its zero pointers, each a write barrier while
+		// the collector runs.
+		it := &out[i]
+		it.has, it.nav, it.idx = true, &found[i], i
+	}
+	return out, true
+}
+
+// maxItemBuf is the largest item slice an evalCtx keeps between loops.
+const maxItemBuf = 4096
+
+// itemBuf is n zeroed items for the for-each about to run at the current
+// loop depth, in a slice kept for that depth. A loop's item slice is read
+// only until its loop ends (its items are copied into c.item, a group's
+// members, a template call's context) and every loop nested in it runs one
+// depth deeper, so the next loop at the same depth may take it over.
+func (c *evalCtx) itemBuf(n int) []item {
+	d := len(c.loops)
+	for len(c.itemBufs) <= d {
+		c.itemBufs = append(c.itemBufs, nil)
+	}
+	b := c.itemBufs[d]
+	if cap(b) < n {
+		b = make([]item, n)
+		if n <= maxItemBuf {
+			c.itemBufs[d] = b
+		}
+		return b
+	}
+	b = b[:n]
+	clear(b)
+	return b
 }
 
 // collect appends the nodes steps[i:] select below e, in document order.
@@ -208,9 +350,10 @@ func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []
 		return out
 	}
 	last := i == len(f.steps)-1
+	m := nsMemo{parent: e}
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
-		if !ok || !s.matchElement(c) {
+		if !ok || !s.matchChild(c, &m) {
 			continue
 		}
 		if last {
@@ -222,47 +365,59 @@ func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []
 	return out
 }
 
+// firstNode is the first node the path selects from at; found is false
+// when it selects nothing, handled is false when the general engine must
+// run.
+func (f *fastXPath) firstNode(at *xmlNav) (n xmlNav, found, handled bool) {
+	from, step, ok := f.start(at)
+	if !ok {
+		return xmlNav{}, false, false
+	}
+	if step < 0 {
+		return xmlNav{}, false, true
+	}
+	if step == len(f.steps) {
+		return xmlNav{root: at.root, cur: from, attr: -1}, true, true
+	}
+	n, found = f.first(from, step, at.root)
+	return n, found, true
+}
+
 // text is the string value of the first node the path selects, what
 // toString gives for the node-set; found is false when it selects nothing.
 func (f *fastXPath) text(at *xmlNav) (s string, found, handled bool) {
-	from, step, ok := f.start(at)
-	if !ok {
-		return "", false, false
+	n, found, handled := f.firstNode(at)
+	if !found {
+		return "", false, handled
 	}
-	if step < 0 {
-		return "", false, true
-	}
-	if step == len(f.steps) {
-		return elementText(from), true, true
-	}
-	s, found = f.first(from, step)
-	return s, found, true
+	return n.Value(), true, true
 }
 
-func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
+func (f *fastXPath) first(e *etree.Element, i int, root *etree.Element) (xmlNav, bool) {
 	s := &f.steps[i]
 	if s.attr {
 		for k := range e.Attr {
 			if s.matchAttr(&e.Attr[k]) {
-				return e.Attr[k].Value, true
+				return xmlNav{root: root, cur: e, attr: k}, true
 			}
 		}
-		return "", false
+		return xmlNav{}, false
 	}
 	last := i == len(f.steps)-1
+	m := nsMemo{parent: e}
 	for _, t := range e.Child {
 		c, ok := t.(*etree.Element)
-		if !ok || !s.matchElement(c) {
+		if !ok || !s.matchChild(c, &m) {
 			continue
 		}
 		if last {
-			return elementText(c), true
+			return xmlNav{root: root, cur: c, attr: -1}, true
 		}
-		if v, ok := f.first(c, i+1); ok {
-			return v, true
+		if n, ok := f.first(c, i+1, root); ok {
+			return n, true
 		}
 	}
-	return "", false
+	return xmlNav{}, false
 }
 
 // direct is an expression tree the evaluator runs without the expr VM: a
@@ -273,11 +428,14 @@ func (f *fastXPath) first(e *etree.Element, i int) (string, bool) {
 // arguments.
 type direct struct {
 	kind byte // 'l' literal, 'p' path, 'v' variable, 'f' function call
-	val  any  // literal
-	idx  int  // path or variable slot
-	name string
-	fn   func(*evalCtx, []any) (any, error)
-	args []*direct
+	// scalar: a path argument the function reads only as one value (see
+	// scalarArgs), so its first node's string value stands for the node-set.
+	scalar bool
+	val    any // literal
+	idx    int // path or variable slot
+	name   string
+	fn     func(*evalCtx, []any) (any, error)
+	args   []*direct
 }
 
 // libraryByExprName maps the names functions have inside expr back to the
@@ -333,11 +491,149 @@ func compileDirect(n ast.Node) *direct {
 			if da == nil {
 				return nil
 			}
+			da.scalar = da.kind == 'p' && len(d.args) < len(scalarArgs[name]) && scalarArgs[name][len(d.args)]
 			d.args = append(d.args, da)
 		}
 		return d
 	}
 	return nil
+}
+
+// scalarArgs marks, per library function, the arguments it reads only as
+// one value: it tests them against nil, then takes scalar, toString or
+// toDecimal of them, so a node-set and its first node's string value give
+// the same result and the same error text. An argument read with toInt is
+// not one of them: its error describes a node-set as such.
+var scalarArgs = map[string][]bool{
+	"number":       {true},
+	"decimal":      {true, false},
+	"round":        {true, false, true},
+	"formatNumber": {true, true, true},
+	"pad":          {true, false, true},
+	"padRight":     {true, false, true},
+	"string":       {true},
+	"upper":        {true},
+	"lower":        {true},
+	"trim":         {true},
+	"normalize":    {true},
+}
+
+// pathScalar is path(i) for an argument in scalarArgs: the first node's
+// string value instead of a node-set (nil when there is none), found
+// without building the set. The node is kept for naming the input in a
+// run-time error, as path keeps the set.
+func (c *evalCtx) pathScalar(i int) (any, error) {
+	n, found, handled := c.scalarNode(c.paths[i])
+	if !handled {
+		return c.path(i)
+	}
+	c.lastPath, c.lastRes, c.lastNav, c.lastNavOK = i, nil, n, found
+	if !found {
+		return nil, nil
+	}
+	return n.Value(), nil
+}
+
+// scalarNode is the first node path p selects in the current context, for
+// "." and the paths fastXPath walks over XML; handled is false otherwise.
+func (c *evalCtx) scalarNode(p *pathRef) (n xmlNav, found, handled bool) {
+	if c.mode != inputXML || c.xmlRoot == nil {
+		return xmlNav{}, false, false
+	}
+	at := c.xmlRoot
+	if c.item.has && c.item.nav != nil {
+		at = c.item.nav
+	}
+	switch {
+	case p.current:
+		if c.item.has && c.item.nav == nil {
+			return xmlNav{}, false, false
+		}
+		return *at, true, true
+	case p.fast != nil:
+		return p.fast.firstNode(at)
+	}
+	return xmlNav{}, false, false
+}
+
+// leafCall is a leaf that is one call of number, decimal, pad or padRight
+// on a path, with literal further arguments: the commonest computed
+// leaves (`number(./ITEMNO_ACC)`, `decimal(./AMT_DOCCUR, 2)`,
+// `pad(@seq, 10)`). Its text is made straight from the input text, with
+// no boxed values and no apd decimals; whatever is not plain (a number
+// fastDec cannot hold, a context the shortcut does not walk) goes to the
+// general evaluation, which also makes every error.
+type leafCall struct {
+	fn   string // "number", "decimal", "pad", "padRight"
+	path int
+	n    int // decimal's scale, pad's width
+}
+
+func compileLeafCall(d *direct) *leafCall {
+	if d == nil || d.kind != 'f' || len(d.args) == 0 || d.args[0].kind != 'p' {
+		return nil
+	}
+	l := &leafCall{fn: d.name, path: d.args[0].idx}
+	switch d.name {
+	case "number":
+		if len(d.args) == 1 {
+			return l
+		}
+	case "decimal", "pad", "padRight":
+		if len(d.args) != 2 || d.args[1].kind != 'l' {
+			return nil
+		}
+		n, ok := d.args[1].val.(int)
+		if !ok || d.name == "decimal" && (n < -30 || n > 30) {
+			return nil // roundTo's range error is the general path's to make
+		}
+		l.n = n
+		return l
+	}
+	return nil
+}
+
+// numeric: the call gives a decimal (written as a JSON number), not text.
+func (l *leafCall) numeric() bool { return l.fn == "number" || l.fn == "decimal" }
+
+// appendText appends the call's text to buf; found is false for nil (the
+// argument selected nothing or was blank), handled false when the general
+// evaluation must run.
+func (l *leafCall) appendText(c *evalCtx, e *compiled, buf []byte) (out []byte, found, handled bool) {
+	n, found, handled := c.scalarNode(e.paths[l.path])
+	if !handled || !found {
+		return buf, false, handled
+	}
+	s := n.Value()
+	if l.fn == "pad" || l.fn == "padRight" {
+		fill := byte('0')
+		if l.fn == "padRight" {
+			fill = ' '
+		}
+		k := l.n - utf8.RuneCountInString(s)
+		if l.fn == "padRight" {
+			buf = append(buf, s...)
+		}
+		for ; k > 0; k-- {
+			buf = append(buf, fill)
+		}
+		if l.fn == "pad" {
+			buf = append(buf, s...)
+		}
+		return buf, true, true
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return buf, false, true
+	}
+	d, ok := parseFastDec(s)
+	if ok && l.fn == "decimal" {
+		d, ok = d.quantize(int32(-l.n), decHalfUp.Rounding)
+	}
+	if !ok {
+		return buf, false, false
+	}
+	return d.appendText(buf), true, true
 }
 
 // run evaluates the tree. Arguments live on c.args while a call runs, so a
@@ -347,6 +643,9 @@ func (d *direct) run(c *evalCtx) (any, error) {
 	case 'l':
 		return d.val, nil
 	case 'p':
+		if d.scalar {
+			return c.pathScalar(d.idx)
+		}
 		return c.path(d.idx)
 	case 'v':
 		return c.vars[d.idx], nil

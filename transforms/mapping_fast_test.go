@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+	"github.com/busbar/busbar/bus"
 )
 
 // withoutFastPaths runs f with the shortcuts of mapping_fast.go off: what
@@ -174,4 +175,166 @@ func describeValue(v any) string {
 		parts = append(parts, fmt.Sprintf("%s=%q(%d)", nodePath(x), x.Value(), x.NodeType()))
 	}
 	return strings.Join(parts, " ")
+}
+
+// TestScalarArgsMatchGeneral: functions reading a path argument as one
+// value (scalarArgs) get the first node's text instead of a node-set; the
+// results and the fault texts (which name the input node) must not change,
+// for present, missing, empty, repeated and malformed values, attributes
+// and ".".
+func TestScalarArgsMatchGeneral(t *testing.T) {
+	const input = `<Doc><item seq="7" bad="x"><N>0000000042</N><A>12.345</A><A>9</A><E/><T>  a b </T><X>1e3</X><M>-0.005</M></item>` +
+		`<item seq="" bad="1.5"><N>abc</N><A>-2.5</A><E></E><T>x</T><X>1.2.3</X><M>99999999999999999999.5</M></item></Doc>`
+	exprs := []string{
+		"number(./N)", "number(./A)", "number(./Z)", "number(@seq)", "number(./X)", "number(.)",
+		"decimal(./A, 2)", "decimal(./M, 2)", "decimal(./M, 0)", "decimal(./X, 1)", "decimal(./N)", "decimal(./E, 2)",
+		"decimal(./Z, 2)", "decimal(@bad, 1)", "decimal(./A, ./N)", "decimal(./A, @seq)",
+		"round(./M, 2, 'half-even')", "round(./A, 1)", "round(./A, 1, @bad)",
+		"formatNumber(./A, '#,##0.00')", "formatNumber(./N, ./T)", "formatNumber(./M, '0.0', 'half-even')",
+		"pad(@seq, 10)", "pad(./N, 3)", "pad(./Z, 4)", "padRight(./T, 8, '.')", "pad(./A, 6, ./E)", "pad(./A, @bad)",
+		"decimal(./A, -1)", "decimal(./A, 40)", "decimal(./T, 2)", "number(./T)", "decimal(./N, 18)", "decimal(./A, 17)",
+		"pad(., 30)", "padRight(@seq, 3)", "pad(./T, 9)", "padRight(./Z, 2)", "pad(./A, -2)",
+		"string(./A)", "upper(./T)", "lower(./Z)", "trim(./T)", "normalize(.)", "string(@bad)",
+	}
+	var b strings.Builder
+	b.WriteString("output: json\nbody:\n  r:\n    for-each: /*/item\n")
+	for i, e := range exprs {
+		fmt.Fprintf(&b, "    f%d: %q\n", i, e)
+	}
+	// One expression per mapping as well, so a fault in one does not hide
+	// the others.
+	srcs := []string{b.String()}
+	for _, e := range exprs {
+		srcs = append(srcs, fmt.Sprintf("output: xml\nbody:\n  r:\n    i:\n      for-each: /*/item\n      \"@v\": %q\n      w: %q\n", e, e))
+	}
+	// Several shortcut texts in one element and its child: each is made in
+	// the same scratch buffer (streamLeafString) and must survive the others.
+	srcs = append(srcs, `
+output: xml
+body:
+  r:
+    i:
+      for-each: /*/item
+      "@a": number(./N)
+      "@b": decimal(./A, 2)
+      "@c": padRight(./T, 40, '*')
+      "#text": pad(@seq, 12)
+      c:
+        "@d": pad(./T, 20)
+        "@e": number(./X)
+        "#text": decimal(./M, 3)
+        e:
+          "@f": decimal(./A, 1)
+          "#text": number(.)
+      d: number(./Z)
+`)
+	doc, err := ParseXML([]byte(input), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(src string) string {
+		m, err := CompileMapping("scalar.yaml", []byte(src), "")
+		if err != nil {
+			t.Fatalf("%s\n%v", src, err)
+		}
+		in := jsonMsg("")
+		in.Format, in.Root = bus.FormatXML, doc.Root()
+		return outcome(t, m, in)
+	}
+	// The last mapping must produce output, not a fault, to test anything.
+	if out := run(srcs[len(srcs)-1]); strings.HasPrefix(out, "fault") {
+		t.Fatalf("the mapping with several shortcut texts fails: %s", out)
+	}
+	faults := 0
+	for _, src := range srcs {
+		var general string
+		withoutFastPaths(func() { general = run(src) })
+		fast := run(src)
+		if fast != general {
+			t.Errorf("%s\ngeneral:  %s\nshortcut: %s", src, general, fast)
+		}
+		if strings.HasPrefix(fast, "fault") {
+			faults++
+		}
+	}
+	if faults < 5 {
+		t.Errorf("only %d faults compared", faults)
+	}
+}
+
+// TestItemBuffersMatchGeneral: for-each loops at the same depth take over
+// each other's item slices (itemBuf). Sibling loops, loops nested in them,
+// a template called with a context from inside a loop, group-by with sort,
+// and a second message through the same pooled contexts must give what the
+// general path gives.
+func TestItemBuffersMatchGeneral(t *testing.T) {
+	const src = `
+output: xml
+templates:
+  line:
+    body:
+      n: ./@n
+      sub:
+        for-each: ./s
+        "@v": .
+body:
+  r:
+    a:
+      for-each: /*/g
+      "@k": ./@k
+      l:
+        for-each: ./l
+        "@n": ./@n
+        c:
+          call: line
+          context: .
+    b:
+      for-each: /*/g/l
+      group-by: ./@cat
+      sort: groupKey()
+      "@cat": groupKey()
+      "@count": count(group())
+      m:
+        for-each: group()
+        "@n": ./@n
+    c:
+      for-each: /*/g
+      sort: ./@k
+      "@k": ./@k
+      f:
+        for-each: ./l/s
+        "#text": .
+`
+	inputs := []string{
+		`<d><g k="2"><l n="1" cat="x"><s>a</s><s>b</s></l><l n="2" cat="y"><s>c</s></l></g>` +
+			`<g k="1"><l n="3" cat="x"/><l n="4" cat="z"><s>d</s><s>e</s><s>f</s></l></g></d>`,
+		`<d><g k="9"><l n="7" cat="q"><s>z</s></l></g></d>`,
+	}
+	run := func() string {
+		m, err := CompileMapping("items.yaml", []byte(src), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		for round := 0; round < 2; round++ { // the second round reuses pooled contexts
+			for _, x := range inputs {
+				doc, err := ParseXML([]byte(x), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := jsonMsg("")
+				in.Format, in.Root = bus.FormatXML, doc.Root()
+				out.WriteString(outcome(t, m, in) + "\n")
+			}
+		}
+		return out.String()
+	}
+	var general string
+	withoutFastPaths(func() { general = run() })
+	if fast := run(); fast != general {
+		t.Errorf("general:\n%s\nshortcut:\n%s", general, fast)
+	}
+	if !strings.Contains(general, `<m n="4"></m>`) || strings.Contains(general, "fault") {
+		t.Errorf("unexpected output:\n%s", general)
+	}
 }

@@ -215,6 +215,9 @@ func roundTo(d *apd.Decimal, scaleArg any, ctx *apd.Context) (any, error) {
 	if scale < -30 || scale > 30 {
 		return nil, fmt.Errorf("scale %d out of range", scale)
 	}
+	if r, ok := quantizeFast(d, int32(-scale), ctx.Rounding); ok {
+		return r, nil
+	}
 	r := new(apd.Decimal)
 	if _, err := ctx.Quantize(r, d, int32(-scale)); err != nil {
 		return nil, inputErrorf("cannot round %s to %d places: %v", d.Text('f'), scale, err)

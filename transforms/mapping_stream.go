@@ -217,10 +217,11 @@ func (c *evalCtx) streamBuild(n *node) error {
 		}
 		src = body
 	}
+	c.text = c.text[:0] // the previous element's texts are written
 	var text leafText
 	if src != nil && (src.value != nil || src.isLiteral) {
 		var err error
-		if text, err = c.leafString(src); err != nil {
+		if text, err = c.streamLeafString(src); err != nil {
 			return err
 		}
 		if !text.ok && len(src.attrs) == 0 && len(src.children) == 0 {
@@ -250,13 +251,13 @@ func (c *evalCtx) streamBuild(n *node) error {
 	}
 	for _, a := range src.attrs {
 		c.push(a.attrStep, 0)
-		v, err := c.leafValue(a)
+		v, err := c.streamLeafString(a)
 		c.pop()
 		if err != nil {
 			return err
 		}
-		if v != nil {
-			c.setAttr(a.key, toString(v))
+		if v.ok {
+			c.setAttr(a.key, v.s)
 		}
 	}
 	if !text.ok && n.nillable && (src.value != nil || src.isLiteral) {
@@ -410,8 +411,12 @@ func declPrefix(name string) (string, bool) {
 }
 
 // escapes is what an escaping mode writes for each ASCII byte ("" for the
-// byte itself); bytes from 0x80 are checked as runes.
-type escapes [utf8.RuneSelf]string
+// byte itself); bytes from 0x80 are checked as runes. plain flags the bytes
+// written as they are (ASCII with no escape), for a quick first scan.
+type escapes struct {
+	with  [utf8.RuneSelf]string
+	plain [256]bool
+}
 
 // textEscapes and attrEscapes are etree's escapeString for text with
 // CanonicalText (&, <, > and \r) and for attribute values without
@@ -420,22 +425,34 @@ type escapes [utf8.RuneSelf]string
 var textEscapes, attrEscapes = func() (t, a escapes) {
 	for b := range utf8.RuneSelf {
 		if b < 0x20 && b != '\t' && b != '\n' && b != '\r' {
-			t[b], a[b] = "\uFFFD", "\uFFFD"
+			t.with[b], a.with[b] = "\uFFFD", "\uFFFD"
 		}
 	}
-	t['&'], t['<'], t['>'], t['\r'] = "&amp;", "&lt;", "&gt;", "&#xD;"
-	a['&'], a['<'], a['>'], a['\''], a['"'] = "&amp;", "&lt;", "&gt;", "&apos;", "&quot;"
+	t.with['&'], t.with['<'], t.with['>'], t.with['\r'] = "&amp;", "&lt;", "&gt;", "&#xD;"
+	a.with['&'], a.with['<'], a.with['>'], a.with['\''], a.with['"'] = "&amp;", "&lt;", "&gt;", "&apos;", "&quot;"
+	for b := range utf8.RuneSelf {
+		t.plain[b], a.plain[b] = t.with[b] == "", a.with[b] == ""
+	}
 	return t, a
 }()
 
 // appendEscaped appends s escaped by esc; a string with nothing to escape
 // (the usual case) is copied in one piece.
 func appendEscaped(dst []byte, s string, esc *escapes) []byte {
+	// Most values are plain ASCII with nothing to escape: find the first
+	// byte that may need work with a table of flags before the general loop.
+	i := 0
+	for i < len(s) && esc.plain[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		return append(dst, s...)
+	}
 	last := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if e := esc[b]; e != "" {
+			if e := esc.with[b]; e != "" {
 				dst = append(dst, s[last:i]...)
 				dst = append(dst, e...)
 				last = i + 1

@@ -52,6 +52,9 @@ func fromJSON(r gjson.Result) any {
 	case gjson.String:
 		return r.Str
 	case gjson.Number:
+		if d, ok := parseDecimalFast(r.Raw); ok {
+			return d
+		}
 		d, _, err := apd.NewFromString(r.Raw)
 		if err != nil {
 			return r.Raw
@@ -156,6 +159,9 @@ func toDecimal(v any) (d *apd.Decimal, ok bool, err error) {
 		s := strings.TrimSpace(x)
 		if s == "" {
 			return nil, false, nil
+		}
+		if d, ok := parseDecimalFast(s); ok {
+			return d, true, nil
 		}
 		d, _, err := apd.NewFromString(s)
 		if err != nil || d.Form != apd.Finite {

@@ -441,6 +441,17 @@ func (p *xmlParser) checkDuplicates(elem string) error {
 func (p *xmlParser) endTag() error {
 	s, at := p.src, p.pos
 	p.pos += 2
+	// The common case, </name> closing the open <name>, is taken on sight:
+	// the name was checked at the start tag, and '>' ends a name.
+	if n := len(p.open); n > 0 {
+		o := p.open[n-1]
+		if end := p.pos + len(o.name); end < len(s) && s[end] == '>' && s[p.pos:end] == o.name {
+			p.pos = end + 1
+			p.open = p.open[:n-1]
+			p.adopt(o.e, o.kids)
+			return nil
+		}
+	}
 	name, err := p.qname("expected element name after </")
 	if err != nil {
 		return err
@@ -484,7 +495,9 @@ func (p *xmlParser) adopt(e *etree.Element, from int) {
 			e.AddChild(k) // sets the parent and the index; appends in place
 		}
 	}
-	clear(kids)
+	// The adopted tokens stay behind in kids' spare capacity until appends
+	// overwrite them or release clears the scratch: clearing them here too
+	// cost a pass per element.
 	p.kids = p.kids[:from]
 }
 
@@ -1019,7 +1032,9 @@ var nameByte, nameStart = func() (b, s [256]bool) {
 func (p *xmlParser) name() (string, error) {
 	s, start := p.src, p.pos
 	i := start
+	var high byte // the bits of every byte: high&0x80 marks a non-ASCII one
 	for i < len(s) && (s[i] >= utf8.RuneSelf || nameByte[s[i]]) {
+		high |= s[i]
 		i++
 	}
 	if i >= len(s) {
@@ -1029,6 +1044,11 @@ func (p *xmlParser) name() (string, error) {
 		return "", nil
 	}
 	name := s[start:i]
+	if high < utf8.RuneSelf && nameStart[name[0]] {
+		// All ASCII name bytes with a good first one: what isXMLName checks.
+		p.pos = i
+		return name, nil
+	}
 	if !isXMLName(name) {
 		return "", p.errAt(start, "invalid XML name: %q", name)
 	}
