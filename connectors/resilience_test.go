@@ -170,16 +170,19 @@ func TestRetryTimeout(t *testing.T) {
 		}
 		w.WriteHeader(200)
 	}
+	// A GET is retried after the timeout and answered; on a loaded machine
+	// the retry itself may also run out of time and be retried once more,
+	// so only "at least two calls" is asserted for it. A POST is never resent.
 	for _, c := range []struct {
-		method string
-		calls  int32
-		status int
-	}{{"GET", 2, 200}, {"POST", 1, 504}} {
+		method             string
+		minCalls, maxCalls int32
+		status             int
+	}{{"GET", 2, 3, 200}, {"POST", 1, 1, 504}} {
 		b := newBackend(t, hang)
-		k := build(t, HTTPConfig{URL: b.URL, Timeout: bus.Duration(100 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}})
+		k := build(t, HTTPConfig{URL: b.URL, Timeout: bus.Duration(200 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}})
 		got, f := callStatus(context.Background(), k, c.method)
-		if got != c.status || b.calls.Load() != c.calls {
-			t.Errorf("%s: want %d after %d calls, got %d after %d (%v)", c.method, c.status, c.calls, got, b.calls.Load(), f)
+		if n := b.calls.Load(); got != c.status || n < c.minCalls || n > c.maxCalls {
+			t.Errorf("%s: want %d after %d–%d calls, got %d after %d (%v)", c.method, c.status, c.minCalls, c.maxCalls, got, n, f)
 		}
 	}
 }
