@@ -278,8 +278,7 @@ func (in *inbound) writeReply(reply *bus.Message) {
 			return
 		}
 		w.Header().Set("Content-Type", soapContentType(v, "utf-8"))
-		w.WriteHeader(http.StatusOK) // as the facade: errors travel as faults
-		w.Write(out.Bytes())
+		writeWhole(w, http.StatusOK, out.Bytes()) // 200 as the facade: errors travel as faults
 	default:
 		writeRESTReply(w, reply)
 	}

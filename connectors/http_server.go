@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -260,8 +261,24 @@ func writeProblem(w http.ResponseWriter, f *bus.Fault) {
 	}
 	status, body := f.ProblemJSON()
 	w.Header().Set("Content-Type", "application/problem+json")
+	writeWhole(w, status, body)
+}
+
+// writeWhole sends a reply whose body is all in memory, with its
+// Content-Length: not chunked, which HTTP/1.0 callers and some legacy SOAP
+// stacks cannot read, and one write less for the server.
+func writeWhole(w http.ResponseWriter, status int, body ...[]byte) {
+	if status != http.StatusNoContent && status != http.StatusNotModified && status >= 200 {
+		n := 0
+		for _, b := range body {
+			n += len(b)
+		}
+		w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
+	}
 	w.WriteHeader(status)
-	w.Write(body)
+	for _, b := range body {
+		w.Write(b)
+	}
 }
 
 // newMessage starts the message for an inbound request: ids, HTTP facts.

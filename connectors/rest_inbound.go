@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/busbar/busbar/bus"
@@ -147,20 +146,11 @@ func writeRESTReply(w http.ResponseWriter, m *bus.Message) {
 // bytes without joining them into a copy.
 type serialisedReply struct {
 	status int
-	prefix string
+	prefix []byte
 	body   []byte
 }
 
-func (r serialisedReply) write(w http.ResponseWriter) {
-	if r.prefix != "" {
-		w.Header().Set("Content-Length", strconv.Itoa(len(r.prefix)+len(r.body)))
-	}
-	w.WriteHeader(r.status)
-	if r.prefix != "" {
-		io.WriteString(w, r.prefix)
-	}
-	w.Write(r.body)
-}
+func (r serialisedReply) write(w http.ResponseWriter) { writeWhole(w, r.status, r.prefix, r.body) }
 
 // restReply serialises a REST reply, its Content-Type set in h.
 func restReply(h http.Header, m *bus.Message) serialisedReply {
@@ -174,7 +164,7 @@ func restReply(h http.Header, m *bus.Message) serialisedReply {
 		h.Set("Content-Type", "application/json")
 	case bus.FormatXML:
 		h.Set("Content-Type", "application/xml; charset=utf-8")
-		return serialisedReply{status: status, prefix: utf8Declaration, body: body}
+		return serialisedReply{status: status, prefix: xmlDeclaration, body: body}
 	default:
 		if len(body) == 0 && status == http.StatusOK {
 			status = http.StatusNoContent

@@ -198,6 +198,8 @@ func childText(e *etree.Element, local, ns string) string {
 // utf8Declaration starts every UTF-8 document Busbar writes.
 const utf8Declaration = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 
+var xmlDeclaration = []byte(utf8Declaration)
+
 // WriteEnvelope writes a SOAP envelope around payload (nil for an empty
 // body). The payload keeps its namespace declarations: an element cut out of
 // a bigger document gets the declarations it inherited copied onto it, so

@@ -171,8 +171,7 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		// A SOAP response is always 200: the backend's 201 or 202 means
 		// nothing to a SOAP caller, and errors travel as faults.
 		w.Header().Set("Content-Type", soapContentType(version, cs))
-		w.WriteHeader(http.StatusOK)
-		w.Write(body)
+		writeWhole(w, http.StatusOK, body)
 	})
 }
 
@@ -204,8 +203,7 @@ func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault, char
 		out, cs = body, "utf-8"
 	}
 	w.Header().Set("Content-Type", soapContentType(v, cs))
-	w.WriteHeader(status)
-	w.Write(out)
+	writeWhole(w, status, out)
 }
 
 // mustUnderstand refuses a header block marked mustUnderstand: Busbar's

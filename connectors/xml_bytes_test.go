@@ -136,3 +136,57 @@ func TestRepliesFromPayloadBytes(t *testing.T) {
 		}
 	}
 }
+
+// Replies are sent with their Content-Length, never chunked, however large:
+// HTTP/1.0 callers and some legacy SOAP stacks cannot read a chunked reply.
+func TestRepliesCarryContentLength(t *testing.T) {
+	big := "<Big>" + strings.Repeat("<Line>expense line</Line>", 4000) + "</Big>"
+	answer := func(_ context.Context, m *bus.Message) (*bus.Message, error) {
+		r := m.Reply()
+		r.SetXMLBytes([]byte(big))
+		return r, nil
+	}
+	fail := func(_ context.Context, m *bus.Message) (*bus.Message, error) {
+		return nil, bus.ServerFault(502, "Backend error", strings.Repeat("detail ", 1000))
+	}
+	srv := NewServer(ServerConfig{})
+	eps := Endpoints{
+		SOAP: []*SOAPEndpoint{{Path: "/soap", Operations: []SOAPOperation{{Route: "s", Handle: answer}}},
+			{Path: "/soap-fault", Operations: []SOAPOperation{{Route: "f", Handle: fail}}}},
+		REST: []RESTEndpoint{{Route: "r", Method: "POST", Path: "/rest", Handle: answer},
+			{Route: "rf", Method: "POST", Path: "/rest-fault", Handle: fail}},
+		HTTP: []HTTPEndpoint{{Route: "h", Method: "POST", Path: "/raw", Handle: answer}},
+	}
+	if err := srv.Swap(eps); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	envelope := `<soap:Envelope xmlns:soap="` + bus.NSSOAP11 + `"><soap:Body><Req/></soap:Body></soap:Envelope>`
+	for _, tc := range []struct {
+		path, contentType, body string
+		status                  int
+	}{
+		{"/soap", "text/xml; charset=utf-8", envelope, 200},
+		{"/soap-fault", "text/xml; charset=utf-8", envelope, 500},
+		{"/rest", "application/json", `{}`, 200},
+		{"/rest-fault", "application/json", `{}`, 502},
+		{"/raw", "text/xml; charset=utf-8", envelope, 200},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || len(resp.TransferEncoding) > 0 || resp.ContentLength != int64(len(b)) || len(b) < 4000 {
+			t.Errorf("%s: status %d, Transfer-Encoding %v, Content-Length %d for %d bytes", tc.path, resp.StatusCode, resp.TransferEncoding, resp.ContentLength, len(b))
+		}
+	}
+}
