@@ -2,7 +2,6 @@ package connectors
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,13 +34,8 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	url := "https://" + ln.Addr().String()
+	addr := serveLoopback(t, srv)
+	url := "https://" + addr
 
 	connector := func(tc *TLSConfig) bus.Connector {
 		t.Helper()

@@ -103,14 +103,9 @@ func TestRepliesFromPayloadBytes(t *testing.T) {
 	if err := srv.Swap(eps); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	addr := serveLoopback(t, srv)
 	post := func(path, contentType, body string) string {
-		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+path, strings.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -160,12 +155,7 @@ func TestRepliesCarryContentLength(t *testing.T) {
 	if err := srv.Swap(eps); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	addr := serveLoopback(t, srv)
 	envelope := `<soap:Envelope xmlns:soap="` + bus.NSSOAP11 + `"><soap:Body><Req/></soap:Body></soap:Envelope>`
 	for _, tc := range []struct {
 		path, contentType, body string
@@ -177,7 +167,7 @@ func TestRepliesCarryContentLength(t *testing.T) {
 		{"/rest-fault", "application/json", `{}`, 502},
 		{"/raw", "text/xml; charset=utf-8", envelope, 200},
 	} {
-		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+tc.path, strings.NewReader(tc.body))
+		req, _ := http.NewRequest("POST", "http://"+addr+tc.path, strings.NewReader(tc.body))
 		req.Header.Set("Content-Type", tc.contentType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -189,4 +179,17 @@ func TestRepliesCarryContentLength(t *testing.T) {
 			t.Errorf("%s: status %d, Transfer-Encoding %v, Content-Length %d for %d bytes", tc.path, resp.StatusCode, resp.TransferEncoding, resp.ContentLength, len(b))
 		}
 	}
+}
+
+// serveLoopback serves srv on a free loopback port until the test ends and
+// returns its address.
+func serveLoopback(t *testing.T, srv *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return ln.Addr().String()
 }
