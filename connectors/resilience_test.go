@@ -451,24 +451,37 @@ func TestMaxInflight(t *testing.T) {
 	}
 }
 
-// REST callers see the Retry-After that goes with a fault.
-func TestFaultHeadersReachRESTCallers(t *testing.T) {
+// REST and SOAP callers see the Retry-After that goes with a fault.
+func TestFaultHeadersReachCallers(t *testing.T) {
+	open := func(context.Context, *bus.Message) (*bus.Message, error) {
+		return nil, unavailable("erp", "Backend circuit open", 17, "open")
+	}
 	srv := NewServer(ServerConfig{})
-	srv.Swap(Endpoints{REST: []RESTEndpoint{{Route: "r", Method: "GET", Path: "/x",
-		Handle: func(context.Context, *bus.Message) (*bus.Message, error) {
-			return nil, unavailable("erp", "Backend circuit open", 17, "open")
-		}}}})
+	srv.Swap(Endpoints{
+		REST: []RESTEndpoint{{Route: "r", Method: "POST", Path: "/x", Handle: open}},
+		SOAP: []*SOAPEndpoint{{Path: "/soap", Operations: []SOAPOperation{{Route: "s", Handle: open}}}},
+	})
 	h := httptest.NewServer(srv.Handler())
 	defer h.Close()
-	resp, err := http.Get(h.URL + "/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "17" ||
-		string(body) != `{"type":"about:blank","title":"Backend circuit open","status":503,"detail":"connector \"erp\": open","route":"r"}` {
-		t.Errorf("%d %v %s", resp.StatusCode, resp.Header, body)
+	for _, c := range []struct {
+		path, contentType, body string
+		status                  int
+		want                    string
+	}{
+		{"/x", "application/json", `{}`, 503,
+			`{"type":"about:blank","title":"Backend circuit open","status":503,"detail":"connector \"erp\": open","route":"r"}`},
+		{"/soap", "text/xml; charset=utf-8", `<soap:Envelope xmlns:soap="` + bus.NSSOAP11 + `"><soap:Body><Req/></soap:Body></soap:Envelope>`, 500,
+			`<faultstring>Backend circuit open: connector "erp": open</faultstring>`},
+	} {
+		resp, err := http.Post(h.URL+c.path, c.contentType, strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Retry-After") != "17" || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s: %d %v %s", c.path, resp.StatusCode, resp.Header, body)
+		}
 	}
 }
 

@@ -202,6 +202,9 @@ func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault, char
 	if err != nil {
 		out, cs = body, "utf-8"
 	}
+	for k, vs := range f.Header { // e.g. Retry-After from an open circuit breaker
+		w.Header()[k] = vs
+	}
 	w.Header().Set("Content-Type", soapContentType(v, cs))
 	writeWhole(w, status, out)
 }
