@@ -389,6 +389,18 @@ func (p *xmlParser) element(name string) *etree.Element {
 	}
 	all := p.attrs[:n:n]
 	p.attrs = p.attrs[n:]
+	if etreeMirrored {
+		for i, ra := range p.tag {
+			a := &all[i]
+			space, key := splitQName(ra.name)
+			fillAttr(a, e, space, key, ra.val.s)
+			if ra.val.decoded {
+				p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
+			}
+		}
+		e.Attr = all
+		return e
+	}
 	for i, ra := range p.tag {
 		// CreateAttr is the only way to set an attribute's (unexported)
 		// element, which Attr.NamespaceURI needs. Handing it an empty slice
@@ -489,11 +501,17 @@ func (p *xmlParser) adopt(e *etree.Element, from int) {
 		if len(p.tokens) < n {
 			p.tokens = make([]etree.Token, slabSize(&p.tokensLeft, int(unsafe.Sizeof(etree.Token(nil))), n))
 		}
-		e.Child = p.tokens[:0:n]
-		p.tokens = p.tokens[n:]
-		for _, k := range kids {
-			e.AddChild(k) // sets the parent and the index; appends in place
+		if etreeMirrored {
+			e.Child = p.tokens[:n:n]
+			copy(e.Child, kids)
+			adoptMirrored(e)
+		} else {
+			e.Child = p.tokens[:0:n]
+			for _, k := range kids {
+				e.AddChild(k) // sets the parent and the index; appends in place
+			}
 		}
+		p.tokens = p.tokens[n:]
 	}
 	// The adopted tokens stay behind in kids' spare capacity until appends
 	// overwrite them or release clears the scratch: clearing them here too

@@ -477,3 +477,13 @@ func TestParseXMLFastConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestEtreeMirrored: with the etree in go.mod the parser sets parents,
+// indexes and attribute elements directly (xml_fast_layout.go). If an etree
+// upgrade changes its structs this fails, so the mirrors get updated rather
+// than the parser silently falling back to the slower exported way.
+func TestEtreeMirrored(t *testing.T) {
+	if !etreeMirrored {
+		t.Error("etree's Element, CharData or Attr no longer match the mirrors in xml_fast_layout.go")
+	}
+}
