@@ -59,7 +59,7 @@ func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 	doc.ReadSettings.CharsetReader = xmlCharsetReader
 	scratch := xmlScratchPool.Get().(*xmlScratch)
 	defer scratch.release()
-	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch}
+	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch, lastOther: -1}
 	if charsetLabel != "" && !isUTF8(charsetLabel) {
 		r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
 		if err != nil {
@@ -123,6 +123,10 @@ type xmlParser struct {
 
 	*xmlScratch
 	roots int
+	// lastOther is the index in kids of the last comment, processing
+	// instruction or directive added: children before it are all elements
+	// and text.
+	lastOther int
 
 	elems  []etree.Element
 	texts  []etree.CharData
@@ -376,6 +380,10 @@ func (p *xmlParser) element(name string) *etree.Element {
 	}
 	e := &p.elems[0]
 	p.elems = p.elems[1:]
+	if etreeMirrored {
+		m := (*etreeElement)(unsafe.Pointer(e))
+		m.parent, m.index = p.place()
+	}
 	e.Space, e.Tag = splitQName(name)
 	n := len(p.tag)
 	if n == 0 {
@@ -502,9 +510,12 @@ func (p *xmlParser) adopt(e *etree.Element, from int) {
 			p.tokens = make([]etree.Token, slabSize(&p.tokensLeft, int(unsafe.Sizeof(etree.Token(nil))), n))
 		}
 		if etreeMirrored {
+			// Elements and text already point to e (see place).
 			e.Child = p.tokens[:n:n]
 			copy(e.Child, kids)
-			adoptMirrored(e)
+			if p.lastOther >= from {
+				adoptOthers(e)
+			}
 		} else {
 			e.Child = p.tokens[:0:n]
 			for _, k := range kids {
@@ -517,6 +528,23 @@ func (p *xmlParser) adopt(e *etree.Element, from int) {
 	// overwrite them or release clears the scratch: clearing them here too
 	// cost a pass per element.
 	p.kids = p.kids[:from]
+}
+
+// place returns the parent and the index in it of the next child read: the
+// innermost open element, or the document.
+func (p *xmlParser) place() (*etree.Element, int) {
+	if n := len(p.open); n > 0 {
+		o := &p.open[n-1]
+		return o.e, len(p.kids) - o.kids
+	}
+	return &p.doc.Element, len(p.kids)
+}
+
+// addOther adds a comment, processing instruction or directive, whose parent
+// adopt sets.
+func (p *xmlParser) addOther(t etree.Token) {
+	p.lastOther = len(p.kids)
+	p.kids = append(p.kids, t)
 }
 
 func (p *xmlParser) charData() error {
@@ -542,6 +570,10 @@ func (p *xmlParser) addText(t textRef, at int) error {
 	}
 	cd := &p.texts[0]
 	p.texts = p.texts[1:]
+	if etreeMirrored {
+		m := (*etreeCharData)(unsafe.Pointer(cd))
+		m.parent, m.index = p.place()
+	}
 	if t.decoded {
 		p.fixes = append(p.fixes, textFix{cd: cd, off: t.off, end: t.end})
 	} else {
@@ -855,7 +887,7 @@ func (p *xmlParser) comment() error {
 	p.pos = end + 3
 	c := etree.NewComment("")
 	p.set(&c.Data, t)
-	p.kids = append(p.kids, c)
+	p.addOther(c)
 	return nil
 }
 
@@ -888,7 +920,7 @@ func (p *xmlParser) procInst() error {
 	}
 	pi := etree.NewProcInst(target, "")
 	p.set(&pi.Inst, t)
-	p.kids = append(p.kids, pi)
+	p.addOther(pi)
 	return nil
 }
 
@@ -1009,7 +1041,7 @@ func (p *xmlParser) directive() error {
 		buf = bytes.ReplaceAll(bytes.ReplaceAll(buf, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	}
 	p.pos = i
-	p.kids = append(p.kids, etree.NewDirective(string(buf)))
+	p.addOther(etree.NewDirective(string(buf)))
 	return nil
 }
 

@@ -64,24 +64,19 @@ func sameLayout[T, M any]() bool {
 	return true
 }
 
-// adoptMirrored sets the parent and index of each of e's children (e.Child,
-// freshly filled, no child having a parent yet) as AddChild would.
-func adoptMirrored(e *etree.Element) {
+// adoptOthers sets the parent and index of the comments, processing
+// instructions and directives among e's children (e.Child, just filled) as
+// AddChild would, with e.Child cut just before each so that AddChild's append
+// rewrites the child in place.
+func adoptOthers(e *etree.Element) {
+	n := len(e.Child)
 	for i, k := range e.Child {
-		switch t := k.(type) {
-		case *etree.Element:
-			m := (*etreeElement)(unsafe.Pointer(t))
-			m.parent, m.index = e, i
-		case *etree.CharData:
-			m := (*etreeCharData)(unsafe.Pointer(t))
-			m.parent, m.index = e, i
-		default: // comments, processing instructions, directives: rare
-			rest := e.Child[i:]
+		switch k.(type) {
+		case *etree.Element, *etree.CharData:
+		default:
 			e.Child = e.Child[:i]
-			for _, k := range rest {
-				e.AddChild(k)
-			}
-			return
+			e.AddChild(k)
+			e.Child = e.Child[:n]
 		}
 	}
 }
