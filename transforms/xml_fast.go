@@ -101,18 +101,32 @@ func (e *xmlSyntaxError) Error() string {
 const maxXMLDepth = 1024
 
 // Tree nodes are carved out of slabs, so a document costs a handful of
-// allocations rather than a few per node. A slab holds what the document
-// seems to need (counted from its '<'), at most slabBytes: an allocation of
-// 32 KiB or more goes to the heap's locked large-object path, and an absurd
-// input must not cause one huge allocation up front.
+// allocations rather than a few per node. A slab holds what the rest of the
+// document seems to need, at most slabBytes: an allocation of 32 KiB or more
+// goes to the heap's locked large-object path, and an absurd input must not
+// cause one huge allocation up front.
 const slabBytes = 24 << 10
 
-// slabSize returns how many items of size bytes the next slab gets, and
-// takes them from the estimate of what is still to come.
-func slabSize(left *int, size, atLeast int) int {
-	n := max(min(max(*left, 16), slabBytes/size), atLeast)
-	*left = max(*left-n, 0)
-	return n
+// smallXML is the size up to which a document's nodes are counted before it
+// is read (estimate); a larger one's slabs are sized as it is read.
+const smallXML = 8 << 10
+
+// slabItems returns how many items of size bytes the next slab gets: what is
+// left of the count est (small documents), or as many as the rest of the
+// document needs if it goes on as it went (made items so far), or, before the
+// first, one per perBytes of it. Extrapolating rather than counting '<' up
+// front saves a pass over a large input, and a slab cut short costs only one
+// more allocation.
+func (p *xmlParser) slabItems(est, made, size, atLeast, perBytes int) int {
+	rest := len(p.src) - p.pos
+	want := rest / perBytes
+	switch {
+	case est > 0:
+		want = est - made
+	case made > 0 && p.pos > 0:
+		want = int(int64(made)*int64(rest)/int64(p.pos)) + 8
+	}
+	return max(min(max(want, 16), slabBytes/size), atLeast)
 }
 
 type xmlParser struct {
@@ -132,8 +146,10 @@ type xmlParser struct {
 	texts  []etree.CharData
 	attrs  []etree.Attr
 	tokens []etree.Token
-	// estimates of the slab items still to come
-	elemsLeft, textsLeft, attrsLeft, tokensLeft int
+	// items counted (small documents) and made so far, for the slab sizes
+	elemsEst, textsEst, tokensEst    int
+	elemsMade, textsMade, tokensMade int
+	attrsNext                        int // the next attribute slab's size
 }
 
 // xmlScratch is a parser's working memory, kept between documents.
@@ -194,7 +210,9 @@ func (p *xmlParser) parse() error {
 	if strings.HasPrefix(p.src, "\uFEFF") {
 		p.pos = len("\uFEFF")
 	}
-	p.estimate()
+	if len(p.src) <= smallXML {
+		p.estimate()
+	}
 	for p.pos < len(p.src) {
 		var err error
 		if p.src[p.pos] != '<' {
@@ -226,8 +244,9 @@ func (p *xmlParser) parse() error {
 	return nil
 }
 
-// estimate counts what the slabs will need: each '<' not followed by '/'
-// may start an element, and a '<' after anything but '>' ends some text.
+// estimate counts what the slabs of a small document will need, so that it
+// gets one exact slab of each: each '<' not followed by '/' may start an
+// element, and a '<' after anything but '>' ends some text.
 func (p *xmlParser) estimate() {
 	s := p.src
 	elems, texts := 0, 1
@@ -244,8 +263,7 @@ func (p *xmlParser) estimate() {
 		}
 		i += 1 + j
 	}
-	p.elemsLeft, p.textsLeft, p.tokensLeft = elems, texts, elems+texts
-	p.attrsLeft = 16 // then doubled per slab: most elements have none
+	p.elemsEst, p.textsEst, p.tokensEst = elems, texts, elems+texts
 }
 
 func (p *xmlParser) errAt(off int, format string, args ...any) *xmlSyntaxError {
@@ -376,8 +394,9 @@ func (p *xmlParser) startTag() error {
 // attributes in a slice carved from the attribute slab.
 func (p *xmlParser) element(name string) *etree.Element {
 	if len(p.elems) == 0 {
-		p.elems = make([]etree.Element, slabSize(&p.elemsLeft, int(unsafe.Sizeof(etree.Element{})), 1))
+		p.elems = make([]etree.Element, p.slabItems(p.elemsEst, p.elemsMade, int(unsafe.Sizeof(etree.Element{})), 1, 32))
 	}
+	p.elemsMade++
 	e := &p.elems[0]
 	p.elems = p.elems[1:]
 	if etreeMirrored {
@@ -391,9 +410,10 @@ func (p *xmlParser) element(name string) *etree.Element {
 		return e
 	}
 	if len(p.attrs) < n {
-		size := slabSize(&p.attrsLeft, int(unsafe.Sizeof(etree.Attr{})), n)
+		// Most elements have no attributes: start small, then double.
+		size := max(min(max(p.attrsNext, 16), slabBytes/int(unsafe.Sizeof(etree.Attr{}))), n)
 		p.attrs = make([]etree.Attr, size)
-		p.attrsLeft = 2 * size
+		p.attrsNext = 2 * size
 	}
 	all := p.attrs[:n:n]
 	p.attrs = p.attrs[n:]
@@ -507,8 +527,9 @@ func (p *xmlParser) adopt(e *etree.Element, from int) {
 		e.Child = []etree.Token{}
 	} else {
 		if len(p.tokens) < n {
-			p.tokens = make([]etree.Token, slabSize(&p.tokensLeft, int(unsafe.Sizeof(etree.Token(nil))), n))
+			p.tokens = make([]etree.Token, p.slabItems(p.tokensEst, p.tokensMade, int(unsafe.Sizeof(etree.Token(nil))), n, 16))
 		}
+		p.tokensMade += n
 		if etreeMirrored {
 			// Elements and text already point to e (see place).
 			e.Child = p.tokens[:n:n]
@@ -566,8 +587,9 @@ func (p *xmlParser) addText(t textRef, at int) error {
 		return p.errAt(at, "text outside the document element")
 	}
 	if len(p.texts) == 0 {
-		p.texts = make([]etree.CharData, slabSize(&p.textsLeft, int(unsafe.Sizeof(etree.CharData{})), 1))
+		p.texts = make([]etree.CharData, p.slabItems(p.textsEst, p.textsMade, int(unsafe.Sizeof(etree.CharData{})), 1, 32))
 	}
+	p.textsMade++
 	cd := &p.texts[0]
 	p.texts = p.texts[1:]
 	if etreeMirrored {
