@@ -187,9 +187,10 @@ type openElement struct {
 }
 
 type rawAttr struct {
-	name string
-	at   int
-	val  textRef
+	name  string
+	colon int // in name, or -1
+	at    int
+	val   textRef
 }
 
 // textRef is character data: a piece of src, or when it had to be rewritten,
@@ -313,7 +314,7 @@ func (p *xmlParser) markup() error {
 func (p *xmlParser) startTag() error {
 	s, at := p.src, p.pos
 	p.pos++
-	name, err := p.qname("expected element name after <")
+	name, colon, err := p.qname("expected element name after <", "")
 	if err != nil {
 		return err
 	}
@@ -341,7 +342,7 @@ func (p *xmlParser) startTag() error {
 			break
 		}
 		aAt := p.pos
-		aName, err := p.qname("expected attribute name in element <" + name + ">")
+		aName, aColon, err := p.qname("expected attribute name in element", name)
 		if err != nil {
 			return err
 		}
@@ -365,7 +366,7 @@ func (p *xmlParser) startTag() error {
 		if err != nil {
 			return err
 		}
-		p.tag = append(p.tag, rawAttr{name: aName, at: aAt, val: v})
+		p.tag = append(p.tag, rawAttr{name: aName, colon: aColon, at: aAt, val: v})
 	}
 	if err := p.checkDuplicates(name); err != nil {
 		return err
@@ -380,7 +381,7 @@ func (p *xmlParser) startTag() error {
 		return p.errAt(at, "elements nested deeper than %d levels", maxXMLDepth)
 	}
 
-	e := p.element(name)
+	e := p.element(name, colon)
 	p.kids = append(p.kids, e)
 	if selfClosing {
 		e.Child = []etree.Token{}
@@ -392,7 +393,7 @@ func (p *xmlParser) startTag() error {
 
 // element makes the element for the start tag just read, with its
 // attributes in a slice carved from the attribute slab.
-func (p *xmlParser) element(name string) *etree.Element {
+func (p *xmlParser) element(name string, colon int) *etree.Element {
 	if len(p.elems) == 0 {
 		p.elems = make([]etree.Element, p.slabItems(p.elemsEst, p.elemsMade, int(unsafe.Sizeof(etree.Element{})), 1, 32))
 	}
@@ -403,7 +404,7 @@ func (p *xmlParser) element(name string) *etree.Element {
 		m := (*etreeElement)(unsafe.Pointer(e))
 		m.parent, m.index = p.place()
 	}
-	e.Space, e.Tag = splitQName(name)
+	e.Space, e.Tag = splitQName(name, colon)
 	n := len(p.tag)
 	if n == 0 {
 		e.Attr = []etree.Attr{}
@@ -420,7 +421,7 @@ func (p *xmlParser) element(name string) *etree.Element {
 	if etreeMirrored {
 		for i, ra := range p.tag {
 			a := &all[i]
-			space, key := splitQName(ra.name)
+			space, key := splitQName(ra.name, ra.colon)
 			fillAttr(a, e, space, key, ra.val.s)
 			if ra.val.decoded {
 				p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
@@ -436,7 +437,7 @@ func (p *xmlParser) element(name string) *etree.Element {
 		// allocates nor rescans the attributes before it.
 		e.Attr = all[i:i]
 		a := e.CreateAttr("", "")
-		a.Space, a.Key = splitQName(ra.name)
+		a.Space, a.Key = splitQName(ra.name, ra.colon)
 		if ra.val.decoded {
 			p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
 		} else {
@@ -492,7 +493,7 @@ func (p *xmlParser) endTag() error {
 			return nil
 		}
 	}
-	name, err := p.qname("expected element name after </")
+	name, _, err := p.qname("expected element name after </", "")
 	if err != nil {
 		return err
 	}
@@ -916,7 +917,7 @@ func (p *xmlParser) comment() error {
 func (p *xmlParser) procInst() error {
 	s, at := p.src, p.pos
 	p.pos += 2
-	target, err := p.name()
+	target, _, err := p.name()
 	if err != nil {
 		return err
 	}
@@ -1098,56 +1099,92 @@ var nameByte, nameStart = func() (b, s [256]bool) {
 	return
 }()
 
+// nameClass sorts the bytes of a name for name's scan: nameASCII marks the
+// ASCII name bytes, nameHigh every byte of a non-ASCII character (checked
+// afterwards), nameColon the colon (also a name byte).
+const (
+	nameASCII = 1 << iota
+	nameHigh
+	nameColon
+)
+
+var nameClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= utf8.RuneSelf:
+			t[c] = nameHigh
+		case c == ':':
+			t[c] = nameASCII | nameColon
+		case nameByte[c]:
+			t[c] = nameASCII
+		}
+	}
+	return
+}()
+
 // name reads an XML name at p.pos: the run of ASCII name bytes and non-ASCII
 // characters, then checked as encoding/xml checks it. "" with no error means
-// no name starts here; the caller says what was expected.
-func (p *xmlParser) name() (string, error) {
+// no name starts here; the caller says what was expected. colon is where the
+// first colon is in the name, or -1.
+func (p *xmlParser) name() (name string, colon int, err error) {
 	s, start := p.src, p.pos
 	i := start
-	var high byte // the bits of every byte: high&0x80 marks a non-ASCII one
-	for i < len(s) && (s[i] >= utf8.RuneSelf || nameByte[s[i]]) {
-		high |= s[i]
+	var seen uint8
+	for i < len(s) {
+		c := nameClass[s[i]]
+		if c == 0 {
+			break
+		}
+		seen |= c
 		i++
 	}
 	if i >= len(s) {
-		return "", p.errAt(i, "unexpected EOF after %q", s[start:])
+		return "", -1, p.errAt(i, "unexpected EOF after %q", s[start:])
 	}
 	if i == start {
-		return "", nil
+		return "", -1, nil
 	}
-	name := s[start:i]
-	if high < utf8.RuneSelf && nameStart[name[0]] {
+	name, colon = s[start:i], -1
+	if seen&nameColon != 0 {
+		colon = strings.IndexByte(name, ':')
+	}
+	if seen&nameHigh == 0 && nameStart[name[0]] {
 		// All ASCII name bytes with a good first one: what isXMLName checks.
 		p.pos = i
-		return name, nil
+		return name, colon, nil
 	}
 	if !isXMLName(name) {
-		return "", p.errAt(start, "invalid XML name: %q", name)
+		return "", -1, p.errAt(start, "invalid XML name: %q", name)
 	}
 	p.pos = i
-	return name, nil
+	return name, colon, nil
 }
 
-// qname reads an element or attribute name, which may hold one colon.
-func (p *xmlParser) qname(expected string) (string, error) {
+// qname reads an element or attribute name, which may hold one colon, and
+// returns where that is (or -1). Without a name it reports expected, followed
+// by <in> if in is set.
+func (p *xmlParser) qname(expected, in string) (string, int, error) {
 	at := p.pos
-	name, err := p.name()
+	name, colon, err := p.name()
 	if err != nil {
-		return "", err
+		return "", -1, err
 	}
 	if name == "" {
-		return "", p.errAt(at, "%s", expected)
+		if in != "" {
+			expected += " <" + in + ">"
+		}
+		return "", -1, p.errAt(at, "%s", expected)
 	}
-	if strings.Count(name, ":") > 1 {
-		return "", p.errAt(at, "invalid name %q: more than one colon", name)
+	if colon >= 0 && strings.IndexByte(name[colon+1:], ':') >= 0 {
+		return "", -1, p.errAt(at, "invalid name %q: more than one colon", name)
 	}
-	return name, nil
+	return name, colon, nil
 }
 
-// splitQName splits prefix:local as encoding/xml does: a leading or
-// trailing colon is part of the local name.
-func splitQName(name string) (space, local string) {
-	if i := strings.IndexByte(name, ':'); i > 0 && i < len(name)-1 {
+// splitQName splits prefix:local, its colon at i (-1: none), as encoding/xml
+// does: a leading or trailing colon is part of the local name.
+func splitQName(name string, i int) (space, local string) {
+	if i > 0 && i < len(name)-1 {
 		return name[:i], name[i+1:]
 	}
 	return "", name
