@@ -194,12 +194,15 @@ type rawAttr struct {
 }
 
 // textRef is character data: a piece of src, or when it had to be rewritten,
-// dec[off:end].
+// dec[off:end] (never empty: a reference or a line end was written there).
+// Three words, so the compiler keeps it in registers rather than copying it
+// through the stack, which stalled the store forwarding of every text read.
 type textRef struct {
 	s        string
-	decoded  bool
 	off, end int
 }
+
+func (t textRef) decoded() bool { return t.end > t.off }
 
 type textFix struct {
 	cd       *etree.CharData // SetData, which also sets the whitespace flag
@@ -387,7 +390,15 @@ func (p *xmlParser) startTag() error {
 		e.Child = []etree.Token{}
 		return nil
 	}
-	p.open = append(p.open, openElement{e: e, name: name, kids: len(p.kids), at: at})
+	// Field by field: a composite literal is built on the stack and copied
+	// with wide loads that stall on its narrow stores.
+	n := len(p.open)
+	if n == cap(p.open) {
+		p.open = append(p.open, openElement{})
+	}
+	p.open = p.open[:n+1]
+	o := &p.open[n]
+	o.e, o.name, o.kids, o.at = e, name, len(p.kids), at
 	return nil
 }
 
@@ -423,7 +434,7 @@ func (p *xmlParser) element(name string, colon int) *etree.Element {
 			a := &all[i]
 			space, key := splitQName(ra.name, ra.colon)
 			fillAttr(a, e, space, key, ra.val.s)
-			if ra.val.decoded {
+			if ra.val.decoded() {
 				p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
 			}
 		}
@@ -438,7 +449,7 @@ func (p *xmlParser) element(name string, colon int) *etree.Element {
 		e.Attr = all[i:i]
 		a := e.CreateAttr("", "")
 		a.Space, a.Key = splitQName(ra.name, ra.colon)
-		if ra.val.decoded {
+		if ra.val.decoded() {
 			p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
 		} else {
 			a.Value = ra.val.s
@@ -485,7 +496,7 @@ func (p *xmlParser) endTag() error {
 	// The common case, </name> closing the open <name>, is taken on sight:
 	// the name was checked at the start tag, and '>' ends a name.
 	if n := len(p.open); n > 0 {
-		o := p.open[n-1]
+		o := &p.open[n-1]
 		if end := p.pos + len(o.name); end < len(s) && s[end] == '>' && s[p.pos:end] == o.name {
 			p.pos = end + 1
 			p.open = p.open[:n-1]
@@ -582,7 +593,7 @@ func (p *xmlParser) charData() error {
 // or checks that text between top-level markup is only whitespace.
 func (p *xmlParser) addText(t textRef, at int) error {
 	if len(p.open) == 0 && !(isXMLSpace(t.s) && isXMLSpace(p.dec[t.off:t.end])) {
-		if !t.decoded {
+		if !t.decoded() {
 			at += len(t.s) - len(strings.TrimLeft(t.s, " \t\r\n"))
 		}
 		return p.errAt(at, "text outside the document element")
@@ -597,7 +608,7 @@ func (p *xmlParser) addText(t textRef, at int) error {
 		m := (*etreeCharData)(unsafe.Pointer(cd))
 		m.parent, m.index = p.place()
 	}
-	if t.decoded {
+	if t.decoded() {
 		p.fixes = append(p.fixes, textFix{cd: cd, off: t.off, end: t.end})
 	} else {
 		cd.SetData(t.s)
@@ -702,7 +713,7 @@ func (p *xmlParser) chars(delim byte, from int) (textRef, error) {
 		return textRef{s: s[start:i]}, nil
 	}
 	p.dec = append(p.dec, s[lit:i]...)
-	return textRef{decoded: true, off: off, end: len(p.dec)}, nil
+	return textRef{off: off, end: len(p.dec)}, nil
 }
 
 // checkRune checks the non-ASCII character at src[i] and returns its size.
@@ -843,7 +854,7 @@ func (p *xmlParser) plain(start, end int) (textRef, error) {
 		return textRef{s: s[start:end]}, nil
 	}
 	p.dec = append(p.dec, s[lit:end]...)
-	return textRef{decoded: true, off: off, end: len(p.dec)}, nil
+	return textRef{off: off, end: len(p.dec)}, nil
 }
 
 // markStricter flags an error from plain as one encoding/xml would not have
@@ -857,7 +868,7 @@ func markStricter(err error) error {
 
 // set stores t into *dst now or, if it was rewritten, once dec is a string.
 func (p *xmlParser) set(dst *string, t textRef) {
-	if t.decoded {
+	if t.decoded() {
 		p.fixes = append(p.fixes, textFix{dst: dst, off: t.off, end: t.end})
 	} else {
 		*dst = t.s
@@ -1060,7 +1071,7 @@ func (p *xmlParser) directive() error {
 	// The checks encoding/xml leaves out, over what was read.
 	if t, err := p.plain(at, i); err != nil {
 		return markStricter(err)
-	} else if t.decoded {
+	} else if t.decoded() {
 		buf = bytes.ReplaceAll(bytes.ReplaceAll(buf, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	}
 	p.pos = i
