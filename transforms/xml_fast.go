@@ -399,6 +399,24 @@ func (p *xmlParser) startTag() error {
 	p.open = p.open[:n+1]
 	o := &p.open[n]
 	o.e, o.name, o.kids, o.at = e, name, len(p.kids), at
+	// Most elements are <name>text</name>: their text and end tag are read
+	// here, as the main loop would read them, without its dispatch.
+	if p.pos < len(s) && s[p.pos] != '<' {
+		textAt := p.pos
+		t, err := p.chars('<', textAt)
+		if err != nil {
+			return err
+		}
+		if err := p.addText(t, textAt); err != nil {
+			return err
+		}
+		i := p.pos
+		if end := i + 2 + len(name); end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+			p.pos = end + 1
+			p.open = p.open[:n]
+			p.adopt(e, o.kids)
+		}
+	}
 	return nil
 }
 
