@@ -371,8 +371,10 @@ func (p *xmlParser) startTag() error {
 		}
 		p.tag = append(p.tag, rawAttr{name: aName, colon: aColon, at: aAt, val: v})
 	}
-	if err := p.checkDuplicates(name); err != nil {
-		return err
+	if len(p.tag) > 1 {
+		if err := p.checkDuplicates(name); err != nil {
+			return err
+		}
 	}
 	if len(p.open) == 0 {
 		if p.roots > 0 {
