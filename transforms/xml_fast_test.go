@@ -487,3 +487,15 @@ func TestEtreeMirrored(t *testing.T) {
 		t.Error("etree's Element, CharData or Attr no longer match the mirrors in xml_fast_layout.go")
 	}
 }
+
+// TestParseXMLFastUnmirrored: the exported way the parser takes when etree's
+// structs no longer match the mirrors builds the same trees.
+func TestParseXMLFastUnmirrored(t *testing.T) {
+	defer func(was bool) { etreeMirrored = was }(etreeMirrored)
+	etreeMirrored = false
+	for _, c := range sameCases {
+		if d := compareParsers([]byte(c.body), c.label); d != "" {
+			t.Errorf("%s: %s", c.name, d)
+		}
+	}
+}
