@@ -409,10 +409,27 @@ func (p *xmlParser) startTag() error {
 		if err != nil {
 			return err
 		}
+		i := p.pos
+		if end := i + 2 + len(name); etreeMirrored && end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+			// What addText and adopt would do, knowing the element has
+			// exactly this child.
+			cd := p.text(t)
+			m := (*etreeCharData)(unsafe.Pointer(cd))
+			m.parent, m.index = e, 0
+			if len(p.tokens) == 0 {
+				p.tokens = make([]etree.Token, p.slabItems(p.tokensEst, p.tokensMade, int(unsafe.Sizeof(etree.Token(nil))), 1, 16))
+			}
+			p.tokensMade++
+			e.Child = p.tokens[:1:1]
+			e.Child[0] = cd
+			p.tokens = p.tokens[1:]
+			p.pos = end + 1
+			p.open = p.open[:n]
+			return nil
+		}
 		if err := p.addText(t, textAt); err != nil {
 			return err
 		}
-		i := p.pos
 		if end := i + 2 + len(name); end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
 			p.pos = end + 1
 			p.open = p.open[:n]
@@ -618,23 +635,29 @@ func (p *xmlParser) addText(t textRef, at int) error {
 		}
 		return p.errAt(at, "text outside the document element")
 	}
+	cd := p.text(t)
+	if etreeMirrored {
+		m := (*etreeCharData)(unsafe.Pointer(cd))
+		m.parent, m.index = p.place()
+	}
+	p.kids = append(p.kids, cd)
+	return nil
+}
+
+// text makes the node for character data, carved from the text slab.
+func (p *xmlParser) text(t textRef) *etree.CharData {
 	if len(p.texts) == 0 {
 		p.texts = make([]etree.CharData, p.slabItems(p.textsEst, p.textsMade, int(unsafe.Sizeof(etree.CharData{})), 1, 32))
 	}
 	p.textsMade++
 	cd := &p.texts[0]
 	p.texts = p.texts[1:]
-	if etreeMirrored {
-		m := (*etreeCharData)(unsafe.Pointer(cd))
-		m.parent, m.index = p.place()
-	}
 	if t.decoded() {
 		p.fixes = append(p.fixes, textFix{cd: cd, off: t.off, end: t.end})
 	} else {
 		cd.SetData(t.s)
 	}
-	p.kids = append(p.kids, cd)
-	return nil
+	return cd
 }
 
 // isXMLSpace is etree's idea of whitespace-only text.
