@@ -59,7 +59,7 @@ func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 	doc.ReadSettings.CharsetReader = xmlCharsetReader
 	scratch := xmlScratchPool.Get().(*xmlScratch)
 	defer scratch.release()
-	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch}
+	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch, lastOther: -1}
 	if charsetLabel != "" && !isUTF8(charsetLabel) {
 		r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
 		if err != nil {
@@ -101,18 +101,32 @@ func (e *xmlSyntaxError) Error() string {
 const maxXMLDepth = 1024
 
 // Tree nodes are carved out of slabs, so a document costs a handful of
-// allocations rather than a few per node. A slab holds what the document
-// seems to need (counted from its '<'), at most slabBytes: an allocation of
-// 32 KiB or more goes to the heap's locked large-object path, and an absurd
-// input must not cause one huge allocation up front.
+// allocations rather than a few per node. A slab holds what the rest of the
+// document seems to need, at most slabBytes: an allocation of 32 KiB or more
+// goes to the heap's locked large-object path, and an absurd input must not
+// cause one huge allocation up front.
 const slabBytes = 24 << 10
 
-// slabSize returns how many items of size bytes the next slab gets, and
-// takes them from the estimate of what is still to come.
-func slabSize(left *int, size, atLeast int) int {
-	n := max(min(max(*left, 16), slabBytes/size), atLeast)
-	*left = max(*left-n, 0)
-	return n
+// smallXML is the size up to which a document's nodes are counted before it
+// is read (estimate); a larger one's slabs are sized as it is read.
+const smallXML = 8 << 10
+
+// slabItems returns how many items of size bytes the next slab gets: what is
+// left of the count est (small documents), or as many as the rest of the
+// document needs if it goes on as it went (made items so far), or, before the
+// first, one per perBytes of it. Extrapolating rather than counting '<' up
+// front saves a pass over a large input, and a slab cut short costs only one
+// more allocation.
+func (p *xmlParser) slabItems(est, made, size, atLeast, perBytes int) int {
+	rest := len(p.src) - p.pos
+	want := rest / perBytes
+	switch {
+	case est > 0:
+		want = est - made
+	case made > 0 && p.pos > 0:
+		want = int(int64(made)*int64(rest)/int64(p.pos)) + 8
+	}
+	return max(min(max(want, 16), slabBytes/size), atLeast)
 }
 
 type xmlParser struct {
@@ -123,13 +137,19 @@ type xmlParser struct {
 
 	*xmlScratch
 	roots int
+	// lastOther is the index in kids of the last comment, processing
+	// instruction or directive added: children before it are all elements
+	// and text.
+	lastOther int
 
 	elems  []etree.Element
 	texts  []etree.CharData
 	attrs  []etree.Attr
 	tokens []etree.Token
-	// estimates of the slab items still to come
-	elemsLeft, textsLeft, attrsLeft, tokensLeft int
+	// items counted (small documents) and made so far, for the slab sizes
+	elemsEst, textsEst, tokensEst    int
+	elemsMade, textsMade, tokensMade int
+	attrsNext                        int // the next attribute slab's size
 }
 
 // xmlScratch is a parser's working memory, kept between documents.
@@ -167,18 +187,22 @@ type openElement struct {
 }
 
 type rawAttr struct {
-	name string
-	at   int
-	val  textRef
+	name  string
+	colon int // in name, or -1
+	at    int
+	val   textRef
 }
 
 // textRef is character data: a piece of src, or when it had to be rewritten,
-// dec[off:end].
+// dec[off:end] (never empty: a reference or a line end was written there).
+// Three words, so the compiler keeps it in registers rather than copying it
+// through the stack, which stalled the store forwarding of every text read.
 type textRef struct {
 	s        string
-	decoded  bool
 	off, end int
 }
+
+func (t textRef) decoded() bool { return t.end > t.off }
 
 type textFix struct {
 	cd       *etree.CharData // SetData, which also sets the whitespace flag
@@ -190,7 +214,9 @@ func (p *xmlParser) parse() error {
 	if strings.HasPrefix(p.src, "\uFEFF") {
 		p.pos = len("\uFEFF")
 	}
-	p.estimate()
+	if len(p.src) <= smallXML {
+		p.estimate()
+	}
 	for p.pos < len(p.src) {
 		var err error
 		if p.src[p.pos] != '<' {
@@ -222,8 +248,9 @@ func (p *xmlParser) parse() error {
 	return nil
 }
 
-// estimate counts what the slabs will need: each '<' not followed by '/'
-// may start an element, and a '<' after anything but '>' ends some text.
+// estimate counts what the slabs of a small document will need, so that it
+// gets one exact slab of each: each '<' not followed by '/' may start an
+// element, and a '<' after anything but '>' ends some text.
 func (p *xmlParser) estimate() {
 	s := p.src
 	elems, texts := 0, 1
@@ -240,8 +267,7 @@ func (p *xmlParser) estimate() {
 		}
 		i += 1 + j
 	}
-	p.elemsLeft, p.textsLeft, p.tokensLeft = elems, texts, elems+texts
-	p.attrsLeft = 16 // then doubled per slab: most elements have none
+	p.elemsEst, p.textsEst, p.tokensEst = elems, texts, elems+texts
 }
 
 func (p *xmlParser) errAt(off int, format string, args ...any) *xmlSyntaxError {
@@ -291,7 +317,7 @@ func (p *xmlParser) markup() error {
 func (p *xmlParser) startTag() error {
 	s, at := p.src, p.pos
 	p.pos++
-	name, err := p.qname("expected element name after <")
+	name, colon, err := p.qname("expected element name after <", "")
 	if err != nil {
 		return err
 	}
@@ -319,7 +345,7 @@ func (p *xmlParser) startTag() error {
 			break
 		}
 		aAt := p.pos
-		aName, err := p.qname("expected attribute name in element <" + name + ">")
+		aName, aColon, err := p.qname("expected attribute name in element", name)
 		if err != nil {
 			return err
 		}
@@ -343,10 +369,12 @@ func (p *xmlParser) startTag() error {
 		if err != nil {
 			return err
 		}
-		p.tag = append(p.tag, rawAttr{name: aName, at: aAt, val: v})
+		p.tag = append(p.tag, rawAttr{name: aName, colon: aColon, at: aAt, val: v})
 	}
-	if err := p.checkDuplicates(name); err != nil {
-		return err
+	if len(p.tag) > 1 {
+		if err := p.checkDuplicates(name); err != nil {
+			return err
+		}
 	}
 	if len(p.open) == 0 {
 		if p.roots > 0 {
@@ -358,37 +386,98 @@ func (p *xmlParser) startTag() error {
 		return p.errAt(at, "elements nested deeper than %d levels", maxXMLDepth)
 	}
 
-	e := p.element(name)
+	e := p.element(name, colon)
 	p.kids = append(p.kids, e)
 	if selfClosing {
 		e.Child = []etree.Token{}
 		return nil
 	}
-	p.open = append(p.open, openElement{e: e, name: name, kids: len(p.kids), at: at})
+	// Field by field: a composite literal is built on the stack and copied
+	// with wide loads that stall on its narrow stores.
+	n := len(p.open)
+	if n == cap(p.open) {
+		p.open = append(p.open, openElement{})
+	}
+	p.open = p.open[:n+1]
+	o := &p.open[n]
+	o.e, o.name, o.kids, o.at = e, name, len(p.kids), at
+	// Most elements are <name>text</name>: their text and end tag are read
+	// here, as the main loop would read them, without its dispatch.
+	if p.pos < len(s) && s[p.pos] != '<' {
+		textAt := p.pos
+		t, err := p.chars('<', textAt)
+		if err != nil {
+			return err
+		}
+		i := p.pos
+		if end := i + 2 + len(name); etreeMirrored && end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+			// What addText and adopt would do, knowing the element has
+			// exactly this child.
+			cd := p.text(t)
+			m := (*etreeCharData)(unsafe.Pointer(cd))
+			m.parent, m.index = e, 0
+			if len(p.tokens) == 0 {
+				p.tokens = make([]etree.Token, p.slabItems(p.tokensEst, p.tokensMade, int(unsafe.Sizeof(etree.Token(nil))), 1, 16))
+			}
+			p.tokensMade++
+			e.Child = p.tokens[:1:1]
+			e.Child[0] = cd
+			p.tokens = p.tokens[1:]
+			p.pos = end + 1
+			p.open = p.open[:n]
+			return nil
+		}
+		if err := p.addText(t, textAt); err != nil {
+			return err
+		}
+		if end := i + 2 + len(name); end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+			p.pos = end + 1
+			p.open = p.open[:n]
+			p.adopt(e, o.kids)
+		}
+	}
 	return nil
 }
 
 // element makes the element for the start tag just read, with its
 // attributes in a slice carved from the attribute slab.
-func (p *xmlParser) element(name string) *etree.Element {
+func (p *xmlParser) element(name string, colon int) *etree.Element {
 	if len(p.elems) == 0 {
-		p.elems = make([]etree.Element, slabSize(&p.elemsLeft, int(unsafe.Sizeof(etree.Element{})), 1))
+		p.elems = make([]etree.Element, p.slabItems(p.elemsEst, p.elemsMade, int(unsafe.Sizeof(etree.Element{})), 1, 32))
 	}
+	p.elemsMade++
 	e := &p.elems[0]
 	p.elems = p.elems[1:]
-	e.Space, e.Tag = splitQName(name)
+	if etreeMirrored {
+		m := (*etreeElement)(unsafe.Pointer(e))
+		m.parent, m.index = p.place()
+	}
+	e.Space, e.Tag = splitQName(name, colon)
 	n := len(p.tag)
 	if n == 0 {
 		e.Attr = []etree.Attr{}
 		return e
 	}
 	if len(p.attrs) < n {
-		size := slabSize(&p.attrsLeft, int(unsafe.Sizeof(etree.Attr{})), n)
+		// Most elements have no attributes: start small, then double.
+		size := max(min(max(p.attrsNext, 16), slabBytes/int(unsafe.Sizeof(etree.Attr{}))), n)
 		p.attrs = make([]etree.Attr, size)
-		p.attrsLeft = 2 * size
+		p.attrsNext = 2 * size
 	}
 	all := p.attrs[:n:n]
 	p.attrs = p.attrs[n:]
+	if etreeMirrored {
+		for i, ra := range p.tag {
+			a := &all[i]
+			space, key := splitQName(ra.name, ra.colon)
+			fillAttr(a, e, space, key, ra.val.s)
+			if ra.val.decoded() {
+				p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
+			}
+		}
+		e.Attr = all
+		return e
+	}
 	for i, ra := range p.tag {
 		// CreateAttr is the only way to set an attribute's (unexported)
 		// element, which Attr.NamespaceURI needs. Handing it an empty slice
@@ -396,8 +485,8 @@ func (p *xmlParser) element(name string) *etree.Element {
 		// allocates nor rescans the attributes before it.
 		e.Attr = all[i:i]
 		a := e.CreateAttr("", "")
-		a.Space, a.Key = splitQName(ra.name)
-		if ra.val.decoded {
+		a.Space, a.Key = splitQName(ra.name, ra.colon)
+		if ra.val.decoded() {
 			p.fixes = append(p.fixes, textFix{dst: &a.Value, off: ra.val.off, end: ra.val.end})
 		} else {
 			a.Value = ra.val.s
@@ -444,7 +533,7 @@ func (p *xmlParser) endTag() error {
 	// The common case, </name> closing the open <name>, is taken on sight:
 	// the name was checked at the start tag, and '>' ends a name.
 	if n := len(p.open); n > 0 {
-		o := p.open[n-1]
+		o := &p.open[n-1]
 		if end := p.pos + len(o.name); end < len(s) && s[end] == '>' && s[p.pos:end] == o.name {
 			p.pos = end + 1
 			p.open = p.open[:n-1]
@@ -452,7 +541,7 @@ func (p *xmlParser) endTag() error {
 			return nil
 		}
 	}
-	name, err := p.qname("expected element name after </")
+	name, _, err := p.qname("expected element name after </", "")
 	if err != nil {
 		return err
 	}
@@ -487,18 +576,45 @@ func (p *xmlParser) adopt(e *etree.Element, from int) {
 		e.Child = []etree.Token{}
 	} else {
 		if len(p.tokens) < n {
-			p.tokens = make([]etree.Token, slabSize(&p.tokensLeft, int(unsafe.Sizeof(etree.Token(nil))), n))
+			p.tokens = make([]etree.Token, p.slabItems(p.tokensEst, p.tokensMade, int(unsafe.Sizeof(etree.Token(nil))), n, 16))
 		}
-		e.Child = p.tokens[:0:n]
+		p.tokensMade += n
+		if etreeMirrored {
+			// Elements and text already point to e (see place).
+			e.Child = p.tokens[:n:n]
+			copy(e.Child, kids)
+			if p.lastOther >= from {
+				adoptOthers(e)
+			}
+		} else {
+			e.Child = p.tokens[:0:n]
+			for _, k := range kids {
+				e.AddChild(k) // sets the parent and the index; appends in place
+			}
+		}
 		p.tokens = p.tokens[n:]
-		for _, k := range kids {
-			e.AddChild(k) // sets the parent and the index; appends in place
-		}
 	}
 	// The adopted tokens stay behind in kids' spare capacity until appends
 	// overwrite them or release clears the scratch: clearing them here too
 	// cost a pass per element.
 	p.kids = p.kids[:from]
+}
+
+// place returns the parent and the index in it of the next child read: the
+// innermost open element, or the document.
+func (p *xmlParser) place() (*etree.Element, int) {
+	if n := len(p.open); n > 0 {
+		o := &p.open[n-1]
+		return o.e, len(p.kids) - o.kids
+	}
+	return &p.doc.Element, len(p.kids)
+}
+
+// addOther adds a comment, processing instruction or directive, whose parent
+// adopt sets.
+func (p *xmlParser) addOther(t etree.Token) {
+	p.lastOther = len(p.kids)
+	p.kids = append(p.kids, t)
 }
 
 func (p *xmlParser) charData() error {
@@ -514,23 +630,34 @@ func (p *xmlParser) charData() error {
 // or checks that text between top-level markup is only whitespace.
 func (p *xmlParser) addText(t textRef, at int) error {
 	if len(p.open) == 0 && !(isXMLSpace(t.s) && isXMLSpace(p.dec[t.off:t.end])) {
-		if !t.decoded {
+		if !t.decoded() {
 			at += len(t.s) - len(strings.TrimLeft(t.s, " \t\r\n"))
 		}
 		return p.errAt(at, "text outside the document element")
 	}
-	if len(p.texts) == 0 {
-		p.texts = make([]etree.CharData, slabSize(&p.textsLeft, int(unsafe.Sizeof(etree.CharData{})), 1))
+	cd := p.text(t)
+	if etreeMirrored {
+		m := (*etreeCharData)(unsafe.Pointer(cd))
+		m.parent, m.index = p.place()
 	}
+	p.kids = append(p.kids, cd)
+	return nil
+}
+
+// text makes the node for character data, carved from the text slab.
+func (p *xmlParser) text(t textRef) *etree.CharData {
+	if len(p.texts) == 0 {
+		p.texts = make([]etree.CharData, p.slabItems(p.textsEst, p.textsMade, int(unsafe.Sizeof(etree.CharData{})), 1, 32))
+	}
+	p.textsMade++
 	cd := &p.texts[0]
 	p.texts = p.texts[1:]
-	if t.decoded {
+	if t.decoded() {
 		p.fixes = append(p.fixes, textFix{cd: cd, off: t.off, end: t.end})
 	} else {
 		cd.SetData(t.s)
 	}
-	p.kids = append(p.kids, cd)
-	return nil
+	return cd
 }
 
 // isXMLSpace is etree's idea of whitespace-only text.
@@ -629,7 +756,7 @@ func (p *xmlParser) chars(delim byte, from int) (textRef, error) {
 		return textRef{s: s[start:i]}, nil
 	}
 	p.dec = append(p.dec, s[lit:i]...)
-	return textRef{decoded: true, off: off, end: len(p.dec)}, nil
+	return textRef{off: off, end: len(p.dec)}, nil
 }
 
 // checkRune checks the non-ASCII character at src[i] and returns its size.
@@ -770,7 +897,7 @@ func (p *xmlParser) plain(start, end int) (textRef, error) {
 		return textRef{s: s[start:end]}, nil
 	}
 	p.dec = append(p.dec, s[lit:end]...)
-	return textRef{decoded: true, off: off, end: len(p.dec)}, nil
+	return textRef{off: off, end: len(p.dec)}, nil
 }
 
 // markStricter flags an error from plain as one encoding/xml would not have
@@ -784,7 +911,7 @@ func markStricter(err error) error {
 
 // set stores t into *dst now or, if it was rewritten, once dec is a string.
 func (p *xmlParser) set(dst *string, t textRef) {
-	if t.decoded {
+	if t.decoded() {
 		p.fixes = append(p.fixes, textFix{dst: dst, off: t.off, end: t.end})
 	} else {
 		*dst = t.s
@@ -837,14 +964,14 @@ func (p *xmlParser) comment() error {
 	p.pos = end + 3
 	c := etree.NewComment("")
 	p.set(&c.Data, t)
-	p.kids = append(p.kids, c)
+	p.addOther(c)
 	return nil
 }
 
 func (p *xmlParser) procInst() error {
 	s, at := p.src, p.pos
 	p.pos += 2
-	target, err := p.name()
+	target, _, err := p.name()
 	if err != nil {
 		return err
 	}
@@ -870,7 +997,7 @@ func (p *xmlParser) procInst() error {
 	}
 	pi := etree.NewProcInst(target, "")
 	p.set(&pi.Inst, t)
-	p.kids = append(p.kids, pi)
+	p.addOther(pi)
 	return nil
 }
 
@@ -987,11 +1114,11 @@ func (p *xmlParser) directive() error {
 	// The checks encoding/xml leaves out, over what was read.
 	if t, err := p.plain(at, i); err != nil {
 		return markStricter(err)
-	} else if t.decoded {
+	} else if t.decoded() {
 		buf = bytes.ReplaceAll(bytes.ReplaceAll(buf, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	}
 	p.pos = i
-	p.kids = append(p.kids, etree.NewDirective(string(buf)))
+	p.addOther(etree.NewDirective(string(buf)))
 	return nil
 }
 
@@ -1026,56 +1153,92 @@ var nameByte, nameStart = func() (b, s [256]bool) {
 	return
 }()
 
+// nameClass sorts the bytes of a name for name's scan: nameASCII marks the
+// ASCII name bytes, nameHigh every byte of a non-ASCII character (checked
+// afterwards), nameColon the colon (also a name byte).
+const (
+	nameASCII = 1 << iota
+	nameHigh
+	nameColon
+)
+
+var nameClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= utf8.RuneSelf:
+			t[c] = nameHigh
+		case c == ':':
+			t[c] = nameASCII | nameColon
+		case nameByte[c]:
+			t[c] = nameASCII
+		}
+	}
+	return
+}()
+
 // name reads an XML name at p.pos: the run of ASCII name bytes and non-ASCII
 // characters, then checked as encoding/xml checks it. "" with no error means
-// no name starts here; the caller says what was expected.
-func (p *xmlParser) name() (string, error) {
+// no name starts here; the caller says what was expected. colon is where the
+// first colon is in the name, or -1.
+func (p *xmlParser) name() (name string, colon int, err error) {
 	s, start := p.src, p.pos
 	i := start
-	var high byte // the bits of every byte: high&0x80 marks a non-ASCII one
-	for i < len(s) && (s[i] >= utf8.RuneSelf || nameByte[s[i]]) {
-		high |= s[i]
+	var seen uint8
+	for i < len(s) {
+		c := nameClass[s[i]]
+		if c == 0 {
+			break
+		}
+		seen |= c
 		i++
 	}
 	if i >= len(s) {
-		return "", p.errAt(i, "unexpected EOF after %q", s[start:])
+		return "", -1, p.errAt(i, "unexpected EOF after %q", s[start:])
 	}
 	if i == start {
-		return "", nil
+		return "", -1, nil
 	}
-	name := s[start:i]
-	if high < utf8.RuneSelf && nameStart[name[0]] {
+	name, colon = s[start:i], -1
+	if seen&nameColon != 0 {
+		colon = strings.IndexByte(name, ':')
+	}
+	if seen&nameHigh == 0 && nameStart[name[0]] {
 		// All ASCII name bytes with a good first one: what isXMLName checks.
 		p.pos = i
-		return name, nil
+		return name, colon, nil
 	}
 	if !isXMLName(name) {
-		return "", p.errAt(start, "invalid XML name: %q", name)
+		return "", -1, p.errAt(start, "invalid XML name: %q", name)
 	}
 	p.pos = i
-	return name, nil
+	return name, colon, nil
 }
 
-// qname reads an element or attribute name, which may hold one colon.
-func (p *xmlParser) qname(expected string) (string, error) {
+// qname reads an element or attribute name, which may hold one colon, and
+// returns where that is (or -1). Without a name it reports expected, followed
+// by <in> if in is set.
+func (p *xmlParser) qname(expected, in string) (string, int, error) {
 	at := p.pos
-	name, err := p.name()
+	name, colon, err := p.name()
 	if err != nil {
-		return "", err
+		return "", -1, err
 	}
 	if name == "" {
-		return "", p.errAt(at, "%s", expected)
+		if in != "" {
+			expected += " <" + in + ">"
+		}
+		return "", -1, p.errAt(at, "%s", expected)
 	}
-	if strings.Count(name, ":") > 1 {
-		return "", p.errAt(at, "invalid name %q: more than one colon", name)
+	if colon >= 0 && strings.IndexByte(name[colon+1:], ':') >= 0 {
+		return "", -1, p.errAt(at, "invalid name %q: more than one colon", name)
 	}
-	return name, nil
+	return name, colon, nil
 }
 
-// splitQName splits prefix:local as encoding/xml does: a leading or
-// trailing colon is part of the local name.
-func splitQName(name string) (space, local string) {
-	if i := strings.IndexByte(name, ':'); i > 0 && i < len(name)-1 {
+// splitQName splits prefix:local, its colon at i (-1: none), as encoding/xml
+// does: a leading or trailing colon is part of the local name.
+func splitQName(name string, i int) (space, local string) {
+	if i > 0 && i < len(name)-1 {
 		return name[:i], name[i+1:]
 	}
 	return "", name

@@ -477,3 +477,25 @@ func TestParseXMLFastConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestEtreeMirrored: with the etree in go.mod the parser sets parents,
+// indexes and attribute elements directly (xml_fast_layout.go). If an etree
+// upgrade changes its structs this fails, so the mirrors get updated rather
+// than the parser silently falling back to the slower exported way.
+func TestEtreeMirrored(t *testing.T) {
+	if !etreeMirrored {
+		t.Error("etree's Element, CharData or Attr no longer match the mirrors in xml_fast_layout.go")
+	}
+}
+
+// TestParseXMLFastUnmirrored: the exported way the parser takes when etree's
+// structs no longer match the mirrors builds the same trees.
+func TestParseXMLFastUnmirrored(t *testing.T) {
+	defer func(was bool) { etreeMirrored = was }(etreeMirrored)
+	etreeMirrored = false
+	for _, c := range sameCases {
+		if d := compareParsers([]byte(c.body), c.label); d != "" {
+			t.Errorf("%s: %s", c.name, d)
+		}
+	}
+}
