@@ -1486,27 +1486,40 @@ func (c *evalCtx) xmlElement1(n *node, parent *etree.Element) error {
 	return nil
 }
 
+// contentOf is the node whose content fills n's element: n itself, or for
+// an element that is only a call:/include:, the template's body once
+// entered (nil when its context selects nothing). When spliced is true the
+// caller must leaveSplice(mark) once the element is built, error or not.
+func (c *evalCtx) contentOf(n *node) (src *node, mark spliceMark, spliced bool, err error) {
+	if !n.spliceOnly {
+		return n, mark, false, nil
+	}
+	body, mark, err := c.enterSplice(n.children[0].splice)
+	if err != nil {
+		return nil, mark, false, err
+	}
+	if body != nil {
+		ok, err := c.enter(body)
+		if err != nil {
+			return nil, mark, true, err
+		}
+		if !ok {
+			body = nil
+		}
+	}
+	return body, mark, true, nil
+}
+
 // xmlBuild creates one element for n under parent. A leaf whose value is
 // nil creates nothing (or <x xsi:nil="true"/> when nillable); so does an
 // element whose only content is a nil #text, or a choose: that picks nothing.
 func (c *evalCtx) xmlBuild(n *node, parent *etree.Element) error {
-	src := n // the node whose content fills the element
-	if n.spliceOnly {
-		body, mark, err := c.enterSplice(n.children[0].splice)
-		if err != nil {
-			return err
-		}
+	src, mark, spliced, err := c.contentOf(n)
+	if spliced {
 		defer c.leaveSplice(mark)
-		if body != nil {
-			ok, err := c.enter(body)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				body = nil
-			}
-		}
-		src = body
+	}
+	if err != nil {
+		return err
 	}
 	var text leafText
 	if src != nil && (src.value != nil || src.isLiteral) {

@@ -199,23 +199,12 @@ func (c *evalCtx) streamElement1(n *node) error {
 // the same order (text, then attributes, then children) so that the same
 // error is reported first.
 func (c *evalCtx) streamBuild(n *node) error {
-	src := n
-	if n.spliceOnly {
-		body, mark, err := c.enterSplice(n.children[0].splice)
-		if err != nil {
-			return err
-		}
+	src, mark, spliced, err := c.contentOf(n)
+	if spliced {
 		defer c.leaveSplice(mark)
-		if body != nil {
-			ok, err := c.enter(body)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				body = nil
-			}
-		}
-		src = body
+	}
+	if err != nil {
+		return err
 	}
 	c.text = c.text[:0] // the previous element's texts are written
 	var text leafText
