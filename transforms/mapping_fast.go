@@ -227,6 +227,20 @@ func (f *fastXPath) start(at *xmlNav) (from *etree.Element, step int, ok bool) {
 // nodes evaluates the path from at into a node-set (nil when empty), as
 // evalXPath would. handled is false when the general engine must run.
 func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
+	found, handled := f.selected(at)
+	if len(found) == 0 {
+		return nil, handled
+	}
+	out := make(xmlNodes, len(found))
+	for i := range found {
+		out[i] = &found[i]
+	}
+	return out, true
+}
+
+// selected is the nodes the path selects from at (none when it selects
+// nothing); handled is false when the general engine must run.
+func (f *fastXPath) selected(at *xmlNav) (found []xmlNav, handled bool) {
 	from, step, ok := f.start(at)
 	if !ok {
 		return nil, false
@@ -234,15 +248,7 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 	if step < 0 {
 		return nil, true
 	}
-	found := f.all(from, step, at.root)
-	if len(found) == 0 {
-		return nil, true
-	}
-	out := make(xmlNodes, len(found))
-	for i := range found {
-		out[i] = &found[i]
-	}
-	return out, true
+	return f.all(from, step, at.root), true
 }
 
 // all is the nodes steps[step:] select below from, in a slice of exactly
@@ -290,16 +296,9 @@ func (f *fastXPath) count(e *etree.Element, i int) int {
 // items is the for-each items of the path from at, as items makes them of
 // the node-set nodes gives, without the node-set.
 func (f *fastXPath) items(c *evalCtx, at *xmlNav) (out []item, handled bool) {
-	from, step, ok := f.start(at)
-	if !ok {
-		return nil, false
-	}
-	if step < 0 {
-		return nil, true
-	}
-	found := f.all(from, step, at.root)
+	found, handled := f.selected(at)
 	if len(found) == 0 {
-		return nil, true
+		return nil, handled
 	}
 	out = c.itemBuf(len(found))
 	for i := range found {
