@@ -341,6 +341,25 @@ func (s *fastScan) startTag() (t fastTag, ok bool) {
 
 // children reads e's content up to and including its end tag.
 func (s *fastScan) children(e *etree.Element, name xml.Name, depth int) bool {
+	return s.content(name, depth,
+		func(text []byte) { e.CreateText(string(text)) },
+		func(t fastTag) bool {
+			c := e.CreateElement(t.name.Local)
+			c.Space = t.name.Space
+			for _, a := range t.attrs {
+				addAttr(c, a)
+			}
+			return t.empty || s.children(c, t.name, depth+1)
+		})
+}
+
+// content reads the content of the element called name up to and including
+// its end tag, handing each text segment to text and each child's start tag
+// to child, which must read that child's own content (when it has any) and
+// tells whether it could. false means the scanner cannot be sure of the
+// envelope here (too deep, CDATA, a declaration, a mismatch): the decoder
+// path decides.
+func (s *fastScan) content(name xml.Name, depth int, text func([]byte), child func(fastTag) bool) bool {
 	if depth > 64 {
 		return false
 	}
@@ -349,11 +368,11 @@ func (s *fastScan) children(e *etree.Element, name xml.Name, depth int) bool {
 			if j < 0 {
 				return false
 			}
-			text := s.b[s.i : s.i+j]
-			if !plain(text, true) {
+			seg := s.b[s.i : s.i+j]
+			if !plain(seg, true) {
 				return false
 			}
-			e.CreateText(string(text))
+			text(seg)
 			s.i += j
 		}
 		switch {
@@ -375,15 +394,7 @@ func (s *fastScan) children(e *etree.Element, name xml.Name, depth int) bool {
 		default:
 			s.i++
 			t, ok := s.startTag()
-			if !ok {
-				return false
-			}
-			c := e.CreateElement(t.name.Local)
-			c.Space = t.name.Space
-			for _, a := range t.attrs {
-				addAttr(c, a)
-			}
-			if !t.empty && !s.children(c, t.name, depth+1) {
+			if !ok || !child(t) {
 				return false
 			}
 		}

@@ -149,46 +149,13 @@ func (w *fieldWalk) ns(prefix string) (string, bool) {
 // matched in a row from the Header (-1: e is off the path); capture is
 // whether e is inside the element at the path.
 func (w *fieldWalk) children(name xml.Name, depth, matched int, capture bool) bool {
-	s := &w.s
-	if depth > 64 {
-		return false
-	}
-	for {
-		if j := bytes.IndexByte(s.b[s.i:], '<'); j != 0 {
-			if j < 0 {
-				return false
-			}
-			text := s.b[s.i : s.i+j]
-			if !plain(text, true) {
-				return false
-			}
+	return w.s.content(name, depth,
+		func(text []byte) {
 			if capture {
 				w.addText(text)
 			}
-			s.i += j
-		}
-		switch {
-		case s.at("<!--"):
-			if !s.comment() {
-				return false
-			}
-		case s.at("<!") || s.at("<?"):
-			return false
-		case s.at("</"):
-			s.i += 2
-			end, ok := s.name()
-			s.skipSpace()
-			if !ok || end != name || !s.at(">") {
-				return false
-			}
-			s.i++
-			return true
-		default:
-			s.i++
-			t, ok := s.startTag()
-			if !ok {
-				return false
-			}
+		},
+		func(t fastTag) bool {
 			w.scope = append(w.scope, t.attrs)
 			next := -1
 			if matched >= 0 && matched < len(w.path) && !w.done {
@@ -211,6 +178,6 @@ func (w *fieldWalk) children(name xml.Name, depth, matched int, capture bool) bo
 				w.done = true
 			}
 			w.scope = w.scope[:len(w.scope)-1]
-		}
-	}
+			return true
+		})
 }
