@@ -184,6 +184,13 @@ func fillElement(e *etree.Element, v gjson.Result) error {
 		}
 		return nil
 	}
+	return eachMember(e, v, func(key string, val gjson.Result) error { return addJSONChild(e, key, val) })
+}
+
+// eachMember reads a JSON object into e the way both JSON-to-XML writers
+// agree on: "@name" members become attributes, "#text" the element's text,
+// and every other member goes to child, in the object's order.
+func eachMember(e *etree.Element, v gjson.Result, child func(key string, val gjson.Result) error) error {
 	var err error
 	v.ForEach(func(k, val gjson.Result) bool {
 		key := k.String()
@@ -195,7 +202,7 @@ func fillElement(e *etree.Element, v gjson.Result) error {
 				e.SetText(s)
 			}
 		default:
-			err = addJSONChild(e, key, val)
+			err = child(key, val)
 		}
 		return err == nil
 	})
@@ -633,22 +640,10 @@ func (b *xmlBuilder) fill(e *etree.Element, v gjson.Result, t *ElementType, path
 		used bool
 	}
 	var members []member
-	var err error
-	v.ForEach(func(k, val gjson.Result) bool {
-		key := k.String()
-		switch {
-		case strings.HasPrefix(key, "@"):
-			err = setAttr(e, key, val)
-		case key == "#text":
-			if s, ok := jsonText(val); ok {
-				e.SetText(s)
-			}
-		default:
-			members = append(members, member{key: key, val: val})
-		}
-		return err == nil
-	})
-	if err != nil {
+	if err := eachMember(e, v, func(key string, val gjson.Result) error {
+		members = append(members, member{key: key, val: val})
+		return nil
+	}); err != nil {
 		return err
 	}
 	for _, ct := range t.Children {
