@@ -60,8 +60,9 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /echo", echo)
 	mux.HandleFunc("POST /echo/{to}", echo)
-	mux.HandleFunc("POST /sap/bapi", fixed("text/xml; charset=utf-8", payloads.BAPIReply))
-	mux.HandleFunc("POST /api/postings", fixed("application/json", payloads.PostingReply))
+	for path, r := range payloads.FixedReplies {
+		mux.HandleFunc("POST "+path, fixed(r.ContentType, r.Body))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

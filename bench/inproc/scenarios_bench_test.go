@@ -31,13 +31,10 @@ import (
 func echoBackend(tb testing.TB) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		switch r.URL.Path {
-		case "/sap/bapi":
-			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-			io.WriteString(w, payloads.BAPIReply)
-		case "/api/postings":
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, payloads.PostingReply)
+		switch fixed, ok := payloads.FixedReplies[r.URL.Path]; {
+		case ok:
+			w.Header().Set("Content-Type", fixed.ContentType)
+			io.WriteString(w, fixed.Body)
 		default:
 			w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
 			w.Write(body)

@@ -42,6 +42,16 @@ const PostingReply = `{"documentNumber":"0100000042","objectType":"BKPFF","objec
 	`"messages":[{"type":"S","id":"RW","number":"605","message":"Document posted successfully"}]}
 `
 
+// FixedReply is one of the echo backend's canned answers.
+type FixedReply struct{ ContentType, Body string }
+
+// FixedReplies are the echo backend's canned answers by path; every other
+// POST is echoed. The echo program and the in-process stand-ins share them.
+var FixedReplies = map[string]FixedReply{
+	"/sap/bapi":     {"text/xml; charset=utf-8", BAPIReply},
+	"/api/postings": {"application/json", PostingReply},
+}
+
 // Files returns every payload by its file name under bench/testdata.
 func Files() map[string][]byte {
 	files := map[string][]byte{}

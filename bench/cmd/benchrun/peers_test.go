@@ -32,13 +32,10 @@ func newRecorder(t *testing.T) *recorder {
 		r.mu.Lock()
 		r.got[req.URL.Path] = append(r.got[req.URL.Path], body)
 		r.mu.Unlock()
-		switch req.URL.Path {
-		case "/sap/bapi":
-			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-			io.WriteString(w, payloads.BAPIReply)
-		case "/api/postings":
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, payloads.PostingReply)
+		switch fixed, ok := payloads.FixedReplies[req.URL.Path]; {
+		case ok:
+			w.Header().Set("Content-Type", fixed.ContentType)
+			io.WriteString(w, fixed.Body)
 		default:
 			http.NotFound(w, req)
 		}
