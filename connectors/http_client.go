@@ -441,6 +441,14 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 		}
 		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 		data = buf.Bytes()
+	} else if resp.ContentLength > 0 && resp.ContentLength <= limit {
+		// Read into a buffer of the announced size (and a little room for
+		// the EOF): io.ReadAll would start at 512 bytes and copy the reply
+		// each time it doubles.
+		var b bytes.Buffer
+		b.Grow(int(resp.ContentLength) + bytes.MinRead)
+		_, err = b.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		data = b.Bytes()
 	} else {
 		data, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	}
