@@ -113,6 +113,17 @@ type Message struct {
 	// rootFromBody records that XML() parsed Root from bytes SetXMLBytes
 	// set, so Body is still the payload as it can be sent.
 	rootFromBody bool
+
+	// src is a payload parsed into another form than a tree (SetXMLSource);
+	// XML() builds Root from it once, and from then on Root is the payload.
+	src XMLSource
+}
+
+// XMLSource is an XML payload held in another form than an etree tree:
+// package transforms' flat Doc, which mappings read as it is. Element is the
+// payload as a tree, built on the first call, the same element afterwards.
+type XMLSource interface {
+	Element() *etree.Element
 }
 
 // NewMessage returns an empty message. Its maps are nil until something is
@@ -131,19 +142,34 @@ func (m *Message) SetVar(name, value string) {
 
 // SetXML replaces the payload with an XML element.
 func (m *Message) SetXML(root *etree.Element) {
-	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody = FormatXML, root, nil, false, false
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody, m.src = FormatXML, root, nil, false, false, nil
+}
+
+// SetXMLSource replaces the payload with an XML payload parsed into
+// another form than a tree (see XMLSource).
+func (m *Message) SetXMLSource(s XMLSource) {
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody, m.src = FormatXML, nil, nil, false, false, s
+}
+
+// XMLSource is the payload SetXMLSource set, nil when there is none or when
+// XML() has made the tree the payload since (a step may have changed it).
+func (m *Message) XMLSource() XMLSource {
+	if m.Format != FormatXML || m.Root != nil {
+		return nil
+	}
+	return m.src
 }
 
 // SetXMLBytes replaces the payload with one serialised XML element: no XML
 // declaration, written with XMLWriteSettings, declaring every namespace
 // prefix it uses (so it can go inside an envelope as it is). b is not copied.
 func (m *Message) SetXMLBytes(b []byte) {
-	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody = FormatXML, nil, b, false, false
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody, m.src = FormatXML, nil, b, false, false, nil
 }
 
 // HasXML reports whether m holds an XML payload, as a tree or as bytes.
 func (m *Message) HasXML() bool {
-	return m.Format == FormatXML && (m.Root != nil || len(m.Body) > 0)
+	return m.Format == FormatXML && (m.Root != nil || len(m.Body) > 0 || m.src != nil)
 }
 
 // XML returns the XML payload as a tree: Root, or else (for an XML message
@@ -152,6 +178,10 @@ func (m *Message) HasXML() bool {
 // a new one with SetXML. It returns nil, nil when there is no XML payload
 // (a raw message's Root is its parsed view, set by whoever parsed it).
 func (m *Message) XML() (*etree.Element, error) {
+	if m.Root == nil && m.Format == FormatXML && m.src != nil {
+		m.Root = m.src.Element()
+		return m.Root, nil
+	}
 	if m.Root != nil || m.Format != FormatXML || len(m.Body) == 0 {
 		return m.Root, nil
 	}
@@ -194,7 +224,7 @@ func SetXMLParser(parse func([]byte) (*etree.Element, error)) { xmlParser = pars
 
 // SetJSON replaces the payload with JSON bytes.
 func (m *Message) SetJSON(b []byte) {
-	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody = FormatJSON, nil, b, false, false
+	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody, m.src = FormatJSON, nil, b, false, false, nil
 }
 
 // SetCheckedJSON is SetJSON for bytes already known to be well-formed JSON.
@@ -212,6 +242,9 @@ var XMLWriteSettings = etree.WriteSettings{CanonicalEndTags: true, CanonicalText
 // what the message holds. The result is the payload only (no XML
 // declaration, no envelope).
 func (m *Message) Bytes() []byte {
+	if m.Format == FormatXML && m.Root == nil && m.src != nil && m.Body == nil {
+		m.XML()
+	}
 	if m.Format == FormatXML && m.Root != nil && m.Body == nil {
 		var buf bytes.Buffer
 		m.Root.WriteTo(&buf, &XMLWriteSettings)

@@ -369,16 +369,16 @@ func parseRaw(m *bus.Message, reply bool) error {
 		}
 		return nil
 	case strings.Contains(mt, "xml") || looksLikeXML(m.Body):
-		doc, err := transforms.ParseXML(m.Body, params["charset"])
+		d, err := transforms.ParseDoc(m.Body, params["charset"])
 		if err != nil {
 			return bad("Malformed XML", err.Error())
 		}
-		root := doc.Root()
-		if !isEnvelope(root) {
-			m.Root = root
+		// A raw message's parsed view is a tree (Root), its Format stays raw.
+		if root := (&transforms.DocPayload{Doc: d, Node: d.Root()}); !isEnvelope(root) {
+			m.Root = root.Element()
 			return nil
 		}
-		env, err := envelopeOf(root, 0)
+		env, err := envelopeOf(d, 0)
 		if err != nil {
 			if reply {
 				return bad("Malformed SOAP", bus.AsFault(err).Detail)
@@ -389,7 +389,7 @@ func parseRaw(m *bus.Message, reply bool) error {
 			env.Fault.Extra = map[string]any{"backendStatus": m.Status}
 			return env.Fault
 		}
-		m.SOAP, m.SOAPHeader, m.Root = env.Version, env.Header, env.Payload
+		m.SOAP, m.SOAPHeader, m.Root = env.Version, env.Header, env.Payload()
 		return nil
 	}
 	if reply {

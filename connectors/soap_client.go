@@ -125,8 +125,6 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	}
 	reply.Status, reply.Header = resp.StatusCode, resp.Header
 	reply.SOAPHeader = parsed.Header
-	if parsed.Payload != nil {
-		reply.SetXML(parsed.Payload)
-	}
+	parsed.SetPayloadOn(reply)
 	return reply, nil
 }

@@ -24,8 +24,39 @@ type Envelope struct {
 	Version bus.SOAPVersion
 	Action  string         // SOAPAction header (1.1) or action parameter (1.2), unquoted
 	Header  *etree.Element // soap:Header, nil when absent
-	Payload *etree.Element // first element child of soap:Body; nil for an empty body
 	Fault   *bus.Fault     // set when the body holds a soap:Fault (a backend's reply)
+
+	// payload is the first element child of soap:Body, nil for an empty
+	// body: an element of the parsed Doc, read in place by mappings.
+	payload *transforms.DocPayload
+}
+
+// HasPayload reports whether the Body holds an element (other than a Fault).
+func (e *Envelope) HasPayload() bool { return e.payload != nil }
+
+// PayloadTag is the payload element's local name, "" when there is none.
+func (e *Envelope) PayloadTag() string {
+	if e.payload == nil {
+		return ""
+	}
+	return e.payload.Tag()
+}
+
+// Payload is the payload as an etree element (built on the first call),
+// nil when there is none.
+func (e *Envelope) Payload() *etree.Element {
+	if e.payload == nil {
+		return nil
+	}
+	return e.payload.Element()
+}
+
+// SetPayloadOn makes the payload m's XML payload, as it was parsed: a
+// mapping reads it without building a tree.
+func (e *Envelope) SetPayloadOn(m *bus.Message) {
+	if e.payload != nil {
+		m.SetXMLSource(e.payload)
+	}
 }
 
 // soapVersionOf tells the SOAP version a Content-Type announces, and the
@@ -58,40 +89,42 @@ func unquoteAction(a string) string {
 // SOAP 1.2 part 2 §7.5.1 asks. Errors are client faults that say what is
 // wrong with the envelope.
 func ParseEnvelope(body []byte, charset string, want bus.SOAPVersion) (*Envelope, error) {
-	doc, err := transforms.ParseXML(body, charset)
+	d, err := transforms.ParseDoc(body, charset)
 	if err != nil {
 		return nil, envelopeFault("Malformed SOAP envelope", err.Error())
 	}
-	return envelopeOf(doc.Root(), want)
+	return envelopeOf(d, want)
 }
 
-// isEnvelope tells whether a parsed document element is a SOAP envelope.
-func isEnvelope(root *etree.Element) bool {
-	if root.Tag != "Envelope" {
+// isEnvelope tells whether a document's element is a SOAP envelope.
+func isEnvelope(root *transforms.DocPayload) bool {
+	if root.Tag() != "Envelope" {
 		return false
 	}
 	ns := root.NamespaceURI()
 	return ns == bus.NSSOAP11 || ns == bus.NSSOAP12
 }
 
-// envelopeOf reads a parsed document element as a SOAP envelope (see ParseEnvelope).
-func envelopeOf(root *etree.Element, want bus.SOAPVersion) (*Envelope, error) {
+// envelopeOf reads a parsed document as a SOAP envelope (see ParseEnvelope).
+func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
+	root := &transforms.DocPayload{Doc: d, Node: d.Root()}
 	env := &Envelope{}
-	switch root.NamespaceURI() {
+	ns := root.NamespaceURI()
+	switch ns {
 	case bus.NSSOAP11:
 		env.Version = bus.SOAP11
 	case bus.NSSOAP12:
 		env.Version = bus.SOAP12
 	default:
-		if root.Tag != "Envelope" {
+		if root.Tag() != "Envelope" {
 			return nil, envelopeFault("Not a SOAP envelope",
 				fmt.Sprintf("the document element is <%s>, not a SOAP Envelope", root.FullTag()))
 		}
-		f := envelopeFault("VersionMismatch", fmt.Sprintf("unknown envelope namespace %q", root.NamespaceURI()))
+		f := envelopeFault("VersionMismatch", fmt.Sprintf("unknown envelope namespace %q", ns))
 		f.Code = "VersionMismatch"
 		return nil, f
 	}
-	if root.Tag != "Envelope" {
+	if root.Tag() != "Envelope" {
 		return nil, envelopeFault("Not a SOAP envelope",
 			fmt.Sprintf("the document element is <%s>, not a SOAP Envelope", root.FullTag()))
 	}
@@ -101,28 +134,30 @@ func envelopeOf(root *etree.Element, want bus.SOAPVersion) (*Envelope, error) {
 		f.Code = "VersionMismatch"
 		return nil, f
 	}
-	ns := root.NamespaceURI()
-	var bodyElem *etree.Element
-	for _, c := range root.ChildElements() {
+	var body *transforms.DocPayload
+	for c := range root.ChildElements() {
 		if c.NamespaceURI() != ns {
 			continue
 		}
-		switch c.Tag {
+		switch c.Tag() {
 		case "Header":
-			env.Header = c
+			// Small, and read by the facade's mustUnderstand check and
+			// header conditions as a tree.
+			env.Header = c.Element()
 		case "Body":
-			bodyElem = c
+			body = c
 		}
 	}
-	if bodyElem == nil {
+	if body == nil {
 		return nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
 	}
-	if kids := bodyElem.ChildElements(); len(kids) > 0 {
-		env.Payload = kids[0]
-		if env.Payload.Tag == "Fault" && env.Payload.NamespaceURI() == ns {
-			env.Fault = faultFromXML(env.Version, env.Payload)
-			env.Payload = nil
+	for c := range body.ChildElements() {
+		if c.Tag() == "Fault" && c.NamespaceURI() == ns {
+			env.Fault = faultFromXML(env.Version, c.Element())
+		} else {
+			env.payload = c
 		}
+		break
 	}
 	return env, nil
 }

@@ -22,7 +22,7 @@ func BenchmarkParseEnvelopeBAPI(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				env, err := ParseEnvelope(body, "utf-8", bus.SOAP11)
-				if err != nil || env.Payload == nil {
+				if err != nil || !env.HasPayload() {
 					b.Fatalf("%v, %v", env, err)
 				}
 			}

@@ -37,18 +37,18 @@ func TestParseEnvelopeCorpus(t *testing.T) {
 			if env.Fault != nil {
 				return
 			}
-			if env.Payload == nil {
+			if !env.HasPayload() {
 				t.Fatal("no payload")
 			}
 			var out bytes.Buffer
-			WriteEnvelope(&out, env.Version, env.Header, env.Payload)
+			WriteEnvelope(&out, env.Version, env.Header, env.Payload())
 			again, err := ParseEnvelope(out.Bytes(), "", env.Version)
 			if err != nil {
 				t.Fatalf("re-wrapped envelope does not parse: %v\n%s", err, out.Bytes())
 			}
-			if again.Payload.Tag != env.Payload.Tag || again.Payload.NamespaceURI() != env.Payload.NamespaceURI() {
-				t.Errorf("payload changed: want {%s}%s, got {%s}%s", env.Payload.NamespaceURI(), env.Payload.Tag,
-					again.Payload.NamespaceURI(), again.Payload.Tag)
+			if again.Payload().Tag != env.Payload().Tag || again.Payload().NamespaceURI() != env.Payload().NamespaceURI() {
+				t.Errorf("payload changed: want {%s}%s, got {%s}%s", env.Payload().NamespaceURI(), env.Payload().Tag,
+					again.Payload().NamespaceURI(), again.Payload().Tag)
 			}
 		})
 	}
@@ -117,7 +117,7 @@ func TestParseEnvelopeGBK(t *testing.T) {
 		if err != nil {
 			t.Fatalf("charset %q: %v", label, err)
 		}
-		if got := env.Payload.FindElement("purpose").Text(); got != "差旅费报销" {
+		if got := env.Payload().FindElement("purpose").Text(); got != "差旅费报销" {
 			t.Errorf("charset %q: got %q", label, got)
 		}
 	}
@@ -137,9 +137,9 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><e:Fault><e:Code><e:Value>e:Sender</e:Value></e:Code></e:Fault></e:Body></e:Envelope>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		env, err := ParseEnvelope(b, "", 0)
-		if err == nil && env.Payload != nil {
+		if err == nil && env.HasPayload() {
 			var out bytes.Buffer
-			WriteEnvelope(&out, env.Version, env.Header, env.Payload)
+			WriteEnvelope(&out, env.Version, env.Header, env.Payload())
 		}
 	})
 }

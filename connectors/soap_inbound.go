@@ -128,17 +128,17 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(env.Version, f)
 			return
 		}
-		if env.Payload == nil {
+		if !env.HasPayload() {
 			fail(env.Version, bus.ClientFault(0, "Malformed SOAP envelope", "the SOAP Body is empty"))
 			return
 		}
-		op, ok := ep.dispatch(action, env.Payload.Tag)
+		op, ok := ep.dispatch(action, env.PayloadTag())
 		if !ok {
 			fail(env.Version, bus.ClientFault(0, "Unknown operation", fmt.Sprintf(
-				"no operation of %s accepts <%s> (SOAPAction %q)", ep.Path, env.Payload.Tag, action)))
+				"no operation of %s accepts <%s> (SOAPAction %q)", ep.Path, env.PayloadTag(), action)))
 			return
 		}
-		m.SetXML(env.Payload)
+		env.SetPayloadOn(m)
 		m.SOAP, m.SOAPAction, m.SOAPHeader = env.Version, action, env.Header
 		// Only the version is needed later: env (and with it the request's
 		// tree) must not stay reachable while the route waits on its backend.

@@ -633,9 +633,7 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 	op.Handle = func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		ns := responseNS
 		if ns == "" {
-			if root, _ := m.XML(); root != nil {
-				ns = root.NamespaceURI()
-			}
+			ns = transforms.PayloadNamespace(m)
 		}
 		out, err := route.Pipeline.Run(ctx, m)
 		if err != nil {

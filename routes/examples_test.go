@@ -242,7 +242,7 @@ func TestOAReimbursementMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := bus.NewMessage()
-	in.SetXML(env.Payload)
+	in.SetXML(env.Payload())
 	out, err := m.Apply(in)
 	if err != nil {
 		t.Fatal(err)

@@ -68,6 +68,9 @@ func (rc *routeCompiler) callStep() {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
 			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars,
 			JSONChecked: m.JSONChecked, Path: path}
+		if src := m.XMLSource(); src != nil {
+			out.SetXMLSource(src) // the payload as parsed, not yet a tree
+		}
 		if pathHasVars { // a regexp pass per request only where there is something to replace
 			out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
 				return url.PathEscape(m.Vars[ref[1:len(ref)-1]])

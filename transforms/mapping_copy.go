@@ -118,6 +118,7 @@ func copyValue(v any, el *etree.Element) error {
 				el.CreateText(n.Value())
 				continue
 			}
+			nav = nav.tree()
 			switch nav.NodeType() {
 			case xpath.RootNode:
 				appendCopy(el, nav.root)
@@ -486,10 +487,13 @@ type matchKey struct {
 
 // identityCopy runs identity: over the message.
 func (c *evalCtx) identityCopy(id *identity) (*etree.Element, error) {
-	nav := c.xmlRoot
-	if nav == nil {
+	if c.xmlRoot == nil {
 		return nil, fmt.Errorf("identity: the message holds no XML")
 	}
+	// The rules match etree nodes (matchKey) and the copy is a tree: the
+	// whole evaluation runs over one.
+	c.xmlRoot = c.xmlRoot.tree()
+	nav := c.xmlRoot
 	if c.matched == nil {
 		c.matched = map[matchKey]*idRule{}
 		c.movedFrom = map[string]bool{}
@@ -769,6 +773,7 @@ func nodePath(n xpath.NodeNavigator) string {
 	if !ok {
 		return ""
 	}
+	x = x.tree()
 	el, ok := x.cur.(*etree.Element)
 	if !ok {
 		if x.cur == nil {

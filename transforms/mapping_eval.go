@@ -140,6 +140,11 @@ func (c *evalCtx) start(in *bus.Message) error {
 		}
 		c.jsonRoot = gjson.ParseBytes(body)
 	case inputXML:
+		if p, ok := in.XMLSource().(*DocPayload); ok {
+			c.xmlRoot = newDocNav(p.Doc, p.Node)
+			c.xmlRoot.MoveToChild()
+			return nil
+		}
 		root, err := in.XML()
 		if err != nil {
 			return bus.ServerFault(500, "Mapping failed", c.name()+": "+err.Error())

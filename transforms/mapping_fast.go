@@ -241,6 +241,9 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 // selected is the nodes the path selects from at (none when it selects
 // nothing); handled is false when the general engine must run.
 func (f *fastXPath) selected(at *xmlNav) (found []xmlNav, handled bool) {
+	if at.d != nil {
+		return f.docSelected(at)
+	}
 	from, step, ok := f.start(at)
 	if !ok {
 		return nil, false
@@ -368,6 +371,9 @@ func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []
 // when it selects nothing, handled is false when the general engine must
 // run.
 func (f *fastXPath) firstNode(at *xmlNav) (n xmlNav, found, handled bool) {
+	if at.d != nil {
+		return f.docFirstNode(at)
+	}
 	from, step, ok := f.start(at)
 	if !ok {
 		return xmlNav{}, false, false
@@ -385,6 +391,9 @@ func (f *fastXPath) firstNode(at *xmlNav) (n xmlNav, found, handled bool) {
 // text is the string value of the first node the path selects, what
 // toString gives for the node-set; found is false when it selects nothing.
 func (f *fastXPath) text(at *xmlNav) (s string, found, handled bool) {
+	if at.d != nil {
+		return f.docText(at)
+	}
 	n, found, handled := f.firstNode(at)
 	if !found {
 		return "", false, handled

@@ -22,6 +22,35 @@ type xmlNav struct {
 	// frag makes root itself the document node: its children are the
 	// top-level nodes (a SOAP Header's blocks, see Expr.BoolIn).
 	frag bool
+
+	// Doc mode (d != nil): the nav reads a Doc (xml_doc.go) and root and cur
+	// are unused. dr is the payload element, dn the current node (-1: the
+	// virtual root). attr indexes the element's attributes as above.
+	d      *Doc
+	dn, dr int32
+}
+
+func newDocNav(d *Doc, payload int32) *xmlNav {
+	return &xmlNav{attr: -1, d: d, dn: -1, dr: payload}
+}
+
+// tree is n as a nav over etree nodes: itself, or for a doc-mode nav the
+// same node in the etree copy of its payload (Doc.Element), for the code
+// that works on etree (copy-of, identity, templates matching nodes).
+func (n *xmlNav) tree() *xmlNav {
+	if n.d == nil {
+		return n
+	}
+	t := &xmlNav{root: n.d.Element(n.dr), attr: n.attr}
+	if n.dn >= 0 {
+		t.cur = n.d.token(n.dr, n.dn)
+	}
+	return t
+}
+
+// docNavigable reports whether a Doc node is one XPath sees (as navigable).
+func docNavigable(k docKind) bool {
+	return k == docElement || k == docText || k == docComment
 }
 
 var _ xpath.NodeNavigator = (*xmlNav)(nil)
@@ -29,6 +58,21 @@ var _ xpath.NodeNavigator = (*xmlNav)(nil)
 func newXMLNav(root *etree.Element) *xmlNav { return &xmlNav{root: root, attr: -1} }
 
 func (n *xmlNav) NodeType() xpath.NodeType {
+	if n.d != nil {
+		switch {
+		case n.dn < 0:
+			return xpath.RootNode
+		case n.attr >= 0:
+			return xpath.AttributeNode
+		}
+		switch n.d.nodes[n.dn].kind {
+		case docElement:
+			return xpath.ElementNode
+		case docComment:
+			return xpath.CommentNode
+		}
+		return xpath.TextNode
+	}
 	if n.cur == nil {
 		return xpath.RootNode
 	}
@@ -47,6 +91,15 @@ func (n *xmlNav) NodeType() xpath.NodeType {
 }
 
 func (n *xmlNav) LocalName() string {
+	if n.d != nil {
+		switch {
+		case n.dn < 0 || n.d.nodes[n.dn].kind != docElement:
+			return ""
+		case n.attr >= 0:
+			return n.d.str(n.d.attrs[n.d.nodes[n.dn].attr+int32(n.attr)].key)
+		}
+		return n.d.local(n.dn)
+	}
 	e, ok := n.cur.(*etree.Element)
 	if !ok {
 		return ""
@@ -61,6 +114,15 @@ func (n *xmlNav) Prefix() string { return "" }
 
 // NamespaceURL is used by antchfx/xpath for prefixed name tests.
 func (n *xmlNav) NamespaceURL() string {
+	if n.d != nil {
+		switch {
+		case n.dn < 0 || n.d.nodes[n.dn].kind != docElement:
+			return ""
+		case n.attr >= 0:
+			return n.d.uris[n.d.attrs[n.d.nodes[n.dn].attr+int32(n.attr)].ns]
+		}
+		return n.d.uri(n.dn)
+	}
 	e, ok := n.cur.(*etree.Element)
 	if !ok {
 		return ""
@@ -76,6 +138,15 @@ func (n *xmlNav) NamespaceURL() string {
 }
 
 func (n *xmlNav) Value() string {
+	if n.d != nil {
+		switch {
+		case n.dn < 0:
+			return n.d.text(n.dr)
+		case n.attr >= 0:
+			return n.d.str(n.d.attrs[n.d.nodes[n.dn].attr+int32(n.attr)].value)
+		}
+		return n.d.text(n.dn)
+	}
 	switch t := n.cur.(type) {
 	case nil:
 		return elementText(n.root)
@@ -118,9 +189,22 @@ func appendText(b *strings.Builder, e *etree.Element) {
 
 func (n *xmlNav) Copy() xpath.NodeNavigator { c := *n; return &c }
 
-func (n *xmlNav) MoveToRoot() { n.cur, n.attr = nil, -1 }
+func (n *xmlNav) MoveToRoot() { n.cur, n.attr, n.dn = nil, -1, -1 }
 
 func (n *xmlNav) MoveToParent() bool {
+	if n.d != nil {
+		switch {
+		case n.attr >= 0:
+			n.attr = -1
+		case n.dn < 0:
+			return false
+		case n.dn == n.dr:
+			n.dn = -1
+		default:
+			n.dn = n.d.nodes[n.dn].parent
+		}
+		return true
+	}
 	switch {
 	case n.attr >= 0:
 		n.attr = -1
@@ -144,6 +228,22 @@ func (n *xmlNav) MoveToParent() bool {
 }
 
 func (n *xmlNav) MoveToNextAttribute() bool {
+	if n.d != nil {
+		if n.dn < 0 {
+			return false
+		}
+		e := &n.d.nodes[n.dn]
+		if e.kind != docElement {
+			return false
+		}
+		for i := n.attr + 1; i < int(e.nattr); i++ {
+			if !n.d.nsDecl(e.attr + int32(i)) {
+				n.attr = i
+				return true
+			}
+		}
+		return false
+	}
 	e, ok := n.cur.(*etree.Element)
 	if !ok {
 		return false
@@ -173,6 +273,19 @@ func navigable(t etree.Token) bool {
 
 func (n *xmlNav) MoveToChild() bool {
 	if n.attr >= 0 {
+		return false
+	}
+	if n.d != nil {
+		if n.dn < 0 {
+			n.dn = n.dr
+			return true
+		}
+		for c := n.dn + 1; c < n.d.nodes[n.dn].end; c = n.d.nodes[c].end {
+			if docNavigable(n.d.nodes[c].kind) {
+				n.dn = c
+				return true
+			}
+		}
 		return false
 	}
 	if n.cur == nil && !n.frag {
@@ -206,7 +319,27 @@ func (n *xmlNav) siblings() []etree.Token {
 	return p.Child
 }
 
+// docSiblings is the range of the doc-mode node's parent's children,
+// empty at the virtual root, on an attribute and on the payload element.
+func (n *xmlNav) docSiblings() (from, end int32) {
+	if n.dn < 0 || n.attr >= 0 || n.dn == n.dr {
+		return 0, 0
+	}
+	p := n.d.nodes[n.dn].parent
+	return p + 1, n.d.nodes[p].end
+}
+
 func (n *xmlNav) MoveToFirst() bool {
+	if n.d != nil {
+		from, end := n.docSiblings()
+		for c := from; c < end; c = n.d.nodes[c].end {
+			if docNavigable(n.d.nodes[c].kind) {
+				n.dn = c
+				return true
+			}
+		}
+		return false
+	}
 	sib := n.siblings()
 	for _, c := range sib {
 		if navigable(c) {
@@ -218,6 +351,19 @@ func (n *xmlNav) MoveToFirst() bool {
 }
 
 func (n *xmlNav) MoveToNext() bool {
+	if n.d != nil {
+		_, end := n.docSiblings()
+		if end == 0 {
+			return false
+		}
+		for c := n.d.nodes[n.dn].end; c < end; c = n.d.nodes[c].end {
+			if docNavigable(n.d.nodes[c].kind) {
+				n.dn = c
+				return true
+			}
+		}
+		return false
+	}
 	sib := n.siblings()
 	for i := n.cur.Index() + 1; i < len(sib) && i > 0; i++ {
 		if navigable(sib[i]) {
@@ -229,6 +375,20 @@ func (n *xmlNav) MoveToNext() bool {
 }
 
 func (n *xmlNav) MoveToPrevious() bool {
+	if n.d != nil {
+		from, end := n.docSiblings()
+		prev := int32(-1)
+		for c := from; c < end && c != n.dn; c = n.d.nodes[c].end {
+			if docNavigable(n.d.nodes[c].kind) {
+				prev = c
+			}
+		}
+		if prev < 0 {
+			return false
+		}
+		n.dn = prev
+		return true
+	}
 	sib := n.siblings()
 	if sib == nil {
 		return false
@@ -244,7 +404,7 @@ func (n *xmlNav) MoveToPrevious() bool {
 
 func (n *xmlNav) MoveTo(other xpath.NodeNavigator) bool {
 	o, ok := other.(*xmlNav)
-	if !ok || o.root != n.root {
+	if !ok || o.root != n.root || o.d != n.d || o.dr != n.dr {
 		return false
 	}
 	*n = *o
