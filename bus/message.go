@@ -151,10 +151,15 @@ func (m *Message) SetXMLSource(s XMLSource) {
 	m.Format, m.Root, m.Body, m.JSONChecked, m.rootFromBody, m.src = FormatXML, nil, nil, false, false, s
 }
 
-// XMLSource is the payload SetXMLSource set, nil when there is none or when
-// XML() has made the tree the payload since (a step may have changed it).
+// SetRawView gives a raw message (FormatRaw, Body as received) its parsed
+// view without a tree: what Root is for a raw message, XML() builds from it.
+func (m *Message) SetRawView(s XMLSource) { m.Root, m.src = nil, s }
+
+// XMLSource is the payload SetXMLSource set (or a raw message's view,
+// SetRawView), nil when there is none or when XML() has made the tree the
+// payload since (a step may have changed it).
 func (m *Message) XMLSource() XMLSource {
-	if m.Format != FormatXML || m.Root != nil {
+	if (m.Format != FormatXML && m.Format != FormatRaw) || m.Root != nil {
 		return nil
 	}
 	return m.src
@@ -178,7 +183,7 @@ func (m *Message) HasXML() bool {
 // a new one with SetXML. It returns nil, nil when there is no XML payload
 // (a raw message's Root is its parsed view, set by whoever parsed it).
 func (m *Message) XML() (*etree.Element, error) {
-	if m.Root == nil && m.Format == FormatXML && m.src != nil {
+	if m.Root == nil && (m.Format == FormatXML || m.Format == FormatRaw) && m.src != nil {
 		m.Root = m.src.Element()
 		return m.Root, nil
 	}

@@ -407,12 +407,12 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		}
 		reply.SetCheckedJSON(data)
 	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
-		doc, err := transforms.ParseXML(data, params["charset"])
+		payload, err := transforms.ParseXMLPayload(data, params["charset"])
 		if err != nil {
 			return nil, bus.ServerFault(http.StatusBadGateway, "Backend sent malformed XML",
 				fmt.Sprintf("connector %q: %v", c.name, err))
 		}
-		reply.SetXML(doc.Root())
+		reply.SetXMLSource(payload)
 	default:
 		reply.Body = data
 	}

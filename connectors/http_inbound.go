@@ -349,7 +349,7 @@ func ParseRawRequest(m *bus.Message) error { return parseRaw(m, false) }
 func ParseRawReply(m *bus.Message) error { return parseRaw(m, true) }
 
 func parseRaw(m *bus.Message, reply bool) error {
-	if m.Format != bus.FormatRaw || m.Root != nil || len(bytes.TrimSpace(m.Body)) == 0 {
+	if m.Format != bus.FormatRaw || m.Root != nil || m.XMLSource() != nil || len(bytes.TrimSpace(m.Body)) == 0 {
 		return nil
 	}
 	bad := func(title, detail string) error {
@@ -373,9 +373,8 @@ func parseRaw(m *bus.Message, reply bool) error {
 		if err != nil {
 			return bad("Malformed XML", err.Error())
 		}
-		// A raw message's parsed view is a tree (Root), its Format stays raw.
 		if root := (&transforms.DocPayload{Doc: d, Node: d.Root()}); !isEnvelope(root) {
-			m.Root = root.Element()
+			m.SetRawView(root)
 			return nil
 		}
 		env, err := envelopeOf(d, 0)
@@ -389,7 +388,10 @@ func parseRaw(m *bus.Message, reply bool) error {
 			env.Fault.Extra = map[string]any{"backendStatus": m.Status}
 			return env.Fault
 		}
-		m.SOAP, m.SOAPHeader, m.Root = env.Version, env.Header, env.Payload()
+		m.SOAP, m.SOAPHeader = env.Version, env.Header
+		if env.payload != nil {
+			m.SetRawView(env.payload)
+		}
 		return nil
 	}
 	if reply {

@@ -90,11 +90,11 @@ func decodeREST(body []byte, contentType string, m *bus.Message) error {
 		}
 		m.SetCheckedJSON(body)
 	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
-		doc, err := transforms.ParseXML(body, params["charset"])
+		payload, err := transforms.ParseXMLPayload(body, params["charset"])
 		if err != nil {
 			return bus.ClientFault(http.StatusBadRequest, "Malformed XML", err.Error())
 		}
-		m.SetXML(doc.Root())
+		m.SetXMLSource(payload)
 	default:
 		return bus.ClientFault(http.StatusUnsupportedMediaType, "Unsupported media type",
 			fmt.Sprintf("Content-Type %q: send application/json or application/xml", mt))

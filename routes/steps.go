@@ -68,7 +68,7 @@ func (rc *routeCompiler) callStep() {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
 			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars,
 			JSONChecked: m.JSONChecked, Path: path}
-		if src := m.XMLSource(); src != nil {
+		if src := m.XMLSource(); src != nil && m.Format == bus.FormatXML {
 			out.SetXMLSource(src) // the payload as parsed, not yet a tree
 		}
 		if pathHasVars { // a regexp pass per request only where there is something to replace
@@ -110,11 +110,15 @@ func (rc *routeCompiler) callStep() {
 // parsed payload, which it sends in its own envelope.
 func callRaw(ctx context.Context, conn bus.Connector, kind string, m, out *bus.Message, headers func(http.Header) http.Header) (*bus.Message, error) {
 	if kind == "soap" {
-		if m.Root == nil {
+		switch src := m.XMLSource(); {
+		case src != nil:
+			out.SetXMLSource(src)
+		case m.Root != nil:
+			out.SetXML(m.Root)
+		default:
 			return nil, bus.ClientFault(http.StatusBadRequest, "No XML payload",
 				"the route calls a SOAP service and the request holds no XML to send")
 		}
-		out.SetXML(m.Root)
 		if out.SOAPAction == "" {
 			out.SOAPAction = m.SOAPAction
 		}

@@ -124,7 +124,7 @@ func (c *evalCtx) start(in *bus.Message) error {
 	mode := c.mode
 	if mode == inputAny {
 		mode = inputJSON
-		if in.Format == bus.FormatXML || (in.Root != nil && in.Format != bus.FormatJSON) {
+		if in.Format == bus.FormatXML || ((in.Root != nil || in.XMLSource() != nil) && in.Format != bus.FormatJSON) {
 			mode = inputXML
 		}
 		c.mode = mode
