@@ -33,10 +33,11 @@ func ParseDoc(body []byte, charsetLabel string) (*Doc, error) {
 	d := new(Doc)
 	p := xmlParser{flat: d, honourDecl: !labelled, xmlScratch: scratch, lastOther: -1}
 	p.docSource(body, nil)
-	// Each node but the document starts at a '<' or ends at one (text), so
-	// this is nearly always enough; an append grows it otherwise.
-	lt := strings.Count(p.src, "<")
-	d.nodes = make([]docNode, 1, 1+lt+lt/2+8)
+	// A node per '<' (start tags, comments, …) is what a document of
+	// elements holding text or elements has: the end tags' '<' make up for
+	// the text nodes. Documents with more text than that grow the slice
+	// once (docNew).
+	d.nodes = make([]docNode, 1, 1+strings.Count(p.src, "<")+16)
 	d.nodes[0] = docNode{parent: -1, kind: docDocument}
 	if err := p.parse(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotXML, err)
@@ -66,7 +67,11 @@ type nsBinding struct {
 // holds the input at the same offsets.
 func (p *xmlParser) docSource(head []byte, tail []byte) {
 	n := len(head) + len(tail)
-	buf := make([]byte, n, n+n/8+512)
+	// The room is for what most documents decode (a few entities); one
+	// with many, or with CRLF line ends in its text, grows it by appending.
+	// (Appending the input to a smaller slice would spare zeroing it, but
+	// over-allocate by append's growth rule.)
+	buf := make([]byte, n, n+n/32+256)
 	copy(buf[copy(buf, head):], tail)
 	p.src = unsafe.String(unsafe.SliceData(buf), n)
 	p.dec = buf
@@ -146,7 +151,9 @@ func (p *xmlParser) docNew(kind docKind) (*docNode, int32) {
 	d := p.flat
 	i := len(d.nodes)
 	if i == cap(d.nodes) {
-		d.nodes = append(d.nodes, docNode{})
+		// Room for the rest of the document if it goes on as it went.
+		rest := int64(i) * int64(len(p.src)-p.pos) / int64(max(p.pos, 1))
+		d.nodes = append(make([]docNode, 0, i+int(min(rest, int64(len(p.src))))+i/8+16), d.nodes...)
 	}
 	d.nodes = d.nodes[:i+1]
 	// Field by field, as startTag fills openElement (see there).
@@ -184,8 +191,10 @@ func (p *xmlParser) docElement(name string, colon int) (node, nsTop int32) {
 			// The declarations etree's NamespaceURI looks for.
 			if space == "xmlns" {
 				p.ns = append(p.ns, nsBinding{prefix: a.key, uri: p.docURI(a.value)})
+				p.nsLast.scope = -1
 			} else if space == "" && key == "xmlns" {
 				p.ns = append(p.ns, nsBinding{uri: p.docURI(a.value)})
+				p.nsLast.scope = -1
 			}
 			d.attrs = append(d.attrs, a)
 		}
@@ -208,12 +217,21 @@ func (p *xmlParser) docElement(name string, colon int) (node, nsTop int32) {
 // NamespaceURI does, innermost declaration first, "" when none: the xml
 // prefix is not special there either.
 func (p *xmlParser) docNS(prefix string) int32 {
+	// Runs of elements share a prefix and a scope: the last answer holds
+	// while no declaration was added (which sets scope to -1) and none
+	// taken away (which shortens ns).
+	if last := &p.nsLast; last.scope == len(p.ns) && last.prefix == prefix {
+		return last.uri
+	}
+	uri := int32(0)
 	for i := len(p.ns) - 1; i >= 0; i-- {
 		if p.docStr(p.ns[i].prefix) == prefix {
-			return p.ns[i].uri
+			uri = p.ns[i].uri
+			break
 		}
 	}
-	return 0
+	p.nsLast.scope, p.nsLast.prefix, p.nsLast.uri = len(p.ns), prefix, uri
+	return uri
 }
 
 // docURI is the index in Doc.uris of the URI at s, added if new. Documents

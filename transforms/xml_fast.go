@@ -151,6 +151,12 @@ type xmlParser struct {
 	// procInst, directive, the end of parse) each have a branch for it, and
 	// xml_doc_parse.go holds the rest.
 	flat *Doc
+	// nsLast is the Doc's last namespace lookup (docNS).
+	nsLast struct {
+		scope  int // len(ns) then, -1 once a declaration is added
+		prefix string
+		uri    int32
+	}
 
 	*xmlScratch
 	roots int
@@ -449,7 +455,16 @@ func (p *xmlParser) startTag() error {
 			return err
 		}
 		i := p.pos
-		if end := i + 2 + len(name); etreeMirrored && e != nil && end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+		end := i + 2 + len(name)
+		closed := end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name
+		if closed && p.flat != nil {
+			p.docLeaf(docText, p.docText(t), docSpan{})
+			p.pos = end + 1
+			p.open = p.open[:n]
+			p.docClose(node, nsTop)
+			return nil
+		}
+		if closed && etreeMirrored {
 			// What addText and adopt would do, knowing the element has
 			// exactly this child.
 			cd := p.text(t)
@@ -469,7 +484,7 @@ func (p *xmlParser) startTag() error {
 		if err := p.addText(t, textAt); err != nil {
 			return err
 		}
-		if end := i + 2 + len(name); end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+		if closed {
 			p.pos = end + 1
 			p.open = p.open[:n]
 			p.close(o)
@@ -1097,17 +1112,31 @@ func (p *xmlParser) declaration(content string, at int) error {
 // instruction, matching encoding/xml's reading (the first param= followed by
 // a quote, up to the same quote), so both accept the same declarations.
 func procInstParam(param, s string) string {
-	param += "="
+	// indexEq is strings.Index(sub, param+"="), without building that.
+	indexEq := func(sub string) int {
+		for from := 0; ; {
+			k := strings.Index(sub[from:], param)
+			if k < 0 {
+				return -1
+			}
+			k += from
+			if e := k + len(param); e < len(sub) && sub[e] == '=' {
+				return k
+			}
+			from = k + 1
+		}
+	}
+	n := len(param) + 1 // param=
 	i := 0
 	var quote byte
 	for i < len(s) {
 		sub := s[i:]
-		k := strings.Index(sub, param)
-		if k < 0 || k+len(param) >= len(sub) {
+		k := indexEq(sub)
+		if k < 0 || k+n >= len(sub) {
 			return ""
 		}
-		i += k + len(param) + 1
-		if c := sub[k+len(param)]; c == '\'' || c == '"' {
+		i += k + n + 1
+		if c := sub[k+n]; c == '\'' || c == '"' {
 			quote = c
 			break
 		}
