@@ -101,6 +101,9 @@ func compareDoc(body []byte, label string) string {
 		}
 		copied := preorder(d.Element(int32(i)), nil)
 		for k, tok := range copied {
+			if d.token(int32(i), int32(i+k)) != tok {
+				return fmt.Sprintf("token(%d, %d) is not the copy's node", i, i+k)
+			}
 			if e, ok := tok.(*etree.Element); ok {
 				if s := sameNamespaces(d, int32(i+k), e); s != "" {
 					return fmt.Sprintf("Element(%d), node %d: %s", i, i+k, s)
@@ -145,6 +148,9 @@ func docSpansOK(d *Doc) string {
 func sameNamespaces(d *Doc, i int32, e *etree.Element) string {
 	if d.nodes[i].kind != docElement {
 		return fmt.Sprintf("a %d, want element <%s>", d.nodes[i].kind, e.FullTag())
+	}
+	if d.local(i) != e.Tag || d.prefix(i) != e.Space {
+		return fmt.Sprintf("<%s:%s>, want <%s>", d.prefix(i), d.local(i), e.FullTag())
 	}
 	if got, want := d.uri(i), e.NamespaceURI(); got != want {
 		return fmt.Sprintf("<%s> in namespace %q, want %q", e.FullTag(), got, want)
