@@ -40,6 +40,9 @@ import (
 // Errors carry the line and the column (in characters) of the offending
 // markup.
 //
+// ParseDoc (xml_doc_parse.go) is the same scanner building a flat Doc
+// instead of the tree (xmlParser.flat).
+//
 // Names, and text that needed no decoding, are substrings of one copy of the
 // input, and nodes are carved from a few shared arrays: a subtree kept after
 // the document is dropped keeps that copy and those arrays alive.
