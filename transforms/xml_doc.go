@@ -187,8 +187,10 @@ func (d *Doc) shallowAncestors(p int32) *etree.Element {
 
 func (d *Doc) newElement(i int32) *etree.Element {
 	n := &d.nodes[i]
-	e := etree.NewElement(d.str(n.name))
-	e.Space = d.str(n.space)
+	e := etree.NewElement("")
+	// Not through NewElement, which would split a local name with an edge
+	// colon (<:a>) again.
+	e.Space, e.Tag = d.str(n.space), d.str(n.name)
 	e.Attr = make([]etree.Attr, 0, n.nattr)
 	for a := n.attr; a < n.attr+n.nattr; a++ {
 		at := &d.attrs[a]
@@ -216,7 +218,9 @@ func (d *Doc) build(i int32, parent *etree.Element, t *docTree) {
 		}
 		return
 	case docText:
-		tok = etree.NewText(d.str(n.name))
+		cd := etree.NewText("")
+		cd.SetData(d.str(n.name)) // NewText leaves IsWhitespace false
+		tok = cd
 	case docComment:
 		tok = etree.NewComment(d.str(n.name))
 	case docProcInst:

@@ -40,6 +40,9 @@ import (
 // Errors carry the line and the column (in characters) of the offending
 // markup.
 //
+// ParseDoc (xml_doc_parse.go) is the same scanner building a flat Doc
+// instead of the tree (xmlParser.flat).
+//
 // Names, and text that needed no decoding, are substrings of one copy of the
 // input, and nodes are carved from a few shared arrays: a subtree kept after
 // the document is dropped keeps that copy and those arrays alive.
@@ -55,25 +58,19 @@ import (
 // scanner below, so the library would add a dependency and a second pass
 // without removing any code.
 func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
+	body, labelled, err := utf8Input(body, charsetLabel)
+	if err != nil {
+		return nil, err
+	}
 	doc := etree.NewDocument()
 	doc.ReadSettings.CharsetReader = xmlCharsetReader
-	scratch := xmlScratchPool.Get().(*xmlScratch)
-	defer scratch.release()
-	p := xmlParser{doc: doc, honourDecl: true, xmlScratch: scratch, lastOther: -1}
-	if charsetLabel != "" && !isUTF8(charsetLabel) {
-		r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
-		if err != nil {
-			return nil, fmt.Errorf("%w: unsupported charset %q", ErrNotXML, charsetLabel)
-		}
-		utf8Body, err := io.ReadAll(r)
-		if err != nil {
-			return nil, fmt.Errorf("%w: decoding %s: %w", ErrNotXML, charsetLabel, err)
-		}
-		body = utf8Body
+	if labelled {
 		// The declaration may still say encoding="GBK"; the text is UTF-8 now.
 		doc.ReadSettings.CharsetReader = passThrough
-		p.honourDecl = false
 	}
+	scratch := xmlScratchPool.Get().(*xmlScratch)
+	defer scratch.release()
+	p := xmlParser{doc: doc, honourDecl: !labelled, xmlScratch: scratch, lastOther: -1}
 	// One copy of the input: every name, and every text or attribute value
 	// that needs no decoding, is a substring of it.
 	p.src = string(body)
@@ -81,6 +78,24 @@ func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotXML, err)
 	}
 	return doc, nil
+}
+
+// utf8Input decodes body from the charset the transport declared, if any
+// other than UTF-8; labelled reports that it did, and that the XML
+// declaration's encoding is then to be ignored.
+func utf8Input(body []byte, charsetLabel string) (_ []byte, labelled bool, _ error) {
+	if charsetLabel == "" || isUTF8(charsetLabel) {
+		return body, false, nil
+	}
+	r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: unsupported charset %q", ErrNotXML, charsetLabel)
+	}
+	utf8Body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: decoding %s: %w", ErrNotXML, charsetLabel, err)
+	}
+	return utf8Body, true, nil
 }
 
 // xmlSyntaxError is a well-formedness error at a place in the document.
@@ -134,6 +149,17 @@ type xmlParser struct {
 	pos        int
 	honourDecl bool // switch charset on <?xml encoding="…"?> as encoding/xml does
 	doc        *etree.Document
+	// flat, when set, is what the parser builds instead of doc: the build
+	// points below (startTag, addText, closing an element, comment,
+	// procInst, directive, the end of parse) each have a branch for it, and
+	// xml_doc_parse.go holds the rest.
+	flat *Doc
+	// nsLast is the Doc's last namespace lookup (docNS).
+	nsLast struct {
+		scope  int // len(ns) then, -1 once a declaration is added
+		prefix string
+		uri    int32
+	}
 
 	*xmlScratch
 	roots int
@@ -161,6 +187,10 @@ type xmlScratch struct {
 	// becomes one string at the end and fixes point into it.
 	dec   []byte
 	fixes []textFix
+	// For a Doc: the namespace declarations in scope, innermost last, and
+	// the namespace URIs met so far (Doc.uris[1:]).
+	ns   []nsBinding
+	uris []docSpan
 }
 
 var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
@@ -168,7 +198,8 @@ var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
 // release returns the scratch to the pool, holding no pointer into the tree
 // just built; what a huge document made huge is left to the collector.
 func (s *xmlScratch) release() {
-	if cap(s.kids) > 1<<14 || cap(s.dec) > 1<<20 || cap(s.fixes) > 1<<14 || cap(s.open) > maxXMLDepth || cap(s.tag) > 1<<10 {
+	if cap(s.kids) > 1<<14 || cap(s.dec) > 1<<20 || cap(s.fixes) > 1<<14 || cap(s.open) > maxXMLDepth || cap(s.tag) > 1<<10 ||
+		cap(s.ns) > 1<<10 || cap(s.uris) > 1<<10 {
 		return
 	}
 	clear(s.open[:cap(s.open)])
@@ -176,6 +207,7 @@ func (s *xmlScratch) release() {
 	clear(s.tag[:cap(s.tag)])
 	clear(s.fixes[:cap(s.fixes)])
 	s.open, s.kids, s.tag, s.dec, s.fixes = s.open[:0], s.kids[:0], s.tag[:0], s.dec[:0], s.fixes[:0]
+	s.ns, s.uris = s.ns[:0], s.uris[:0]
 	xmlScratchPool.Put(s)
 }
 
@@ -184,6 +216,8 @@ type openElement struct {
 	name string // qualified, as written
 	kids int    // index in kids of its first child
 	at   int    // offset of its start tag
+	// For a Doc: the element's node, and len(ns) before its declarations.
+	node, ns int32
 }
 
 type rawAttr struct {
@@ -214,7 +248,7 @@ func (p *xmlParser) parse() error {
 	if strings.HasPrefix(p.src, "\uFEFF") {
 		p.pos = len("\uFEFF")
 	}
-	if len(p.src) <= smallXML {
+	if len(p.src) <= smallXML && p.flat == nil {
 		p.estimate()
 	}
 	for p.pos < len(p.src) {
@@ -235,6 +269,10 @@ func (p *xmlParser) parse() error {
 	}
 	if p.roots == 0 {
 		return fmt.Errorf("no element found")
+	}
+	if p.flat != nil {
+		p.docFinish()
+		return nil
 	}
 	dec := string(p.dec)
 	for _, f := range p.fixes {
@@ -386,11 +424,21 @@ func (p *xmlParser) startTag() error {
 		return p.errAt(at, "elements nested deeper than %d levels", maxXMLDepth)
 	}
 
-	e := p.element(name, colon)
-	p.kids = append(p.kids, e)
-	if selfClosing {
-		e.Child = []etree.Token{}
-		return nil
+	var e *etree.Element
+	var node, nsTop int32
+	if p.flat != nil {
+		node, nsTop = p.docElement(name, colon)
+		if selfClosing {
+			p.docClose(node, nsTop)
+			return nil
+		}
+	} else {
+		e = p.element(name, colon)
+		p.kids = append(p.kids, e)
+		if selfClosing {
+			e.Child = []etree.Token{}
+			return nil
+		}
 	}
 	// Field by field: a composite literal is built on the stack and copied
 	// with wide loads that stall on its narrow stores.
@@ -400,7 +448,7 @@ func (p *xmlParser) startTag() error {
 	}
 	p.open = p.open[:n+1]
 	o := &p.open[n]
-	o.e, o.name, o.kids, o.at = e, name, len(p.kids), at
+	o.e, o.name, o.kids, o.at, o.node, o.ns = e, name, len(p.kids), at, node, nsTop
 	// Most elements are <name>text</name>: their text and end tag are read
 	// here, as the main loop would read them, without its dispatch.
 	if p.pos < len(s) && s[p.pos] != '<' {
@@ -410,7 +458,16 @@ func (p *xmlParser) startTag() error {
 			return err
 		}
 		i := p.pos
-		if end := i + 2 + len(name); etreeMirrored && end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+		end := i + 2 + len(name)
+		closed := end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name
+		if closed && p.flat != nil {
+			p.docLeaf(docText, p.docText(t), docSpan{})
+			p.pos = end + 1
+			p.open = p.open[:n]
+			p.docClose(node, nsTop)
+			return nil
+		}
+		if closed && etreeMirrored {
 			// What addText and adopt would do, knowing the element has
 			// exactly this child.
 			cd := p.text(t)
@@ -430,10 +487,10 @@ func (p *xmlParser) startTag() error {
 		if err := p.addText(t, textAt); err != nil {
 			return err
 		}
-		if end := i + 2 + len(name); end < len(s) && s[i+1] == '/' && s[end] == '>' && s[i+2:end] == name {
+		if closed {
 			p.pos = end + 1
 			p.open = p.open[:n]
-			p.adopt(e, o.kids)
+			p.close(o)
 		}
 	}
 	return nil
@@ -537,7 +594,7 @@ func (p *xmlParser) endTag() error {
 		if end := p.pos + len(o.name); end < len(s) && s[end] == '>' && s[p.pos:end] == o.name {
 			p.pos = end + 1
 			p.open = p.open[:n-1]
-			p.adopt(o.e, o.kids)
+			p.close(o)
 			return nil
 		}
 	}
@@ -563,8 +620,17 @@ func (p *xmlParser) endTag() error {
 		return p.errAt(at, "element <%s> closed by </%s> (<%s> opened at line %d, column %d)", o.name, name, o.name, line, col)
 	}
 	p.open = p.open[:n-1]
-	p.adopt(o.e, o.kids)
+	p.close(&o)
 	return nil
+}
+
+// close finishes the element that o opened, its end tag just read.
+func (p *xmlParser) close(o *openElement) {
+	if p.flat != nil {
+		p.docClose(o.node, o.ns)
+		return
+	}
+	p.adopt(o.e, o.kids)
 }
 
 // adopt gives e the children waiting in kids[from:], in a slice of exactly
@@ -634,6 +700,10 @@ func (p *xmlParser) addText(t textRef, at int) error {
 			at += len(t.s) - len(strings.TrimLeft(t.s, " \t\r\n"))
 		}
 		return p.errAt(at, "text outside the document element")
+	}
+	if p.flat != nil {
+		p.docLeaf(docText, p.docText(t), docSpan{})
+		return nil
 	}
 	cd := p.text(t)
 	if etreeMirrored {
@@ -962,6 +1032,10 @@ func (p *xmlParser) comment() error {
 		return markStricter(err)
 	}
 	p.pos = end + 3
+	if p.flat != nil {
+		p.docLeaf(docComment, p.docText(t), docSpan{})
+		return nil
+	}
 	c := etree.NewComment("")
 	p.set(&c.Data, t)
 	p.addOther(c)
@@ -994,6 +1068,16 @@ func (p *xmlParser) procInst() error {
 		if err := p.declaration(s[start:end], at); err != nil {
 			return err
 		}
+		if p.flat != nil {
+			// Again over the input as it is after a charset switch (the
+			// checks passed): t must be a piece of p.src as it is now.
+			t, _ = p.plain(start, end)
+		}
+	}
+	if p.flat != nil {
+		// By offset: target is in the input as it was before a switch.
+		p.docLeaf(docProcInst, docSpan{uint32(at + 2), uint32(at + 2 + len(target))}, p.docText(t))
+		return nil
 	}
 	pi := etree.NewProcInst(target, "")
 	p.set(&pi.Inst, t)
@@ -1020,6 +1104,9 @@ func (p *xmlParser) declaration(content string, at int) error {
 	if err != nil {
 		return p.errAt(at, "decoding %s: %v", enc, err)
 	}
+	if p.flat != nil {
+		return p.docSwitch(rest)
+	}
 	p.src = p.src[:p.pos] + string(rest)
 	return nil
 }
@@ -1028,17 +1115,31 @@ func (p *xmlParser) declaration(content string, at int) error {
 // instruction, matching encoding/xml's reading (the first param= followed by
 // a quote, up to the same quote), so both accept the same declarations.
 func procInstParam(param, s string) string {
-	param += "="
+	// indexEq is strings.Index(sub, param+"="), without building that.
+	indexEq := func(sub string) int {
+		for from := 0; ; {
+			k := strings.Index(sub[from:], param)
+			if k < 0 {
+				return -1
+			}
+			k += from
+			if e := k + len(param); e < len(sub) && sub[e] == '=' {
+				return k
+			}
+			from = k + 1
+		}
+	}
+	n := len(param) + 1 // param=
 	i := 0
 	var quote byte
 	for i < len(s) {
 		sub := s[i:]
-		k := strings.Index(sub, param)
-		if k < 0 || k+len(param) >= len(sub) {
+		k := indexEq(sub)
+		if k < 0 || k+n >= len(sub) {
 			return ""
 		}
-		i += k + len(param) + 1
-		if c := sub[k+len(param)]; c == '\'' || c == '"' {
+		i += k + n + 1
+		if c := sub[k+n]; c == '\'' || c == '"' {
 			quote = c
 			break
 		}
@@ -1118,6 +1219,10 @@ func (p *xmlParser) directive() error {
 		buf = bytes.ReplaceAll(bytes.ReplaceAll(buf, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	}
 	p.pos = i
+	if p.flat != nil {
+		p.docLeaf(docDirective, p.docBytes(buf, s[at+2:i-1]), docSpan{})
+		return nil
+	}
 	p.addOther(etree.NewDirective(string(buf)))
 	return nil
 }
