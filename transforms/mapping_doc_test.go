@@ -81,7 +81,7 @@ func docFromTree(e *etree.Element) (*Doc, int32) {
 }
 
 // docInput is in with its XML payload as a Doc (SetXMLSource) instead of a tree.
-func docInput(t *testing.T, in *bus.Message) *bus.Message {
+func docInput(t testing.TB, in *bus.Message) *bus.Message {
 	t.Helper()
 	if in.Format != bus.FormatXML || in.Root == nil {
 		return in

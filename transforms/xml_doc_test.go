@@ -184,9 +184,7 @@ func preorder(t etree.Token, to []etree.Token) []etree.Token {
 
 // docCases add to sameCases what only a Doc has to get right: namespace
 // scopes, decoded text after the input, and a charset switch moving it.
-var docCases = []struct {
-	name, body, label string
-}{
+var docCases = []xmlCase{
 	{"scopes", `<a xmlns="urn:d" xmlns:p="urn:p"><p:b xmlns:p="urn:q" p:x="1"><c/></p:b><p:c xmlns="" x="2"><d/></p:c><p:d p:y="3" xmlns:p="urn:late"/></a>`, ""},
 	{"unbound and xml prefixes", `<a xml:lang="en"><u:b u:x="1"/><xml:c/></a>`, ""},
 	{"xmlns prefixed element", `<xmlns:a xmlns:xmlns="urn:x"/>`, ""},
@@ -317,30 +315,7 @@ func TestParseDocOwnsInput(t *testing.T) {
 
 // FuzzParseDoc: for any input ParseDoc fails as parseXMLFast does, or reads
 // the same document (compareDoc).
-func FuzzParseDoc(f *testing.F) {
-	for _, c := range sameCases {
-		f.Add([]byte(c.body), c.label == "gbk")
-	}
-	for _, c := range docCases {
-		f.Add([]byte(c.body), c.label == "gbk")
-	}
-	for _, c := range errorCases {
-		if len(c.body) < 200 {
-			f.Add([]byte(c.body), false)
-		}
-	}
-	f.Add([]byte("<a>\xb2\xee</a>"), true)
-	f.Add([]byte(`<?xml version="1.0" encoding="utf-16"?><a/>`), false)
-	f.Fuzz(func(t *testing.T, body []byte, gbk bool) {
-		label := ""
-		if gbk {
-			label = "gbk"
-		}
-		if s := compareDoc(body, label); s != "" {
-			t.Errorf("%q: %s", body, s)
-		}
-	})
-}
+func FuzzParseDoc(f *testing.F) { fuzzParser(f, compareDoc, docCases...) }
 
 // BenchmarkParseDoc: ParseDoc over BenchmarkParseXMLFast's inputs.
 func BenchmarkParseDoc(b *testing.B) {

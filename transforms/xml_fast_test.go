@@ -227,9 +227,7 @@ const gbkDeclared = "<?xml version=\"1.0\" encoding=\"GBK\"?>\n<a t=\"\xb2\xee\x
 
 // sameCases exercise each construct; both parsers read them into the same
 // tree. They also seed FuzzParseXMLFast.
-var sameCases = []struct {
-	name, body, label string
-}{
+var sameCases = []xmlCase{
 	{"empty element", `<a/>`, ""},
 	{"declaration and whitespace", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n<a>\n  <b>x</b>\n</a>\n", ""},
 	{"namespaces", `<s:Envelope xmlns:s="urn:s" xmlns="urn:d"><s:Body><m xmlns:t="urn:t" t:x="1" y="2"/></s:Body></s:Envelope>`, ""},
@@ -400,8 +398,16 @@ func TestParseXMLFastCopiesInput(t *testing.T) {
 
 // FuzzParseXMLFast: for any input both parsers fail, or both build the same
 // tree, apart from the documented differences (parseXMLFast).
-func FuzzParseXMLFast(f *testing.F) {
-	for _, c := range sameCases {
+func FuzzParseXMLFast(f *testing.F) { fuzzParser(f, compareParsers) }
+
+// xmlCase is a document for the parser tests, with the charset label it is
+// read with.
+type xmlCase = struct{ name, body, label string }
+
+// fuzzParser seeds f with the parser tests' documents (and more) and fails
+// an input for which compare reports a difference.
+func fuzzParser(f *testing.F, compare func(body []byte, label string) string, more ...xmlCase) {
+	for _, c := range append(sameCases[:len(sameCases):len(sameCases)], more...) {
 		f.Add([]byte(c.body), c.label == "gbk")
 	}
 	for _, c := range errorCases {
@@ -416,7 +422,7 @@ func FuzzParseXMLFast(f *testing.F) {
 		if gbk {
 			label = "gbk"
 		}
-		if d := compareParsers(body, label); d != "" {
+		if d := compare(body, label); d != "" {
 			t.Errorf("%q: %s", body, d)
 		}
 	})
