@@ -37,8 +37,8 @@ func ParseDoc(body []byte, charsetLabel string) (*Doc, error) {
 	// elements holding text or elements has: the end tags' '<' make up for
 	// the text nodes. Documents with more text than that grow the slice
 	// once (docNew).
-	d.nodes = make([]docNode, 1, 1+strings.Count(p.src, "<")+16)
-	d.nodes[0] = docNode{parent: -1, kind: docDocument}
+	d.nodes, p.reused = getNodes(1 + strings.Count(p.src, "<") + 16)
+	d.nodes = append(d.nodes, docNode{parent: -1, kind: docDocument})
 	if err := p.parse(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotXML, err)
 	}
@@ -153,11 +153,17 @@ func (p *xmlParser) docNew(kind docKind) (*docNode, int32) {
 	if i == cap(d.nodes) {
 		// Room for the rest of the document if it goes on as it went.
 		rest := int64(i) * int64(len(p.src)-p.pos) / int64(max(p.pos, 1))
-		d.nodes = append(make([]docNode, 0, i+int(min(rest, int64(len(p.src))))+i/8+16), d.nodes...)
+		grown, reused := getNodes(i + int(min(rest, int64(len(p.src)))) + i/8 + 16)
+		grown = append(grown, d.nodes...)
+		putNodes(d.nodes)
+		d.nodes, p.reused = grown, reused
 	}
 	d.nodes = d.nodes[:i+1]
-	// Field by field, as startTag fills openElement (see there).
 	n := &d.nodes[i]
+	if p.reused {
+		*n = docNode{} // a pooled array holds the last document's nodes
+	}
+	// Field by field, as startTag fills openElement (see there).
 	n.kind = kind
 	n.end = int32(i) + 1
 	if k := len(p.open); k > 0 {
@@ -183,7 +189,7 @@ func (p *xmlParser) docElement(name string, colon int) (node, nsTop int32) {
 		if d.attrs == nil {
 			// Each attribute has a '=', so this is enough for the rest of
 			// the document (an append grows it after a charset switch).
-			d.attrs = make([]docAttr, 0, max(len(p.tag), strings.Count(p.src[p.pos:], "=")+len(p.tag)))
+			d.attrs = getAttrs(max(len(p.tag), strings.Count(p.src[p.pos:], "=")+len(p.tag)))
 		}
 		for _, ra := range p.tag {
 			space, key := splitQName(ra.name, ra.colon)

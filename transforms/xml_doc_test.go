@@ -327,3 +327,33 @@ func BenchmarkParseDoc(b *testing.B) {
 		return err
 	})
 }
+
+// TestDocReleaseReuse: a document parsed into arrays another one released
+// (their items not zero) reads exactly as one parsed into fresh arrays.
+func TestDocReleaseReuse(t *testing.T) {
+	cases := append(append([]xmlCase{}, sameCases...), docCases...)
+	for round := range 2 {
+		for i, c := range cases {
+			// The largest first, so that the next ones get arrays with
+			// someone else's nodes in them.
+			big := cases[(i+round+1)%len(cases)]
+			if d, err := ParseDoc([]byte(big.body+strings.Repeat(" ", 0)), big.label); err == nil {
+				d.Release()
+				d.Release() // a second call does nothing
+			}
+			if s := compareDoc([]byte(c.body), c.label); s != "" {
+				t.Errorf("%s (round %d): %s", c.name, round, s)
+			}
+		}
+	}
+	d, err := ParseDoc([]byte(`<a><b>x</b></a>`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := d.text(d.Root())
+	e := d.Element(d.Root())
+	d.Release()
+	if text != "x" || e.FindElement("b").Text() != "x" {
+		t.Errorf("a string or a tree taken from a Doc changed when it was released: %q, %q", text, e.FindElement("b").Text())
+	}
+}

@@ -154,6 +154,8 @@ type xmlParser struct {
 	// procInst, directive, the end of parse) each have a branch for it, and
 	// xml_doc_parse.go holds the rest.
 	flat *Doc
+	// reused: flat's node array came from the pool (docNew zeroes each node).
+	reused bool
 	// nsLast is the Doc's last namespace lookup (docNS).
 	nsLast struct {
 		scope  int // len(ns) then, -1 once a declaration is added
