@@ -412,6 +412,7 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 			return nil, bus.ServerFault(http.StatusBadGateway, "Backend sent malformed XML",
 				fmt.Sprintf("connector %q: %v", c.name, err))
 		}
+		keepDoc(ctx, payload.Doc)
 		reply.SetXMLSource(payload)
 	default:
 		reply.Body = data

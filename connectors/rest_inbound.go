@@ -37,8 +37,13 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		ctx, work, err = s.cfg.Work.Begin(ctx)
 		defer work.End()
 	}
+	ctx, docs := withDocScope(ctx)
+	defer docs.release() // at return: the reply is written by then
 	if err == nil {
 		err = decodeREST(body, r.Header.Get("Content-Type"), m)
+		if p, ok := m.XMLSource().(*transforms.DocPayload); ok {
+			docs.add(p.Doc)
+		}
 	}
 	c := g.single()
 	if err == nil && c == nil {

@@ -57,7 +57,11 @@ func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
 func isSOAPFault(resp *http.Response, data []byte) bool {
 	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	env, err := ParseEnvelope(data, params["charset"], 0)
-	return err == nil && env.Fault != nil
+	if err != nil {
+		return false
+	}
+	env.doc.Release() // only the verdict is kept
+	return env.Fault != nil
 }
 
 // SOAPConnector calls a SOAP service: it wraps the message's XML payload in
@@ -105,6 +109,9 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	}
 	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	parsed, perr := ParseEnvelope(data, params["charset"], 0)
+	if perr == nil {
+		keepDoc(ctx, parsed.doc)
+	}
 	switch {
 	case perr == nil && parsed.Fault != nil:
 		parsed.Fault.Detail = fmt.Sprintf("connector %q: %s", c.name, parsed.Fault.FaultString)

@@ -29,6 +29,7 @@ type Envelope struct {
 	// payload is the first element child of soap:Body, nil for an empty
 	// body: an element of the parsed Doc, read in place by mappings.
 	payload *transforms.DocPayload
+	doc     *transforms.Doc // the parsed envelope
 }
 
 // HasPayload reports whether the Body holds an element (other than a Fault).
@@ -108,7 +109,7 @@ func isEnvelope(root *transforms.DocPayload) bool {
 // envelopeOf reads a parsed document as a SOAP envelope (see ParseEnvelope).
 func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
 	root := &transforms.DocPayload{Doc: d, Node: d.Root()}
-	env := &Envelope{}
+	env := &Envelope{doc: d}
 	ns := root.NamespaceURI()
 	switch ns {
 	case bus.NSSOAP11:

@@ -113,11 +113,14 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			return
 		}
 		defer work.End()
+		ctx, docs := withDocScope(ctx)
+		defer docs.release() // at return: the reply is written by then
 		env, err := ParseEnvelope(body, charset, version)
 		if err != nil {
 			fail(version, bus.AsFault(err))
 			return
 		}
+		docs.add(env.doc)
 		if !ep.accepts(env.Version) {
 			f := bus.ClientFault(0, "VersionMismatch", fmt.Sprintf("this service does not accept SOAP %s", env.Version))
 			f.Code = "VersionMismatch"

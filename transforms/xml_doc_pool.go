@@ -93,3 +93,6 @@ func (d *Doc) Release() {
 	}
 	d.nodes, d.attrs = nil, nil
 }
+
+// Released reports whether Release has given d's arrays back.
+func (d *Doc) Released() bool { return d.nodes == nil }
