@@ -90,7 +90,10 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	if err != nil {
 		return nil, err
 	}
-	header := make(http.Header, len(c.headers)+6)
+	header := make(http.Header, len(req.Header)+len(c.headers)+6)
+	for k, v := range req.Header { // the route's to.headers win over the connector's
+		header[k] = v
+	}
 	if c.version == bus.SOAP12 {
 		ct := ContentTypeSOAP12 + "; charset=" + cs
 		if req.SOAPAction != "" {
@@ -101,7 +104,9 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header["Content-Type"] = []string{ContentTypeSOAP11 + "; charset=" + cs}
 		header["Soapaction"] = []string{strconv.Quote(req.SOAPAction)}
 	}
-	header["Accept"] = acceptSOAP
+	if len(header["Accept"]) == 0 {
+		header["Accept"] = acceptSOAP
+	}
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
 	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, lend(body), req.CorrelationID)
 	if err != nil {

@@ -193,3 +193,26 @@ func serveLoopback(t *testing.T, srv *Server) string {
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return ln.Addr().String()
 }
+
+// A route's to.headers reach a SOAP backend (an API key, a tenant), but
+// the envelope's Content-Type and the route's action are the protocol's.
+func TestSOAPConnectorSendsRouteHeaders(t *testing.T) {
+	var got http.Header
+	be := newBackend(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		w.Write([]byte(`<soap:Envelope xmlns:soap="` + bus.NSSOAP11 + `"><soap:Body><Ok/></soap:Body></soap:Envelope>`))
+	})
+	k := buildSOAP(t, be.URL)
+	m, _ := bytesAndTree(t)
+	m.SOAPAction = "urn:post"
+	m.Header = http.Header{"X-Tenant": {"acme"}, "Content-Type": {"text/plain"}, "Soapaction": {`"urn:other"`}}
+	if _, err := k.Call(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"X-Tenant": "acme", "Content-Type": "text/xml; charset=utf-8", "Soapaction": `"urn:post"`} {
+		if g := got.Get(name); g != want {
+			t.Errorf("%s: got %q, want %q", name, g, want)
+		}
+	}
+}
