@@ -73,6 +73,7 @@ type node struct {
 	nillable   bool      // nil writes xsi:nil="true" (XML) or null (JSON)
 	cdata      bool      // XML output: text as a CDATA section
 	tags       *xmlTags  // XML output written as bytes: the element's fixed bytes (mapping_stream.go)
+	plain      bool      // XML output written as bytes: a leaf element streamPlain may write
 	attrStep   string    // an XML attribute's step in error trails: "@" and its name
 }
 
@@ -1328,8 +1329,18 @@ func (c *evalCtx) leafString(n *node) (leafText, error) {
 // streamBuild empties c.text when it starts the next element, by which
 // time the view has been written out.
 func (c *evalCtx) streamLeafString(n *node) (leafText, error) {
+	if t, ok := c.streamLeafFast(n); ok {
+		return t, nil
+	}
+	return c.leafValueString(n)
+}
+
+// streamLeafFast is the shortcut half of streamLeafString; ok is false when
+// leafValueString must run. It cannot fail, so its callers need not name
+// the output node (push) until they fall back.
+func (c *evalCtx) streamLeafFast(n *node) (t leafText, ok bool) {
 	if s, found, ok := c.leafFastText(n); ok {
-		return leafText{s, found}, nil
+		return leafText{s, found}, true
 	}
 	if l := n.leafCall(); l != nil {
 		start := len(c.text)
@@ -1337,13 +1348,13 @@ func (c *evalCtx) streamLeafString(n *node) (leafText, error) {
 		if ok {
 			c.text = b
 			if !found {
-				return leafText{}, nil
+				return leafText{}, true
 			}
 			b = b[start:]
-			return leafText{unsafe.String(unsafe.SliceData(b), len(b)), true}, nil
+			return leafText{unsafe.String(unsafe.SliceData(b), len(b)), true}, true
 		}
 	}
-	return c.leafValueString(n)
+	return leafText{}, false
 }
 
 func (c *evalCtx) leafValueString(n *node) (leafText, error) {

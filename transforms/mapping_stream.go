@@ -82,6 +82,9 @@ func (s *streamCheck) element(n *node) bool {
 		return true
 	}
 	n.tags = newXMLTags(n, s.tidy)
+	n.plain = n.tags.start != "" && n.forEach == nil && len(n.lets) == 0 && n.cond == nil &&
+		!n.spliceOnly && len(n.children) == 0 && !n.isLiteral && n.value != nil &&
+		(n.value.single || n.value.leaf != nil)
 	if n.spliceOnly {
 		return s.splice(n.children[0].splice, false)
 	}
@@ -239,11 +242,15 @@ func (c *evalCtx) streamBuild(n *node) error {
 		}
 	}
 	for _, a := range src.attrs {
-		c.push(a.attrStep, 0)
-		v, err := c.streamLeafString(a)
-		c.pop()
-		if err != nil {
-			return err
+		v, ok := c.streamLeafFast(a)
+		if !ok {
+			c.push(a.attrStep, 0)
+			var err error
+			v, err = c.leafValueString(a)
+			c.pop()
+			if err != nil {
+				return err
+			}
 		}
 		if v.ok {
 			c.setAttr(a.key, v.s)
@@ -259,12 +266,8 @@ func (c *evalCtx) streamBuild(n *node) error {
 // streamContent writes what follows the start tag: src's text and children,
 // then the end tag of n (whose cdata: applies).
 func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
-	if text.ok && text.s != "" {
-		if n.cdata {
-			c.buf = appendCData(c.buf, text.s)
-		} else {
-			c.buf = appendEscaped(c.buf, text.s, &textEscapes)
-		}
+	if text.ok {
+		c.writeText(text.s, n.cdata)
 	}
 	if err := c.streamChildren(src); err != nil {
 		return err
@@ -278,6 +281,9 @@ func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
 // content adds nothing else to the element).
 func (c *evalCtx) streamChildren(n *node) error {
 	for _, ch := range n.children {
+		if ch.plain && c.streamPlain(ch) {
+			continue
+		}
 		var err error
 		if ch.splice == nil {
 			err = c.streamElement(ch)
@@ -289,6 +295,42 @@ func (c *evalCtx) streamChildren(n *node) error {
 		}
 	}
 	return nil
+}
+
+// streamPlain writes a plain element (streamCheck.element): a leaf with a
+// fixed start tag whose text a shortcut reads. Most elements of a real
+// mapping are one, and none of what streamElement does around the text
+// applies to them: no let:, if: or for-each:, no attributes, no children
+// to scope namespaces for, and the shortcuts cannot fail, so the output
+// node need not be named for an error (push). ok is false when the
+// general route must write the element: the shortcut declined (it is
+// then run again there, reading the same input), or the text is nil on a
+// nillable: element.
+func (c *evalCtx) streamPlain(n *node) (ok bool) {
+	c.text = c.text[:0] // as streamBuild: the parent's texts are written
+	t, ok := c.streamLeafFast(n)
+	switch {
+	case !ok:
+		return false
+	case !t.ok:
+		return !n.nillable
+	}
+	c.buf = append(c.buf, n.tags.start...)
+	c.writeText(t.s, n.cdata)
+	c.buf = append(c.buf, n.tags.close...)
+	return true
+}
+
+// writeText writes an element's text, escaped or as CDATA; an empty text
+// writes nothing (etree writes no empty CDATA section).
+func (c *evalCtx) writeText(s string, cdata bool) {
+	switch {
+	case s == "":
+	case cdata:
+		c.buf = appendCData(c.buf, s)
+	default:
+		c.buf = appendEscaped(c.buf, s, &textEscapes)
+	}
 }
 
 func (c *evalCtx) streamSplice(s *splice) error {
