@@ -91,7 +91,9 @@ type evalCtx struct {
 	// start tag and the text are written (streamLeafString)
 	text []byte
 	// item slices of for-each loops by loop depth (itemBuf)
-	itemBufs   [][]item
+	itemBufs [][]item
+	// the nodes of for-each items, for the whole Apply (navBuf)
+	navChunk   []xmlNav
 	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
 	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
@@ -179,6 +181,11 @@ func (c *evalCtx) reset() {
 	c.lastNav, c.lastNavOK = xmlNav{}, false
 	for _, b := range c.itemBufs {
 		clear(b[:cap(b)]) // they point into this message's tree
+	}
+	clear(c.navChunk)
+	c.navChunk = c.navChunk[:0]
+	if cap(c.navChunk) > maxNavChunk {
+		c.navChunk = nil
 	}
 	c.depth, c.nested = 0, 0
 	clear(c.stack)

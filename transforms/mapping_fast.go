@@ -227,7 +227,7 @@ func (f *fastXPath) start(at *xmlNav) (from *etree.Element, step int, ok bool) {
 // nodes evaluates the path from at into a node-set (nil when empty), as
 // evalXPath would. handled is false when the general engine must run.
 func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
-	found, handled := f.selected(at)
+	found, handled := f.selected(at, nil)
 	if len(found) == 0 {
 		return nil, handled
 	}
@@ -239,10 +239,11 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 }
 
 // selected is the nodes the path selects from at (none when it selects
-// nothing); handled is false when the general engine must run.
-func (f *fastXPath) selected(at *xmlNav) (found []xmlNav, handled bool) {
+// nothing); handled is false when the general engine must run. c, when
+// not nil, provides the slice (navBuf).
+func (f *fastXPath) selected(at *xmlNav, c *evalCtx) (found []xmlNav, handled bool) {
 	if at.d != nil {
-		return f.docSelected(at)
+		return f.docSelected(at, c)
 	}
 	from, step, ok := f.start(at)
 	if !ok {
@@ -251,21 +252,21 @@ func (f *fastXPath) selected(at *xmlNav) (found []xmlNav, handled bool) {
 	if step < 0 {
 		return nil, true
 	}
-	return f.all(from, step, at.root), true
+	return f.all(from, step, at.root, c), true
 }
 
 // all is the nodes steps[step:] select below from, in a slice of exactly
 // their number: a for-each over hundreds of items would otherwise grow it
 // step by step, copying nodes that hold pointers.
-func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element) []xmlNav {
+func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element, c *evalCtx) []xmlNav {
 	if step == len(f.steps) {
-		return []xmlNav{{root: root, cur: from, attr: -1}}
+		return append(c.navBuf(1), xmlNav{root: root, cur: from, attr: -1})
 	}
 	n := f.count(from, step)
 	if n == 0 {
 		return nil
 	}
-	return f.collect(from, step, root, make([]xmlNav, 0, n))
+	return f.collect(from, step, root, c.navBuf(n))
 }
 
 // count is the number of nodes steps[i:] select below e.
@@ -297,9 +298,10 @@ func (f *fastXPath) count(e *etree.Element, i int) int {
 }
 
 // items is the for-each items of the path from at, as items makes them of
-// the node-set nodes gives, without the node-set.
+// the node-set nodes gives, without the node-set. The items' nodes are cut
+// from c's nav chunk (navBuf).
 func (f *fastXPath) items(c *evalCtx, at *xmlNav) (out []item, handled bool) {
-	found, handled := f.selected(at)
+	found, handled := f.selected(at, c)
 	if len(found) == 0 {
 		return nil, handled
 	}
@@ -338,6 +340,31 @@ func (c *evalCtx) itemBuf(n int) []item {
 	b = b[:n]
 	clear(b)
 	return b
+}
+
+// maxNavChunk is the largest nav chunk an evalCtx keeps between Applies.
+const maxNavChunk = 4096
+
+// navBuf is an empty slice with room for n navs, for the nodes a walk
+// selects; with c nil (no evaluation to tie them to), newly allocated.
+// Otherwise it is cut from a chunk that serves the whole Apply: a for-each
+// over hundreds of nodes would else allocate (and the collector scan) a
+// slice of navs per loop per message. No two calls in one Apply share
+// memory, as the navs are pointed to by items, group members, variables
+// and template contexts until the Apply ends; reset clears the chunk and
+// takes it over for the next message, when nothing can point into it any
+// more (the output holds no navs).
+func (c *evalCtx) navBuf(n int) []xmlNav {
+	if c == nil {
+		return make([]xmlNav, 0, n)
+	}
+	k := len(c.navChunk)
+	if cap(c.navChunk)-k < n {
+		// A new chunk; the old one stays with the items using it.
+		c.navChunk, k = make([]xmlNav, 0, max(n, 2*cap(c.navChunk), 64)), 0
+	}
+	c.navChunk = c.navChunk[:k+n]
+	return c.navChunk[k:k:k+n]
 }
 
 // collect appends the nodes steps[i:] select below e, in document order.

@@ -41,7 +41,7 @@ func (f *fastXPath) docStart(at *xmlNav) (from int32, step int, ok bool) {
 	return at.dn, 0, true
 }
 
-func (f *fastXPath) docSelected(at *xmlNav) (found []xmlNav, handled bool) {
+func (f *fastXPath) docSelected(at *xmlNav, c *evalCtx) (found []xmlNav, handled bool) {
 	from, step, ok := f.docStart(at)
 	if !ok {
 		return nil, false
@@ -50,13 +50,13 @@ func (f *fastXPath) docSelected(at *xmlNav) (found []xmlNav, handled bool) {
 		return nil, true
 	}
 	if step == len(f.steps) {
-		return []xmlNav{{d: at.d, dr: at.dr, dn: from, attr: -1}}, true
+		return append(c.navBuf(1), xmlNav{d: at.d, dr: at.dr, dn: from, attr: -1}), true
 	}
 	n := f.docCount(at.d, from, step)
 	if n == 0 {
 		return nil, true
 	}
-	return f.docCollect(at, from, step, make([]xmlNav, 0, n)), true
+	return f.docCollect(at, from, step, c.navBuf(n)), true
 }
 
 func (f *fastXPath) docCount(d *Doc, e int32, i int) int {
