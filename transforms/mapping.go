@@ -1399,10 +1399,7 @@ func (c *evalCtx) leafFastText(n *node) (s string, found, ok bool) {
 	p := e.paths[0]
 	switch {
 	case c.mode == inputXML && p.fast != nil && c.xmlRoot != nil:
-		at := c.xmlRoot
-		if c.item.has && c.item.nav != nil {
-			at = c.item.nav
-		}
+		at := c.contextNav()
 		return p.fast.text(at)
 	case c.mode == inputJSON && p.isJSON && !p.current:
 		// path1's JSON case for the two results that need no value: a

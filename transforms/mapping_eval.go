@@ -221,6 +221,15 @@ func (c *evalCtx) restoreItem(s savedItem) {
 	c.item, c.pos, c.last, c.grp = s.item, s.pos, s.last, s.grp
 }
 
+// contextNav is the context node of an XPath on XML input: the current
+// item's node, else the payload element.
+func (c *evalCtx) contextNav() *xmlNav {
+	if c.item.has && c.item.nav != nil {
+		return c.item.nav
+	}
+	return c.xmlRoot
+}
+
 // at makes it the current item.
 func (c *evalCtx) at(it item, pos, last int) {
 	c.item, c.pos, c.last = it, pos, last
@@ -331,10 +340,7 @@ func (c *evalCtx) pathText(i int) (any, error) {
 	if p.fast == nil || c.mode != inputXML || c.xmlRoot == nil {
 		return c.path(i)
 	}
-	ctxNav := c.xmlRoot
-	if c.item.has && c.item.nav != nil {
-		ctxNav = c.item.nav
-	}
+	ctxNav := c.contextNav()
 	s, found, handled := p.fast.text(ctxNav)
 	if !handled {
 		return c.path(i)
@@ -370,10 +376,7 @@ func (c *evalCtx) path1(i int) (any, error) {
 		if c.xmlRoot == nil {
 			return nil, nil
 		}
-		ctxNav := c.xmlRoot
-		if c.item.has && c.item.nav != nil {
-			ctxNav = c.item.nav
-		}
+		ctxNav := c.contextNav()
 		if p.current {
 			if c.item.has && c.item.nav == nil {
 				return c.item.val, nil
@@ -457,10 +460,7 @@ func evalXPath(p *xpathPool, at *xmlNav) (res any, err error) {
 // items evaluates a for-each expression into its items.
 func (c *evalCtx) items(e *compiled) ([]item, error) {
 	if e.single && c.mode == inputXML && c.xmlRoot != nil && e.paths[0].fast != nil {
-		at := c.xmlRoot
-		if c.item.has && c.item.nav != nil {
-			at = c.item.nav
-		}
+		at := c.contextNav()
 		if out, ok := e.paths[0].fast.items(c, at); ok {
 			return out, nil
 		}

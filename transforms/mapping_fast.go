@@ -364,7 +364,7 @@ func (c *evalCtx) navBuf(n int) []xmlNav {
 		c.navChunk, k = make([]xmlNav, 0, max(n, 2*cap(c.navChunk), 64)), 0
 	}
 	c.navChunk = c.navChunk[:k+n]
-	return c.navChunk[k:k:k+n]
+	return c.navChunk[k : k : k+n]
 }
 
 // collect appends the nodes steps[i:] select below e, in document order.
@@ -572,23 +572,39 @@ func (c *evalCtx) pathScalar(i int) (any, error) {
 // scalarNode is the first node path p selects in the current context, for
 // "." and the paths fastXPath walks over XML; handled is false otherwise.
 func (c *evalCtx) scalarNode(p *pathRef) (n xmlNav, found, handled bool) {
-	if c.mode != inputXML || c.xmlRoot == nil {
-		return xmlNav{}, false, false
-	}
-	at := c.xmlRoot
-	if c.item.has && c.item.nav != nil {
-		at = c.item.nav
-	}
+	at, ok := c.scalarAt(p)
 	switch {
+	case !ok:
+		return xmlNav{}, false, false
 	case p.current:
-		if c.item.has && c.item.nav == nil {
-			return xmlNav{}, false, false
-		}
 		return *at, true, true
-	case p.fast != nil:
-		return p.fast.firstNode(at)
 	}
-	return xmlNav{}, false, false
+	return p.fast.firstNode(at)
+}
+
+// scalarText is the string value of the node scalarNode finds, without
+// making a nav of it: the argument text a leafCall reads.
+func (c *evalCtx) scalarText(p *pathRef) (s string, found, handled bool) {
+	at, ok := c.scalarAt(p)
+	switch {
+	case !ok:
+		return "", false, false
+	case p.current:
+		return at.Value(), true, true
+	}
+	return p.fast.text(at)
+}
+
+// scalarAt is the context node for scalarNode; ok is false when p is not
+// one it reads.
+func (c *evalCtx) scalarAt(p *pathRef) (at *xmlNav, ok bool) {
+	if c.mode != inputXML || c.xmlRoot == nil {
+		return nil, false
+	}
+	if p.current {
+		return c.contextNav(), !c.item.has || c.item.nav != nil
+	}
+	return c.contextNav(), p.fast != nil
 }
 
 // leafCall is a leaf that is one call of number, decimal, pad or padRight
@@ -599,16 +615,26 @@ func (c *evalCtx) scalarNode(p *pathRef) (n xmlNav, found, handled bool) {
 // fastDec cannot hold, a context the shortcut does not walk) goes to the
 // general evaluation, which also makes every error.
 type leafCall struct {
-	fn   string // "number", "decimal", "pad", "padRight"
+	fn   leafFn
 	path int
 	n    int // decimal's scale, pad's width
 }
+
+// leafFn is the function a leafCall calls.
+type leafFn uint8
+
+const (
+	leafNumber leafFn = iota
+	leafDecimal
+	leafPad
+	leafPadRight
+)
 
 func compileLeafCall(d *direct) *leafCall {
 	if d == nil || d.kind != 'f' || len(d.args) == 0 || d.args[0].kind != 'p' {
 		return nil
 	}
-	l := &leafCall{fn: d.name, path: d.args[0].idx}
+	l := &leafCall{path: d.args[0].idx}
 	switch d.name {
 	case "number":
 		if len(d.args) == 1 {
@@ -622,38 +648,33 @@ func compileLeafCall(d *direct) *leafCall {
 		if !ok || d.name == "decimal" && (n < -30 || n > 30) {
 			return nil // roundTo's range error is the general path's to make
 		}
-		l.n = n
+		l.fn, l.n = map[string]leafFn{"decimal": leafDecimal, "pad": leafPad, "padRight": leafPadRight}[d.name], n
 		return l
 	}
 	return nil
 }
 
 // numeric: the call gives a decimal (written as a JSON number), not text.
-func (l *leafCall) numeric() bool { return l.fn == "number" || l.fn == "decimal" }
+func (l *leafCall) numeric() bool { return l.fn == leafNumber || l.fn == leafDecimal }
 
 // appendText appends the call's text to buf; found is false for nil (the
 // argument selected nothing or was blank), handled false when the general
 // evaluation must run.
 func (l *leafCall) appendText(c *evalCtx, e *compiled, buf []byte) (out []byte, found, handled bool) {
-	n, found, handled := c.scalarNode(e.paths[l.path])
+	s, found, handled := c.scalarText(e.paths[l.path])
 	if !handled || !found {
 		return buf, false, handled
 	}
-	s := n.Value()
-	if l.fn == "pad" || l.fn == "padRight" {
-		fill := byte('0')
-		if l.fn == "padRight" {
-			fill = ' '
+	switch l.fn {
+	case leafPad:
+		for k := l.n - utf8.RuneCountInString(s); k > 0; k-- {
+			buf = append(buf, '0')
 		}
-		k := l.n - utf8.RuneCountInString(s)
-		if l.fn == "padRight" {
-			buf = append(buf, s...)
-		}
-		for ; k > 0; k-- {
-			buf = append(buf, fill)
-		}
-		if l.fn == "pad" {
-			buf = append(buf, s...)
+		return append(buf, s...), true, true
+	case leafPadRight:
+		buf = append(buf, s...)
+		for k := l.n - utf8.RuneCountInString(s); k > 0; k-- {
+			buf = append(buf, ' ')
 		}
 		return buf, true, true
 	}
@@ -662,7 +683,7 @@ func (l *leafCall) appendText(c *evalCtx, e *compiled, buf []byte) (out []byte, 
 		return buf, false, true
 	}
 	d, ok := parseFastDec(s)
-	if ok && l.fn == "decimal" {
+	if ok && l.fn == leafDecimal {
 		d, ok = d.quantize(int32(-l.n), decHalfUp.Rounding)
 	}
 	if !ok {
