@@ -373,7 +373,7 @@ func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []
 	if s.attr {
 		for k := range e.Attr {
 			if s.matchAttr(&e.Attr[k]) {
-				out = append(out, xmlNav{root: root, cur: e, attr: k})
+				out = append(out, xmlNav{root: root, cur: e, attr: int32(k)})
 			}
 		}
 		return out
@@ -433,7 +433,7 @@ func (f *fastXPath) first(e *etree.Element, i int, root *etree.Element) (xmlNav,
 	if s.attr {
 		for k := range e.Attr {
 			if s.matchAttr(&e.Attr[k]) {
-				return xmlNav{root: root, cur: e, attr: k}, true
+				return xmlNav{root: root, cur: e, attr: int32(k)}, true
 			}
 		}
 		return xmlNav{}, false

@@ -18,16 +18,19 @@ import (
 type xmlNav struct {
 	root *etree.Element // the payload element
 	cur  etree.Token    // nil: the virtual root
-	attr int            // index into cur's attributes, -1 when not on one
-	// frag makes root itself the document node: its children are the
-	// top-level nodes (a SOAP Header's blocks, see Expr.BoolIn).
-	frag bool
 
 	// Doc mode (d != nil): the nav reads a Doc (xml_doc.go) and root and cur
 	// are unused. dr is the payload element, dn the current node (-1: the
 	// virtual root). attr indexes the element's attributes as above.
-	d      *Doc
+	d *Doc
+
+	attr   int32 // index into cur's attributes, -1 when not on one
 	dn, dr int32
+	// frag makes root itself the document node: its children are the
+	// top-level nodes (a SOAP Header's blocks, see Expr.BoolIn).
+	frag bool
+	// The fields are in this order, and attr an int32, to keep a nav in 48
+	// bytes: for-each items point to one each.
 }
 
 func newDocNav(d *Doc, payload int32) *xmlNav {
@@ -96,7 +99,7 @@ func (n *xmlNav) LocalName() string {
 		case n.dn < 0 || n.d.nodes[n.dn].kind != docElement:
 			return ""
 		case n.attr >= 0:
-			return n.d.str(n.d.attrs[n.d.nodes[n.dn].attr+int32(n.attr)].key)
+			return n.d.str(n.d.attrs[n.d.nodes[n.dn].attr+n.attr].key)
 		}
 		return n.d.local(n.dn)
 	}
@@ -119,7 +122,7 @@ func (n *xmlNav) NamespaceURL() string {
 		case n.dn < 0 || n.d.nodes[n.dn].kind != docElement:
 			return ""
 		case n.attr >= 0:
-			return n.d.uris[n.d.attrs[n.d.nodes[n.dn].attr+int32(n.attr)].ns]
+			return n.d.uris[n.d.attrs[n.d.nodes[n.dn].attr+n.attr].ns]
 		}
 		return n.d.uri(n.dn)
 	}
@@ -143,7 +146,7 @@ func (n *xmlNav) Value() string {
 		case n.dn < 0:
 			return n.d.text(n.dr)
 		case n.attr >= 0:
-			return n.d.str(n.d.attrs[n.d.nodes[n.dn].attr+int32(n.attr)].value)
+			return n.d.str(n.d.attrs[n.d.nodes[n.dn].attr+n.attr].value)
 		}
 		return n.d.text(n.dn)
 	}
@@ -236,8 +239,8 @@ func (n *xmlNav) MoveToNextAttribute() bool {
 		if e.kind != docElement {
 			return false
 		}
-		for i := n.attr + 1; i < int(e.nattr); i++ {
-			if !n.d.nsDecl(e.attr + int32(i)) {
+		for i := n.attr + 1; i < e.nattr; i++ {
+			if !n.d.nsDecl(e.attr + i) {
 				n.attr = i
 				return true
 			}
@@ -248,11 +251,11 @@ func (n *xmlNav) MoveToNextAttribute() bool {
 	if !ok {
 		return false
 	}
-	for i := n.attr + 1; i < len(e.Attr); i++ {
+	for i := int(n.attr) + 1; i < len(e.Attr); i++ {
 		if isNSDecl(e.Attr[i]) {
 			continue
 		}
-		n.attr = i
+		n.attr = int32(i)
 		return true
 	}
 	return false
