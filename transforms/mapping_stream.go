@@ -52,11 +52,20 @@ type xmlTags struct {
 	// decls are its namespace declarations as (prefix, URI), for the scope.
 	start string
 	decls [][2]string
+	// attrs: the attributes may be written one by one as they are
+	// computed, straight after open: nothing else lands in the start tag
+	// (no declarations, no xsi:nil, no tidying) and no key repeats (which
+	// would keep its first place with its last value).
+	attrs bool
 }
 
 func newXMLTags(n *node, tidy bool) *xmlTags {
 	t := &xmlTags{open: "<" + n.key, close: "</" + n.key + ">"}
-	if len(n.attrs) > 0 || n.nillable || n.spliceOnly || tidy {
+	if n.nillable || n.spliceOnly || tidy {
+		return t
+	}
+	if len(n.attrs) > 0 {
+		t.attrs = len(n.nsDecl) == 0 && plainAttrKeys(n.attrs)
 		return t
 	}
 	var c evalCtx // setAttr's rules for a declaration made twice
@@ -69,6 +78,21 @@ func newXMLTags(n *node, tidy bool) *xmlTags {
 	}
 	t.start = string(append(b, '>'))
 	return t
+}
+
+// plainAttrKeys: no key repeats and none declares a namespace.
+func plainAttrKeys(attrs []*node) bool {
+	for i, a := range attrs {
+		if _, decl := declPrefix(a.key); decl {
+			return false
+		}
+		for _, b := range attrs[:i] {
+			if b.key == a.key {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // element: n in element position (xmlElement).
@@ -235,6 +259,21 @@ func (c *evalCtx) streamBuild(n *node) error {
 		c.buf = append(c.buf, n.tags.start...)
 		return c.streamContent(n, text, n)
 	}
+	if n.tags.attrs {
+		c.nsMarks = append(c.nsMarks, len(c.nsScope))
+		c.buf = append(c.buf, n.tags.open...)
+		for _, a := range n.attrs {
+			v, err := c.attrText(a)
+			if err != nil {
+				return err
+			}
+			if v.ok {
+				c.buf = appendAttr(c.buf, a.key, v.s)
+			}
+		}
+		c.buf = append(c.buf, '>')
+		return c.streamContent(n, text, n)
+	}
 	c.collectDecls(n)
 	if src != n {
 		for _, ns := range src.nsDecl {
@@ -242,15 +281,9 @@ func (c *evalCtx) streamBuild(n *node) error {
 		}
 	}
 	for _, a := range src.attrs {
-		v, ok := c.streamLeafFast(a)
-		if !ok {
-			c.push(a.attrStep, 0)
-			var err error
-			v, err = c.leafValueString(a)
-			c.pop()
-			if err != nil {
-				return err
-			}
+		v, err := c.attrText(a)
+		if err != nil {
+			return err
 		}
 		if v.ok {
 			c.setAttr(a.key, v.s)
@@ -261,6 +294,17 @@ func (c *evalCtx) streamBuild(n *node) error {
 	}
 	c.startTag(n.tags.open)
 	return c.streamContent(src, text, n)
+}
+
+// attrText is an attribute's value; the attribute is named in the trail
+// only when the general evaluation, which may fail, runs.
+func (c *evalCtx) attrText(a *node) (leafText, error) {
+	if v, ok := c.streamLeafFast(a); ok {
+		return v, nil
+	}
+	c.push(a.attrStep, 0)
+	defer c.pop()
+	return c.leafValueString(a)
 }
 
 // streamContent writes what follows the start tag: src's text and children,
