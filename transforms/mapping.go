@@ -73,8 +73,13 @@ type node struct {
 	nillable   bool      // nil writes xsi:nil="true" (XML) or null (JSON)
 	cdata      bool      // XML output: text as a CDATA section
 	tags       *xmlTags  // XML output written as bytes: the element's fixed bytes (mapping_stream.go)
-	plain      bool      // XML output written as bytes: a leaf element streamPlain may write
-	attrStep   string    // an XML attribute's step in error trails: "@" and its name
+	// plain: a leaf that is one expression with a shortcut (compiled.single
+	// or leaf), with nothing around it (a leaf written as a YAML string has
+	// no let:, if:, for-each:, attributes or children): streamPlain and
+	// jsonPlain write it
+	plain    bool
+	jsonKey  string // JSON output: the key as written, with its colon
+	attrStep string // an XML attribute's step in error trails: "@" and its name
 }
 
 type letDef struct {
@@ -483,13 +488,16 @@ func (m *Mapping) compileNode(key string, yn ast.Node, env *compileEnv) (*node, 
 	yn = unwrap(yn)
 	line, col := nodePos(yn)
 	n := &node{key: key, line: line, col: col}
+	if m.output == bus.FormatJSON {
+		n.jsonKey = string(append(appendJSONString(nil, key), ':'))
+	}
 	switch t := yn.(type) {
 	case *ast.StringNode, *ast.LiteralNode:
 		c, err := compileExprAt(t, env)
 		if err != nil {
 			return nil, err
 		}
-		n.value = c
+		n.value, n.plain = c, c.single || c.leaf != nil
 	case *ast.IntegerNode, *ast.FloatNode:
 		d, _, err := apd.NewFromString(strings.ReplaceAll(t.GetToken().Value, "_", ""))
 		if err != nil {
@@ -1135,26 +1143,8 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		c.buf = append(c.buf, '}')
 		return true, nil
 	}
-	if s, found, ok := c.leafFastText(n); ok {
-		if !found {
-			return false, nil
-		}
-		c.buf = appendJSONString(c.buf, s)
-		return true, nil
-	}
-	if l := n.leafCall(); l != nil {
-		if l.numeric() {
-			buf, found, ok := l.appendText(c, n.value, c.buf)
-			if ok {
-				c.buf = buf
-				return found, nil
-			}
-		} else if s, found, ok := c.leafCallText(n); ok {
-			if found {
-				c.buf = appendJSONString(c.buf, s)
-			}
-			return found, nil
-		}
+	if w, ok := c.jsonLeafFast(n); ok {
+		return w, nil
 	}
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
@@ -1164,6 +1154,47 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		return false, &runError{c.trailString(), n.value, err, ""}
 	}
 	return true, nil
+}
+
+// jsonLeafFast writes a leaf's value through a shortcut; ok is false when
+// leafValue must run. written is false for nil (nothing written).
+func (c *evalCtx) jsonLeafFast(n *node) (written, ok bool) {
+	if s, found, ok := c.leafFastText(n); ok {
+		if found {
+			c.buf = appendJSONString(c.buf, s)
+		}
+		return found, true
+	}
+	if l := n.leafCall(); l != nil {
+		if l.numeric() {
+			if buf, found, ok := l.appendText(c, n.value, c.buf); ok {
+				c.buf = buf
+				return found, true
+			}
+		} else if s, found, ok := c.leafCallText(n); ok {
+			if found {
+				c.buf = appendJSONString(c.buf, s)
+			}
+			return found, true
+		}
+	}
+	return false, false
+}
+
+// jsonPlain writes a plain field (node.plain) as jsonField would, without
+// naming it in the trail: the shortcuts cannot fail. ok is false when
+// they decline and jsonField must write the field.
+func (c *evalCtx) jsonPlain(f *node, first bool) (written, ok bool) {
+	mark := len(c.buf)
+	if !first {
+		c.buf = append(c.buf, ',')
+	}
+	c.buf = append(c.buf, f.jsonKey...)
+	written, ok = c.jsonLeafFast(f)
+	if !written {
+		c.buf = c.buf[:mark] // a nil leaf is omitted
+	}
+	return written, ok
 }
 
 // jsonFields writes the fields of an object; a choose: or call: among them
@@ -1186,6 +1217,12 @@ func (c *evalCtx) jsonFields(fields []*node, first *bool) error {
 			}
 			c.leaveSplice(mark)
 			continue
+		}
+		if f.plain {
+			if w, ok := c.jsonPlain(f, *first); ok {
+				*first = *first && !w
+				continue
+			}
 		}
 		w, err := c.jsonField(f, *first)
 		if err != nil {
@@ -1221,8 +1258,7 @@ func (c *evalCtx) jsonField(f *node, first bool) (bool, error) {
 	if !first {
 		c.buf = append(c.buf, ',')
 	}
-	c.buf = appendJSONString(c.buf, f.key)
-	c.buf = append(c.buf, ':')
+	c.buf = append(c.buf, f.jsonKey...)
 	c.push(f.key, 0)
 	defer c.pop()
 	if f.forEach != nil {

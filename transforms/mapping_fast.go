@@ -635,23 +635,32 @@ func compileLeafCall(d *direct) *leafCall {
 		return nil
 	}
 	l := &leafCall{path: d.args[0].idx}
-	switch d.name {
-	case "number":
-		if len(d.args) == 1 {
-			return l
-		}
-	case "decimal", "pad", "padRight":
-		if len(d.args) != 2 || d.args[1].kind != 'l' {
-			return nil
-		}
-		n, ok := d.args[1].val.(int)
-		if !ok || d.name == "decimal" && (n < -30 || n > 30) {
-			return nil // roundTo's range error is the general path's to make
-		}
-		l.fn, l.n = map[string]leafFn{"decimal": leafDecimal, "pad": leafPad, "padRight": leafPadRight}[d.name], n
+	if len(d.args) == 1 && (d.name == "number" || d.name == "decimal") {
+		// decimal(x) is number(x) for a blank (nil) and for text fastDec
+		// reads (the same decimal, the same text); where they differ, text
+		// that is not a number, fastDec cannot read it and the general
+		// evaluation decides.
 		return l
 	}
-	return nil
+	switch d.name {
+	case "decimal":
+		l.fn = leafDecimal
+	case "pad":
+		l.fn = leafPad
+	case "padRight":
+		l.fn = leafPadRight
+	default:
+		return nil
+	}
+	if len(d.args) != 2 || d.args[1].kind != 'l' {
+		return nil
+	}
+	n, ok := d.args[1].val.(int)
+	if !ok || l.fn == leafDecimal && (n < -30 || n > 30) {
+		return nil // roundTo's range error is the general path's to make
+	}
+	l.n = n
+	return l
 }
 
 // numeric: the call gives a decimal (written as a JSON number), not text.

@@ -106,9 +106,6 @@ func (s *streamCheck) element(n *node) bool {
 		return true
 	}
 	n.tags = newXMLTags(n, s.tidy)
-	n.plain = n.tags.start != "" && n.forEach == nil && len(n.lets) == 0 && n.cond == nil &&
-		!n.spliceOnly && len(n.children) == 0 && !n.isLiteral && n.value != nil &&
-		(n.value.single || n.value.leaf != nil)
 	if n.spliceOnly {
 		return s.splice(n.children[0].splice, false)
 	}
@@ -325,7 +322,7 @@ func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
 // content adds nothing else to the element).
 func (c *evalCtx) streamChildren(n *node) error {
 	for _, ch := range n.children {
-		if ch.plain && c.streamPlain(ch) {
+		if ch.plain && ch.tags.start != "" && c.streamPlain(ch) {
 			continue
 		}
 		var err error
@@ -341,15 +338,13 @@ func (c *evalCtx) streamChildren(n *node) error {
 	return nil
 }
 
-// streamPlain writes a plain element (streamCheck.element): a leaf with a
-// fixed start tag whose text a shortcut reads. Most elements of a real
-// mapping are one, and none of what streamElement does around the text
-// applies to them: no let:, if: or for-each:, no attributes, no children
-// to scope namespaces for, and the shortcuts cannot fail, so the output
-// node need not be named for an error (push). ok is false when the
-// general route must write the element: the shortcut declined (it is
-// then run again there, reading the same input), or the text is nil on a
-// nillable: element.
+// streamPlain writes a plain element (node.plain) with a fixed start tag.
+// Most elements of a real mapping are one, and none of what streamElement
+// does around the text applies to them: no let:, if: or for-each:, no
+// attributes, no children to scope namespaces for, and the shortcuts
+// cannot fail, so the output node need not be named for an error (push).
+// ok is false when the shortcut declines: the general route then writes
+// the element, running it again on the same input.
 func (c *evalCtx) streamPlain(n *node) (ok bool) {
 	c.text = c.text[:0] // as streamBuild: the parent's texts are written
 	t, ok := c.streamLeafFast(n)
@@ -357,7 +352,7 @@ func (c *evalCtx) streamPlain(n *node) (ok bool) {
 	case !ok:
 		return false
 	case !t.ok:
-		return !n.nillable
+		return true // nil: no element (a plain leaf is not nillable:)
 	}
 	c.buf = append(c.buf, n.tags.start...)
 	c.writeText(t.s, n.cdata)
