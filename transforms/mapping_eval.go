@@ -92,8 +92,10 @@ type evalCtx struct {
 	text []byte
 	// item slices of for-each loops by loop depth (itemBuf)
 	itemBufs [][]item
-	// the nodes of for-each items, for the whole Apply (navBuf)
+	// the nodes of for-each items, for the whole Apply (navBuf), and how
+	// many this Apply took
 	navChunk   []xmlNav
+	navUsed    int
 	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
 	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
@@ -183,10 +185,15 @@ func (c *evalCtx) reset() {
 		clear(b[:cap(b)]) // they point into this message's tree
 	}
 	clear(c.navChunk)
-	c.navChunk = c.navChunk[:0]
-	if cap(c.navChunk) > maxNavChunk {
+	switch {
+	case c.navUsed > maxNavChunk || cap(c.navChunk) > maxNavChunk:
 		c.navChunk = nil
+	case c.navUsed > cap(c.navChunk): // some navs did not fit: room for all next time
+		c.navChunk = make([]xmlNav, 0, c.navUsed)
+	default:
+		c.navChunk = c.navChunk[:0]
 	}
+	c.navUsed = 0
 	c.depth, c.nested = 0, 0
 	clear(c.stack)
 	c.stack = c.stack[:0]

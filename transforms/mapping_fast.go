@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/beevik/etree"
 	"github.com/expr-lang/expr/ast"
@@ -262,11 +263,14 @@ func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element, c *e
 	if step == len(f.steps) {
 		return append(c.navBuf(1), xmlNav{root: root, cur: from, attr: -1})
 	}
+	if c != nil {
+		return c.navCollect(func(out []xmlNav) []xmlNav { return f.collect(from, step, root, out) })
+	}
 	n := f.count(from, step)
 	if n == 0 {
 		return nil
 	}
-	return f.collect(from, step, root, c.navBuf(n))
+	return f.collect(from, step, root, make([]xmlNav, 0, n))
 }
 
 // count is the number of nodes steps[i:] select below e.
@@ -358,6 +362,7 @@ func (c *evalCtx) navBuf(n int) []xmlNav {
 	if c == nil {
 		return make([]xmlNav, 0, n)
 	}
+	c.navUsed += n
 	k := len(c.navChunk)
 	if cap(c.navChunk)-k < n {
 		// A new chunk; the old one stays with the items using it.
@@ -365,6 +370,22 @@ func (c *evalCtx) navBuf(n int) []xmlNav {
 	}
 	c.navChunk = c.navChunk[:k+n]
 	return c.navChunk[k : k : k+n]
+}
+
+// navCollect is the navs collect appends to the empty slice it is given:
+// the free part of the chunk navBuf cuts from, so that a walk need not
+// count its nodes first to size their slice. A walk that outgrows the
+// free part goes on in an array append makes, which its items keep; reset
+// then sizes the next message's chunk for all the navs this one took.
+func (c *evalCtx) navCollect(collect func([]xmlNav) []xmlNav) []xmlNav {
+	k := len(c.navChunk)
+	free := c.navChunk[k:]
+	out := collect(free)
+	c.navUsed += len(out)
+	if len(out) > 0 && len(out) <= cap(free) && unsafe.SliceData(out) == unsafe.SliceData(free) {
+		c.navChunk = c.navChunk[:k+len(out)]
+	}
+	return out[:len(out):len(out)]
 }
 
 // collect appends the nodes steps[i:] select below e, in document order.

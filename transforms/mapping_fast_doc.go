@@ -59,11 +59,14 @@ func (f *fastXPath) docSelected(at *xmlNav, c *evalCtx) (found []xmlNav, handled
 	if step == len(f.steps) {
 		return append(c.navBuf(1), xmlNav{d: at.d, dr: at.dr, dn: from, attr: -1}), true
 	}
+	if c != nil {
+		return c.navCollect(func(out []xmlNav) []xmlNav { return f.docCollect(at, from, step, out) }), true
+	}
 	n := f.docCount(at.d, from, step)
 	if n == 0 {
 		return nil, true
 	}
-	return f.docCollect(at, from, step, c.navBuf(n)), true
+	return f.docCollect(at, from, step, make([]xmlNav, 0, n)), true
 }
 
 func (f *fastXPath) docCount(d *Doc, e int32, i int) int {
