@@ -15,13 +15,16 @@ import (
 // element or attribute by its local name whatever its namespace. A prefixed
 // name test (declared in the mapping's namespaces) compares the namespace URI
 // through NamespaceURL().
+//
+// The fields are in this order, and attr an int32, to keep a nav in 48
+// bytes: every for-each item over XML points to one.
 type xmlNav struct {
 	root *etree.Element // the payload element
 	cur  etree.Token    // nil: the virtual root
 
 	// Doc mode (d != nil): the nav reads a Doc (xml_doc.go) and root and cur
 	// are unused. dr is the payload element, dn the current node (-1: the
-	// virtual root). attr indexes the element's attributes as above.
+	// virtual root). attr indexes the element's attributes as in a tree.
 	d *Doc
 
 	attr   int32 // index into cur's attributes, -1 when not on one
@@ -29,8 +32,6 @@ type xmlNav struct {
 	// frag makes root itself the document node: its children are the
 	// top-level nodes (a SOAP Header's blocks, see Expr.BoolIn).
 	frag bool
-	// The fields are in this order, and attr an int32, to keep a nav in 48
-	// bytes: for-each items point to one each.
 }
 
 func newDocNav(d *Doc, payload int32) *xmlNav {
