@@ -9,14 +9,7 @@ func (s *fastStep) matchDoc(d *Doc, e int32) bool {
 	if s.any {
 		return true
 	}
-	// Names in one document often have the same length (ITEMNO_ACC,
-	// GL_ACCOUNT, COSTCENTER): a first byte that differs settles most
-	// without the call comparing them. s.local is never empty.
-	n := &d.nodes[e]
-	if int(n.name.end-n.name.off) != len(s.local) || d.src[n.name.off] != s.local[0] {
-		return false
-	}
-	return d.str(n.name) == s.local && (!s.hasNS || d.uris[n.ns] == s.ns)
+	return d.local(e) == s.local && (!s.hasNS || d.uri(e) == s.ns)
 }
 
 func (s *fastStep) matchDocAttr(d *Doc, a int32) bool {
