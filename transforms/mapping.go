@@ -73,7 +73,13 @@ type node struct {
 	nillable   bool      // nil writes xsi:nil="true" (XML) or null (JSON)
 	cdata      bool      // XML output: text as a CDATA section
 	tags       *xmlTags  // XML output written as bytes: the element's fixed bytes (mapping_stream.go)
-	attrStep   string    // an XML attribute's step in error trails: "@" and its name
+	// plain: a leaf that is one expression with a shortcut (compiled.single
+	// or leaf), with nothing around it (a leaf written as a YAML string has
+	// no let:, if:, for-each:, attributes or children): streamPlain and
+	// jsonPlain write it
+	plain    bool
+	jsonKey  string // JSON output: the key as written, with its colon
+	attrStep string // an XML attribute's step in error trails: "@" and its name
 }
 
 type letDef struct {
@@ -482,13 +488,16 @@ func (m *Mapping) compileNode(key string, yn ast.Node, env *compileEnv) (*node, 
 	yn = unwrap(yn)
 	line, col := nodePos(yn)
 	n := &node{key: key, line: line, col: col}
+	if m.output == bus.FormatJSON {
+		n.jsonKey = string(append(appendJSONString(nil, key), ':'))
+	}
 	switch t := yn.(type) {
 	case *ast.StringNode, *ast.LiteralNode:
 		c, err := compileExprAt(t, env)
 		if err != nil {
 			return nil, err
 		}
-		n.value = c
+		n.value, n.plain = c, c.single || c.leaf != nil
 	case *ast.IntegerNode, *ast.FloatNode:
 		d, _, err := apd.NewFromString(strings.ReplaceAll(t.GetToken().Value, "_", ""))
 		if err != nil {
@@ -1134,26 +1143,8 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		c.buf = append(c.buf, '}')
 		return true, nil
 	}
-	if s, found, ok := c.leafFastText(n); ok {
-		if !found {
-			return false, nil
-		}
-		c.buf = appendJSONString(c.buf, s)
-		return true, nil
-	}
-	if l := n.leafCall(); l != nil {
-		if l.numeric() {
-			buf, found, ok := l.appendText(c, n.value, c.buf)
-			if ok {
-				c.buf = buf
-				return found, nil
-			}
-		} else if s, found, ok := c.leafCallText(n); ok {
-			if found {
-				c.buf = appendJSONString(c.buf, s)
-			}
-			return found, nil
-		}
+	if w, ok := c.jsonLeafFast(n); ok {
+		return w, nil
 	}
 	v, err := c.leafValue(n)
 	if err != nil || v == nil {
@@ -1163,6 +1154,47 @@ func (c *evalCtx) jsonContent(n *node) (bool, error) {
 		return false, &runError{c.trailString(), n.value, err, ""}
 	}
 	return true, nil
+}
+
+// jsonLeafFast writes a leaf's value through a shortcut; ok is false when
+// leafValue must run. written is false for nil (nothing written).
+func (c *evalCtx) jsonLeafFast(n *node) (written, ok bool) {
+	if s, found, ok := c.leafFastText(n); ok {
+		if found {
+			c.buf = appendJSONString(c.buf, s)
+		}
+		return found, true
+	}
+	if l := n.leafCall(); l != nil {
+		if l.numeric() {
+			if buf, found, ok := l.appendText(c, n.value, c.buf); ok {
+				c.buf = buf
+				return found, true
+			}
+		} else if s, found, ok := c.leafCallText(n); ok {
+			if found {
+				c.buf = appendJSONString(c.buf, s)
+			}
+			return found, true
+		}
+	}
+	return false, false
+}
+
+// jsonPlain writes a plain field (node.plain) as jsonField would, without
+// naming it in the trail: the shortcuts cannot fail. ok is false when
+// they decline and jsonField must write the field.
+func (c *evalCtx) jsonPlain(f *node, first bool) (written, ok bool) {
+	mark := len(c.buf)
+	if !first {
+		c.buf = append(c.buf, ',')
+	}
+	c.buf = append(c.buf, f.jsonKey...)
+	written, ok = c.jsonLeafFast(f)
+	if !written {
+		c.buf = c.buf[:mark] // a nil leaf is omitted
+	}
+	return written, ok
 }
 
 // jsonFields writes the fields of an object; a choose: or call: among them
@@ -1185,6 +1217,12 @@ func (c *evalCtx) jsonFields(fields []*node, first *bool) error {
 			}
 			c.leaveSplice(mark)
 			continue
+		}
+		if f.plain {
+			if w, ok := c.jsonPlain(f, *first); ok {
+				*first = *first && !w
+				continue
+			}
 		}
 		w, err := c.jsonField(f, *first)
 		if err != nil {
@@ -1220,8 +1258,7 @@ func (c *evalCtx) jsonField(f *node, first bool) (bool, error) {
 	if !first {
 		c.buf = append(c.buf, ',')
 	}
-	c.buf = appendJSONString(c.buf, f.key)
-	c.buf = append(c.buf, ':')
+	c.buf = append(c.buf, f.jsonKey...)
 	c.push(f.key, 0)
 	defer c.pop()
 	if f.forEach != nil {
@@ -1328,8 +1365,18 @@ func (c *evalCtx) leafString(n *node) (leafText, error) {
 // streamBuild empties c.text when it starts the next element, by which
 // time the view has been written out.
 func (c *evalCtx) streamLeafString(n *node) (leafText, error) {
+	if t, ok := c.streamLeafFast(n); ok {
+		return t, nil
+	}
+	return c.leafValueString(n)
+}
+
+// streamLeafFast is the shortcut half of streamLeafString; ok is false when
+// leafValueString must run. It cannot fail, so its callers need not name
+// the output node (push) until they fall back.
+func (c *evalCtx) streamLeafFast(n *node) (t leafText, ok bool) {
 	if s, found, ok := c.leafFastText(n); ok {
-		return leafText{s, found}, nil
+		return leafText{s, found}, true
 	}
 	if l := n.leafCall(); l != nil {
 		start := len(c.text)
@@ -1337,13 +1384,13 @@ func (c *evalCtx) streamLeafString(n *node) (leafText, error) {
 		if ok {
 			c.text = b
 			if !found {
-				return leafText{}, nil
+				return leafText{}, true
 			}
 			b = b[start:]
-			return leafText{unsafe.String(unsafe.SliceData(b), len(b)), true}, nil
+			return leafText{unsafe.String(unsafe.SliceData(b), len(b)), true}, true
 		}
 	}
-	return c.leafValueString(n)
+	return leafText{}, false
 }
 
 func (c *evalCtx) leafValueString(n *node) (leafText, error) {
@@ -1388,10 +1435,7 @@ func (c *evalCtx) leafFastText(n *node) (s string, found, ok bool) {
 	p := e.paths[0]
 	switch {
 	case c.mode == inputXML && p.fast != nil && c.xmlRoot != nil:
-		at := c.xmlRoot
-		if c.item.has && c.item.nav != nil {
-			at = c.item.nav
-		}
+		at := c.contextNav()
 		return p.fast.text(at)
 	case c.mode == inputJSON && p.isJSON && !p.current:
 		// path1's JSON case for the two results that need no value: a

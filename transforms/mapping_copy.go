@@ -513,7 +513,7 @@ func (c *evalCtx) identityCopy(id *identity) (*etree.Element, error) {
 			if !ok || (x.attr >= 0) != r.attr {
 				continue // the pattern picked a root, text or comment node
 			}
-			k := matchKey{el, x.attr}
+			k := matchKey{el, int(x.attr)}
 			if _, taken := c.matched[k]; !taken { // the first rule that matches wins
 				c.matched[k] = r
 			}
@@ -557,7 +557,7 @@ func (c *evalCtx) identityCopy(id *identity) (*etree.Element, error) {
 
 // navAt is a navigator on an input element (attr < 0) or one of its attributes.
 func (c *evalCtx) navAt(el *etree.Element, attr int) *xmlNav {
-	return &xmlNav{root: c.xmlRoot.root, cur: el, attr: attr}
+	return &xmlNav{root: c.xmlRoot.root, cur: el, attr: int32(attr)}
 }
 
 func (c *evalCtx) copyNode(id *identity, src, parent *etree.Element) error {

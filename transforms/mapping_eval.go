@@ -91,7 +91,11 @@ type evalCtx struct {
 	// start tag and the text are written (streamLeafString)
 	text []byte
 	// item slices of for-each loops by loop depth (itemBuf)
-	itemBufs   [][]item
+	itemBufs [][]item
+	// the nodes of for-each items, for the whole Apply (navBuf), and how
+	// many this Apply took
+	navChunk   []xmlNav
+	navUsed    int
 	nsScope    [][2]string     // streamed XML: namespace declarations of the open elements
 	nsMarks    []int           // streamed XML: where each open element's declarations start in nsScope
 	elems      []etree.Element // output elements not handed out yet (newElement)
@@ -180,6 +184,16 @@ func (c *evalCtx) reset() {
 	for _, b := range c.itemBufs {
 		clear(b[:cap(b)]) // they point into this message's tree
 	}
+	clear(c.navChunk)
+	switch {
+	case c.navUsed > maxNavChunk || cap(c.navChunk) > maxNavChunk:
+		c.navChunk = nil
+	case c.navUsed > cap(c.navChunk): // some navs did not fit: room for all next time
+		c.navChunk = make([]xmlNav, 0, c.navUsed)
+	default:
+		c.navChunk = c.navChunk[:0]
+	}
+	c.navUsed = 0
 	c.depth, c.nested = 0, 0
 	clear(c.stack)
 	c.stack = c.stack[:0]
@@ -212,6 +226,15 @@ type savedItem struct {
 func (c *evalCtx) saveItem() savedItem { return savedItem{c.item, c.pos, c.last, c.grp} }
 func (c *evalCtx) restoreItem(s savedItem) {
 	c.item, c.pos, c.last, c.grp = s.item, s.pos, s.last, s.grp
+}
+
+// contextNav is the context node of an XPath on XML input: the current
+// item's node, else the payload element.
+func (c *evalCtx) contextNav() *xmlNav {
+	if c.item.has && c.item.nav != nil {
+		return c.item.nav
+	}
+	return c.xmlRoot
 }
 
 // at makes it the current item.
@@ -324,10 +347,7 @@ func (c *evalCtx) pathText(i int) (any, error) {
 	if p.fast == nil || c.mode != inputXML || c.xmlRoot == nil {
 		return c.path(i)
 	}
-	ctxNav := c.xmlRoot
-	if c.item.has && c.item.nav != nil {
-		ctxNav = c.item.nav
-	}
+	ctxNav := c.contextNav()
 	s, found, handled := p.fast.text(ctxNav)
 	if !handled {
 		return c.path(i)
@@ -363,10 +383,7 @@ func (c *evalCtx) path1(i int) (any, error) {
 		if c.xmlRoot == nil {
 			return nil, nil
 		}
-		ctxNav := c.xmlRoot
-		if c.item.has && c.item.nav != nil {
-			ctxNav = c.item.nav
-		}
+		ctxNav := c.contextNav()
 		if p.current {
 			if c.item.has && c.item.nav == nil {
 				return c.item.val, nil
@@ -450,10 +467,7 @@ func evalXPath(p *xpathPool, at *xmlNav) (res any, err error) {
 // items evaluates a for-each expression into its items.
 func (c *evalCtx) items(e *compiled) ([]item, error) {
 	if e.single && c.mode == inputXML && c.xmlRoot != nil && e.paths[0].fast != nil {
-		at := c.xmlRoot
-		if c.item.has && c.item.nav != nil {
-			at = c.item.nav
-		}
+		at := c.contextNav()
 		if out, ok := e.paths[0].fast.items(c, at); ok {
 			return out, nil
 		}

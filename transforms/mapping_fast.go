@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/beevik/etree"
 	"github.com/expr-lang/expr/ast"
@@ -227,7 +228,7 @@ func (f *fastXPath) start(at *xmlNav) (from *etree.Element, step int, ok bool) {
 // nodes evaluates the path from at into a node-set (nil when empty), as
 // evalXPath would. handled is false when the general engine must run.
 func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
-	found, handled := f.selected(at)
+	found, handled := f.selected(at, nil)
 	if len(found) == 0 {
 		return nil, handled
 	}
@@ -239,10 +240,11 @@ func (f *fastXPath) nodes(at *xmlNav) (res any, handled bool) {
 }
 
 // selected is the nodes the path selects from at (none when it selects
-// nothing); handled is false when the general engine must run.
-func (f *fastXPath) selected(at *xmlNav) (found []xmlNav, handled bool) {
+// nothing); handled is false when the general engine must run. c, when
+// not nil, provides the slice (navBuf).
+func (f *fastXPath) selected(at *xmlNav, c *evalCtx) (found []xmlNav, handled bool) {
 	if at.d != nil {
-		return f.docSelected(at)
+		return f.docSelected(at, c)
 	}
 	from, step, ok := f.start(at)
 	if !ok {
@@ -251,15 +253,18 @@ func (f *fastXPath) selected(at *xmlNav) (found []xmlNav, handled bool) {
 	if step < 0 {
 		return nil, true
 	}
-	return f.all(from, step, at.root), true
+	return f.all(from, step, at.root, c), true
 }
 
 // all is the nodes steps[step:] select below from, in a slice of exactly
 // their number: a for-each over hundreds of items would otherwise grow it
 // step by step, copying nodes that hold pointers.
-func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element) []xmlNav {
+func (f *fastXPath) all(from *etree.Element, step int, root *etree.Element, c *evalCtx) []xmlNav {
 	if step == len(f.steps) {
-		return []xmlNav{{root: root, cur: from, attr: -1}}
+		return append(c.navBuf(1), xmlNav{root: root, cur: from, attr: -1})
+	}
+	if c != nil {
+		return c.navCollect(func(out []xmlNav) []xmlNav { return f.collect(from, step, root, out) })
 	}
 	n := f.count(from, step)
 	if n == 0 {
@@ -297,9 +302,10 @@ func (f *fastXPath) count(e *etree.Element, i int) int {
 }
 
 // items is the for-each items of the path from at, as items makes them of
-// the node-set nodes gives, without the node-set.
+// the node-set nodes gives, without the node-set. The items' nodes are cut
+// from c's nav chunk (navBuf).
 func (f *fastXPath) items(c *evalCtx, at *xmlNav) (out []item, handled bool) {
-	found, handled := f.selected(at)
+	found, handled := f.selected(at, c)
 	if len(found) == 0 {
 		return nil, handled
 	}
@@ -340,13 +346,55 @@ func (c *evalCtx) itemBuf(n int) []item {
 	return b
 }
 
+// maxNavChunk is the largest nav chunk an evalCtx keeps between Applies.
+const maxNavChunk = 4096
+
+// navBuf is an empty slice with room for n navs, for the nodes a walk
+// selects; with c nil (no evaluation to tie them to), newly allocated.
+// Otherwise it is cut from a chunk that serves the whole Apply: a for-each
+// over hundreds of nodes would else allocate (and the collector scan) a
+// slice of navs per loop per message. No two calls in one Apply share
+// memory, as the navs are pointed to by items, group members, variables
+// and template contexts until the Apply ends; reset clears the chunk and
+// takes it over for the next message, when nothing can point into it any
+// more (the output holds no navs).
+func (c *evalCtx) navBuf(n int) []xmlNav {
+	if c == nil {
+		return make([]xmlNav, 0, n)
+	}
+	c.navUsed += n
+	k := len(c.navChunk)
+	if cap(c.navChunk)-k < n {
+		// A new chunk; the old one stays with the items using it.
+		c.navChunk, k = make([]xmlNav, 0, max(n, 2*cap(c.navChunk), 64)), 0
+	}
+	c.navChunk = c.navChunk[:k+n]
+	return c.navChunk[k : k : k+n]
+}
+
+// navCollect is the navs collect appends to the empty slice it is given:
+// the free part of the chunk navBuf cuts from, so that a walk need not
+// count its nodes first to size their slice. A walk that outgrows the
+// free part goes on in an array append makes, which its items keep; reset
+// then sizes the next message's chunk for all the navs this one took.
+func (c *evalCtx) navCollect(collect func([]xmlNav) []xmlNav) []xmlNav {
+	k := len(c.navChunk)
+	free := c.navChunk[k:]
+	out := collect(free)
+	c.navUsed += len(out)
+	if len(out) > 0 && len(out) <= cap(free) && unsafe.SliceData(out) == unsafe.SliceData(free) {
+		c.navChunk = c.navChunk[:k+len(out)]
+	}
+	return out[:len(out):len(out)]
+}
+
 // collect appends the nodes steps[i:] select below e, in document order.
 func (f *fastXPath) collect(e *etree.Element, i int, root *etree.Element, out []xmlNav) []xmlNav {
 	s := &f.steps[i]
 	if s.attr {
 		for k := range e.Attr {
 			if s.matchAttr(&e.Attr[k]) {
-				out = append(out, xmlNav{root: root, cur: e, attr: k})
+				out = append(out, xmlNav{root: root, cur: e, attr: int32(k)})
 			}
 		}
 		return out
@@ -406,7 +454,7 @@ func (f *fastXPath) first(e *etree.Element, i int, root *etree.Element) (xmlNav,
 	if s.attr {
 		for k := range e.Attr {
 			if s.matchAttr(&e.Attr[k]) {
-				return xmlNav{root: root, cur: e, attr: k}, true
+				return xmlNav{root: root, cur: e, attr: int32(k)}, true
 			}
 		}
 		return xmlNav{}, false
@@ -545,23 +593,39 @@ func (c *evalCtx) pathScalar(i int) (any, error) {
 // scalarNode is the first node path p selects in the current context, for
 // "." and the paths fastXPath walks over XML; handled is false otherwise.
 func (c *evalCtx) scalarNode(p *pathRef) (n xmlNav, found, handled bool) {
-	if c.mode != inputXML || c.xmlRoot == nil {
-		return xmlNav{}, false, false
-	}
-	at := c.xmlRoot
-	if c.item.has && c.item.nav != nil {
-		at = c.item.nav
-	}
+	at, ok := c.scalarAt(p)
 	switch {
+	case !ok:
+		return xmlNav{}, false, false
 	case p.current:
-		if c.item.has && c.item.nav == nil {
-			return xmlNav{}, false, false
-		}
 		return *at, true, true
-	case p.fast != nil:
-		return p.fast.firstNode(at)
 	}
-	return xmlNav{}, false, false
+	return p.fast.firstNode(at)
+}
+
+// scalarText is the string value of the node scalarNode finds, without
+// making a nav of it: the argument text a leafCall reads.
+func (c *evalCtx) scalarText(p *pathRef) (s string, found, handled bool) {
+	at, ok := c.scalarAt(p)
+	switch {
+	case !ok:
+		return "", false, false
+	case p.current:
+		return at.Value(), true, true
+	}
+	return p.fast.text(at)
+}
+
+// scalarAt is the context node for scalarNode; ok is false when p is not
+// one it reads.
+func (c *evalCtx) scalarAt(p *pathRef) (at *xmlNav, ok bool) {
+	if c.mode != inputXML || c.xmlRoot == nil {
+		return nil, false
+	}
+	if p.current {
+		return c.contextNav(), !c.item.has || c.item.nav != nil
+	}
+	return c.contextNav(), p.fast != nil
 }
 
 // leafCall is a leaf that is one call of number, decimal, pad or padRight
@@ -572,61 +636,75 @@ func (c *evalCtx) scalarNode(p *pathRef) (n xmlNav, found, handled bool) {
 // fastDec cannot hold, a context the shortcut does not walk) goes to the
 // general evaluation, which also makes every error.
 type leafCall struct {
-	fn   string // "number", "decimal", "pad", "padRight"
+	fn   leafFn
 	path int
 	n    int // decimal's scale, pad's width
 }
+
+// leafFn is the function a leafCall calls.
+type leafFn uint8
+
+const (
+	leafNumber leafFn = iota
+	leafDecimal
+	leafPad
+	leafPadRight
+)
 
 func compileLeafCall(d *direct) *leafCall {
 	if d == nil || d.kind != 'f' || len(d.args) == 0 || d.args[0].kind != 'p' {
 		return nil
 	}
-	l := &leafCall{fn: d.name, path: d.args[0].idx}
-	switch d.name {
-	case "number":
-		if len(d.args) == 1 {
-			return l
-		}
-	case "decimal", "pad", "padRight":
-		if len(d.args) != 2 || d.args[1].kind != 'l' {
-			return nil
-		}
-		n, ok := d.args[1].val.(int)
-		if !ok || d.name == "decimal" && (n < -30 || n > 30) {
-			return nil // roundTo's range error is the general path's to make
-		}
-		l.n = n
+	l := &leafCall{path: d.args[0].idx}
+	if len(d.args) == 1 && (d.name == "number" || d.name == "decimal") {
+		// decimal(x) is number(x) for a blank (nil) and for text fastDec
+		// reads (the same decimal, the same text); where they differ, text
+		// that is not a number, fastDec cannot read it and the general
+		// evaluation decides.
 		return l
 	}
-	return nil
+	switch d.name {
+	case "decimal":
+		l.fn = leafDecimal
+	case "pad":
+		l.fn = leafPad
+	case "padRight":
+		l.fn = leafPadRight
+	default:
+		return nil
+	}
+	if len(d.args) != 2 || d.args[1].kind != 'l' {
+		return nil
+	}
+	n, ok := d.args[1].val.(int)
+	if !ok || l.fn == leafDecimal && (n < -30 || n > 30) {
+		return nil // roundTo's range error is the general path's to make
+	}
+	l.n = n
+	return l
 }
 
 // numeric: the call gives a decimal (written as a JSON number), not text.
-func (l *leafCall) numeric() bool { return l.fn == "number" || l.fn == "decimal" }
+func (l *leafCall) numeric() bool { return l.fn == leafNumber || l.fn == leafDecimal }
 
 // appendText appends the call's text to buf; found is false for nil (the
 // argument selected nothing or was blank), handled false when the general
 // evaluation must run.
 func (l *leafCall) appendText(c *evalCtx, e *compiled, buf []byte) (out []byte, found, handled bool) {
-	n, found, handled := c.scalarNode(e.paths[l.path])
+	s, found, handled := c.scalarText(e.paths[l.path])
 	if !handled || !found {
 		return buf, false, handled
 	}
-	s := n.Value()
-	if l.fn == "pad" || l.fn == "padRight" {
-		fill := byte('0')
-		if l.fn == "padRight" {
-			fill = ' '
+	switch l.fn {
+	case leafPad:
+		for k := l.n - utf8.RuneCountInString(s); k > 0; k-- {
+			buf = append(buf, '0')
 		}
-		k := l.n - utf8.RuneCountInString(s)
-		if l.fn == "padRight" {
-			buf = append(buf, s...)
-		}
-		for ; k > 0; k-- {
-			buf = append(buf, fill)
-		}
-		if l.fn == "pad" {
-			buf = append(buf, s...)
+		return append(buf, s...), true, true
+	case leafPadRight:
+		buf = append(buf, s...)
+		for k := l.n - utf8.RuneCountInString(s); k > 0; k-- {
+			buf = append(buf, ' ')
 		}
 		return buf, true, true
 	}
@@ -635,7 +713,7 @@ func (l *leafCall) appendText(c *evalCtx, e *compiled, buf []byte) (out []byte, 
 		return buf, false, true
 	}
 	d, ok := parseFastDec(s)
-	if ok && l.fn == "decimal" {
+	if ok && l.fn == leafDecimal {
 		d, ok = d.quantize(int32(-l.n), decHalfUp.Rounding)
 	}
 	if !ok {

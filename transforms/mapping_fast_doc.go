@@ -41,7 +41,7 @@ func (f *fastXPath) docStart(at *xmlNav) (from int32, step int, ok bool) {
 	return at.dn, 0, true
 }
 
-func (f *fastXPath) docSelected(at *xmlNav) (found []xmlNav, handled bool) {
+func (f *fastXPath) docSelected(at *xmlNav, c *evalCtx) (found []xmlNav, handled bool) {
 	from, step, ok := f.docStart(at)
 	if !ok {
 		return nil, false
@@ -50,7 +50,10 @@ func (f *fastXPath) docSelected(at *xmlNav) (found []xmlNav, handled bool) {
 		return nil, true
 	}
 	if step == len(f.steps) {
-		return []xmlNav{{d: at.d, dr: at.dr, dn: from, attr: -1}}, true
+		return append(c.navBuf(1), xmlNav{d: at.d, dr: at.dr, dn: from, attr: -1}), true
+	}
+	if c != nil {
+		return c.navCollect(func(out []xmlNav) []xmlNav { return f.docCollect(at, from, step, out) }), true
 	}
 	n := f.docCount(at.d, from, step)
 	if n == 0 {
@@ -93,7 +96,7 @@ func (f *fastXPath) docCollect(at *xmlNav, e int32, i int, out []xmlNav) []xmlNa
 	if s.attr {
 		for a := el.attr; a < el.attr+el.nattr; a++ {
 			if s.matchDocAttr(d, a) {
-				out = append(out, xmlNav{d: d, dr: at.dr, dn: e, attr: int(a - el.attr)})
+				out = append(out, xmlNav{d: d, dr: at.dr, dn: e, attr: a - el.attr})
 			}
 		}
 		return out
@@ -121,7 +124,7 @@ func (f *fastXPath) docFirstNode(at *xmlNav) (n xmlNav, found, handled bool) {
 	if step < 0 {
 		return xmlNav{}, false, true
 	}
-	attr := -1
+	attr := int32(-1)
 	if step < len(f.steps) {
 		if from, attr = f.docFirst(at.d, from, step); from < 0 {
 			return xmlNav{}, false, true
@@ -132,13 +135,13 @@ func (f *fastXPath) docFirstNode(at *xmlNav) (n xmlNav, found, handled bool) {
 
 // docFirst is the first node steps[i:] select below e: an element and -1,
 // or an element and the index of its attribute; -1 when there is none.
-func (f *fastXPath) docFirst(d *Doc, e int32, i int) (node int32, attr int) {
+func (f *fastXPath) docFirst(d *Doc, e int32, i int) (node, attr int32) {
 	s := &f.steps[i]
 	el := &d.nodes[e]
 	if s.attr {
 		for a := el.attr; a < el.attr+el.nattr; a++ {
 			if s.matchDocAttr(d, a) {
-				return e, int(a - el.attr)
+				return e, a - el.attr
 			}
 		}
 		return -1, -1
@@ -169,12 +172,12 @@ func (f *fastXPath) docText(at *xmlNav) (s string, found, handled bool) {
 	}
 	d := at.d
 	if step < len(f.steps) {
-		var attr int
+		var attr int32
 		if from, attr = f.docFirst(d, from, step); from < 0 {
 			return "", false, true
 		}
 		if attr >= 0 {
-			return d.str(d.attrs[d.nodes[from].attr+int32(attr)].value), true, true
+			return d.str(d.attrs[d.nodes[from].attr+attr].value), true, true
 		}
 	}
 	return d.text(from), true, true

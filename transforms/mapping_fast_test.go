@@ -195,6 +195,7 @@ func TestScalarArgsMatchGeneral(t *testing.T) {
 		"decimal(./A, -1)", "decimal(./A, 40)", "decimal(./T, 2)", "number(./T)", "decimal(./N, 18)", "decimal(./A, 17)",
 		"pad(., 30)", "padRight(@seq, 3)", "pad(./T, 9)", "padRight(./Z, 2)", "pad(./A, -2)",
 		"string(./A)", "upper(./T)", "lower(./Z)", "trim(./T)", "normalize(.)", "string(@bad)",
+		"decimal(./X)", "decimal(./T)", "decimal(@bad)", "decimal(@seq)", "decimal(.)", "decimal(./M)",
 	}
 	var b strings.Builder
 	b.WriteString("output: json\nbody:\n  r:\n    for-each: /*/item\n")
@@ -232,28 +233,33 @@ body:
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(src string) string {
+	// From an etree tree and from a Doc (the fast walks differ).
+	run := func(src string, fromDoc bool) string {
 		m, err := CompileMapping("scalar.yaml", []byte(src), "")
 		if err != nil {
 			t.Fatalf("%s\n%v", src, err)
 		}
 		in := jsonMsg("")
 		in.Format, in.Root = bus.FormatXML, doc.Root()
+		if fromDoc {
+			in = docInput(t, in)
+		}
 		return outcome(t, m, in)
 	}
 	// The last mapping must produce output, not a fault, to test anything.
-	if out := run(srcs[len(srcs)-1]); strings.HasPrefix(out, "fault") {
+	if out := run(srcs[len(srcs)-1], false); strings.HasPrefix(out, "fault") {
 		t.Fatalf("the mapping with several shortcut texts fails: %s", out)
 	}
 	faults := 0
 	for _, src := range srcs {
 		var general string
-		withoutFastPaths(func() { general = run(src) })
-		fast := run(src)
-		if fast != general {
-			t.Errorf("%s\ngeneral:  %s\nshortcut: %s", src, general, fast)
+		withoutFastPaths(func() { general = run(src, false) })
+		for _, doc := range []bool{false, true} {
+			if fast := run(src, doc); fast != general {
+				t.Errorf("%s\n(from a Doc: %v)\ngeneral:  %s\nshortcut: %s", src, doc, general, fast)
+			}
 		}
-		if strings.HasPrefix(fast, "fault") {
+		if strings.HasPrefix(general, "fault") {
 			faults++
 		}
 	}
@@ -263,10 +269,11 @@ body:
 }
 
 // TestItemBuffersMatchGeneral: for-each loops at the same depth take over
-// each other's item slices (itemBuf). Sibling loops, loops nested in them,
-// a template called with a context from inside a loop, group-by with sort,
-// and a second message through the same pooled contexts must give what the
-// general path gives.
+// each other's item slices (itemBuf), and their nodes come from one chunk
+// per evaluation (navBuf). Sibling loops, loops nested in them, a template
+// called with a context from inside a loop, group-by with sort, and a
+// second message through the same pooled contexts must give what the
+// general path gives, from a tree and from a Doc.
 func TestItemBuffersMatchGeneral(t *testing.T) {
 	const src = `
 output: xml
@@ -310,7 +317,7 @@ body:
 			`<g k="1"><l n="3" cat="x"/><l n="4" cat="z"><s>d</s><s>e</s><s>f</s></l></g></d>`,
 		`<d><g k="9"><l n="7" cat="q"><s>z</s></l></g></d>`,
 	}
-	run := func() string {
+	run := func(fromDoc bool) string {
 		m, err := CompileMapping("items.yaml", []byte(src), "")
 		if err != nil {
 			t.Fatal(err)
@@ -324,17 +331,204 @@ body:
 				}
 				in := jsonMsg("")
 				in.Format, in.Root = bus.FormatXML, doc.Root()
+				if fromDoc {
+					in = docInput(t, in)
+				}
 				out.WriteString(outcome(t, m, in) + "\n")
 			}
 		}
 		return out.String()
 	}
 	var general string
-	withoutFastPaths(func() { general = run() })
-	if fast := run(); fast != general {
-		t.Errorf("general:\n%s\nshortcut:\n%s", general, fast)
+	withoutFastPaths(func() { general = run(false) })
+	for _, fromDoc := range []bool{false, true} {
+		if fast := run(fromDoc); fast != general {
+			t.Errorf("from a Doc: %v\ngeneral:\n%s\nshortcut:\n%s", fromDoc, general, fast)
+		}
 	}
 	if !strings.Contains(general, `<m n="4"></m>`) || strings.Contains(general, "fault") {
 		t.Errorf("unexpected output:\n%s", general)
+	}
+}
+
+// TestPlainLeavesMatchGeneral: the routes that skip the trail and the
+// general writing (streamPlain and attrText for streamed XML, jsonPlain
+// for JSON, start tags whose attributes are written as computed) and the
+// items' nav chunk must give what the general evaluation gives, from an
+// etree tree and from a Doc, including where a shortcut declines and the
+// general route must take over (and name the output node in its fault).
+func TestPlainLeavesMatchGeneral(t *testing.T) {
+	const items = `<d><h a="1"/><i n="7"><X>1.5</X><T>a&amp;b"c</T><N>0042</N></i>` +
+		`<i n="x"><X>abc</X><T></T><N>1e3</N></i><i><X>-0.125</X><N> 9 </N></i></d>`
+	const okItems = `<d><i n="7"><X>1.5</X><T>a&amp;b"&lt;c</T><N>0042</N></i><i n=""><X>2</X><N>1e3</N></i></d>`
+	var nested strings.Builder
+	nested.WriteString("<d>")
+	for g := range 3 {
+		fmt.Fprintf(&nested, `<g k="%d">`, g)
+		for l := range 40 {
+			fmt.Fprintf(&nested, `<l n="%d-%d"><s>%d</s></l>`, g, l, l)
+		}
+		nested.WriteString("</g>")
+	}
+	nested.WriteString("</d>")
+	cases := []struct {
+		name, src, in string
+		want          string // in the general outcome: what the case is about
+	}{
+		{"plain leaf declines, fault names it", `
+output: xml
+body:
+  r:
+    i:
+      for-each: /*/i
+      t: ./T
+      v: decimal(./X, 2)`, items, "r/i[2]/v"},
+		{"plain leaves: nil, empty, escaped, not a fastDec number", `
+output: xml
+body:
+  r:
+    i:
+      for-each: /*/i
+      t: ./T
+      z: ./Z
+      n: number(./N)
+      d: decimal(./N)
+      p: pad(./T, 8)
+      q: padRight(@n, 3)`, okItems, "<n>1000</n>"},
+		{"decimal(x) on text that is not a number", `
+output: xml
+body:
+  r:
+    i:
+      for-each: /*/i
+      d: decimal(./X)`, items, "r/i[2]/d"},
+		{"attribute shortcut declines, fault names it", `
+output: xml
+body:
+  r:
+    i:
+      for-each: /*/i
+      "@n": ./@n
+      "@v": decimal(./X, 1)
+      t: ./T`, items, "r/i[2]/@v"},
+		{"attributes written as computed: nil, escaped, duplicate-free", `
+output: xml
+namespaces:
+  p: urn:p
+body:
+  r:
+    i:
+      for-each: /*/i
+      "@n": ./@n
+      "@z": ./Z
+      "@t": ./T
+      "@c": "'x' + ./N"
+      "#text": number(./N)
+    k:
+      for-each: /*/i
+      nillable: true
+      "@n": ./@n
+      "#text": ./Z
+    p:m:
+      "@a": /*/i/@n`, okItems, `<i n="7" t="a&amp;b&quot;&lt;c" c="x0042">42</i>`},
+		{"contexts the shortcuts do not walk: attributes, computed items", `
+output: xml
+body:
+  r:
+    a:
+      for-each: /*/i/@n
+      v: ./x
+      w: string(.)
+      n: number(.)
+    b:
+      for-each: "[1, 'two']"
+      v: ./X
+      w: pad(., 4)`, okItems, "<w>0two</w>"},
+		{"item navs outlive the chunk they were cut from", `
+output: xml
+templates:
+  line:
+    body:
+      n: ./@n
+      s:
+        for-each: ./s
+        "#text": .
+body:
+  r:
+    g:
+      for-each: /*/g
+      l:
+        for-each: ./l
+        c:
+          call: line
+          context: .
+      k: ./@k
+      first: ./l/@n
+    all:
+      for-each: /*/g/l/s
+      "#text": number(.)`, nested.String(), `<k>2</k><first>2-0</first>`},
+		{"JSON fields: nil first, numbers, declining", `
+output: json
+body:
+  r:
+    for-each: /*/i
+    z: ./Z
+    t: ./T
+    n: number(./N)
+    d: decimal(./N)
+    p: pad(@n, 4)
+    x: decimal(./X, 1)`, items, "r[2]/x"},
+		{"JSON fields from JSON input: strings, nulls, numbers, objects", `
+output: json
+body:
+  r:
+    for-each: $.items
+    s: .s
+    n: .n
+    o: .o
+    z: .z
+    d: decimal(.n)`, `{"items": [{"s": "a\"b", "n": 1.50, "o": {"k": 1}, "z": null}, {"n": "x"}]}`, "items[1]"},
+		{"XML from JSON input: plain leaves that decline", `
+output: xml
+body:
+  r:
+    i:
+      for-each: $.items
+      s: .s
+      n: .n
+      o: .o
+      z: .z`, `{"items": [{"s": "a<b", "n": 1.50, "o": {"k": 1}, "z": null}, {"s": true}]}`, "<n>1.50</n>"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			compile := func() *Mapping {
+				m, err := CompileMapping("plain.yaml", []byte(tc.src), "")
+				if err != nil {
+					t.Fatalf("%v", err)
+				}
+				return m
+			}
+			inputs := map[string]func() *bus.Message{}
+			if strings.HasPrefix(tc.in, "<") {
+				tree := func() *bus.Message { return xmlMsg(t, tc.in) }
+				inputs["tree"], inputs["doc"] = tree, func() *bus.Message { return docInput(t, tree()) }
+			} else {
+				inputs["json"] = func() *bus.Message { return jsonMsg(tc.in) }
+			}
+			var general *Mapping
+			withoutFastPaths(func() { withoutStreaming(func() { general = compile() }) })
+			shortcut := compile()
+			for name, in := range inputs {
+				want := outcome(t, general, in())
+				if !strings.Contains(want, tc.want) {
+					t.Errorf("%s input: general outcome without %q:\n%s", name, tc.want, want)
+				}
+				for round := range 2 { // the second run reuses the pooled context
+					if got := outcome(t, shortcut, in()); got != want {
+						t.Errorf("%s input, run %d:\ngeneral:  %s\nshortcut: %s", name, round+1, want, got)
+					}
+				}
+			}
+		})
 	}
 }

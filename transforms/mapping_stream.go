@@ -52,11 +52,20 @@ type xmlTags struct {
 	// decls are its namespace declarations as (prefix, URI), for the scope.
 	start string
 	decls [][2]string
+	// attrs: the attributes may be written one by one as they are
+	// computed, straight after open: nothing else lands in the start tag
+	// (no declarations, no xsi:nil, no tidying) and no key repeats (which
+	// would keep its first place with its last value).
+	attrs bool
 }
 
 func newXMLTags(n *node, tidy bool) *xmlTags {
 	t := &xmlTags{open: "<" + n.key, close: "</" + n.key + ">"}
-	if len(n.attrs) > 0 || n.nillable || n.spliceOnly || tidy {
+	if n.nillable || n.spliceOnly || tidy {
+		return t
+	}
+	if len(n.attrs) > 0 {
+		t.attrs = len(n.nsDecl) == 0 && plainAttrKeys(n.attrs)
 		return t
 	}
 	var c evalCtx // setAttr's rules for a declaration made twice
@@ -69,6 +78,21 @@ func newXMLTags(n *node, tidy bool) *xmlTags {
 	}
 	t.start = string(append(b, '>'))
 	return t
+}
+
+// plainAttrKeys: no key repeats and none declares a namespace.
+func plainAttrKeys(attrs []*node) bool {
+	for i, a := range attrs {
+		if _, decl := declPrefix(a.key); decl {
+			return false
+		}
+		for _, b := range attrs[:i] {
+			if b.key == a.key {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // element: n in element position (xmlElement).
@@ -232,6 +256,21 @@ func (c *evalCtx) streamBuild(n *node) error {
 		c.buf = append(c.buf, n.tags.start...)
 		return c.streamContent(n, text, n)
 	}
+	if n.tags.attrs {
+		c.nsMarks = append(c.nsMarks, len(c.nsScope))
+		c.buf = append(c.buf, n.tags.open...)
+		for _, a := range n.attrs {
+			v, err := c.attrText(a)
+			if err != nil {
+				return err
+			}
+			if v.ok {
+				c.buf = appendAttr(c.buf, a.key, v.s)
+			}
+		}
+		c.buf = append(c.buf, '>')
+		return c.streamContent(n, text, n)
+	}
 	c.collectDecls(n)
 	if src != n {
 		for _, ns := range src.nsDecl {
@@ -239,9 +278,7 @@ func (c *evalCtx) streamBuild(n *node) error {
 		}
 	}
 	for _, a := range src.attrs {
-		c.push(a.attrStep, 0)
-		v, err := c.streamLeafString(a)
-		c.pop()
+		v, err := c.attrText(a)
 		if err != nil {
 			return err
 		}
@@ -256,15 +293,22 @@ func (c *evalCtx) streamBuild(n *node) error {
 	return c.streamContent(src, text, n)
 }
 
+// attrText is an attribute's value; the attribute is named in the trail
+// only when the general evaluation, which may fail, runs.
+func (c *evalCtx) attrText(a *node) (leafText, error) {
+	if v, ok := c.streamLeafFast(a); ok {
+		return v, nil
+	}
+	c.push(a.attrStep, 0)
+	defer c.pop()
+	return c.leafValueString(a)
+}
+
 // streamContent writes what follows the start tag: src's text and children,
 // then the end tag of n (whose cdata: applies).
 func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
-	if text.ok && text.s != "" {
-		if n.cdata {
-			c.buf = appendCData(c.buf, text.s)
-		} else {
-			c.buf = appendEscaped(c.buf, text.s, &textEscapes)
-		}
+	if text.ok {
+		c.writeText(text.s, n.cdata)
 	}
 	if err := c.streamChildren(src); err != nil {
 		return err
@@ -278,6 +322,9 @@ func (c *evalCtx) streamContent(src *node, text leafText, n *node) error {
 // content adds nothing else to the element).
 func (c *evalCtx) streamChildren(n *node) error {
 	for _, ch := range n.children {
+		if ch.plain && ch.tags.start != "" && c.streamPlain(ch) {
+			continue
+		}
 		var err error
 		if ch.splice == nil {
 			err = c.streamElement(ch)
@@ -289,6 +336,40 @@ func (c *evalCtx) streamChildren(n *node) error {
 		}
 	}
 	return nil
+}
+
+// streamPlain writes a plain element (node.plain) with a fixed start tag.
+// Most elements of a real mapping are one, and none of what streamElement
+// does around the text applies to them: no let:, if: or for-each:, no
+// attributes, no children to scope namespaces for, and the shortcuts
+// cannot fail, so the output node need not be named for an error (push).
+// ok is false when the shortcut declines: the general route then writes
+// the element, running it again on the same input.
+func (c *evalCtx) streamPlain(n *node) (ok bool) {
+	c.text = c.text[:0] // as streamBuild: the parent's texts are written
+	t, ok := c.streamLeafFast(n)
+	switch {
+	case !ok:
+		return false
+	case !t.ok:
+		return true // nil: no element (a plain leaf is not nillable:)
+	}
+	c.buf = append(c.buf, n.tags.start...)
+	c.writeText(t.s, n.cdata)
+	c.buf = append(c.buf, n.tags.close...)
+	return true
+}
+
+// writeText writes an element's text, escaped or as CDATA; an empty text
+// writes nothing (etree writes no empty CDATA section).
+func (c *evalCtx) writeText(s string, cdata bool) {
+	switch {
+	case s == "":
+	case cdata:
+		c.buf = appendCData(c.buf, s)
+	default:
+		c.buf = appendEscaped(c.buf, s, &textEscapes)
+	}
 }
 
 func (c *evalCtx) streamSplice(s *splice) error {
