@@ -7,8 +7,8 @@ import (
 	"github.com/busbar/busbar/transforms"
 )
 
-// docScope holds the documents parsed while one inbound request is served
-// (its envelope, its connectors' XML replies) and releases them
+// docScope holds the documents parsed from the replies of one inbound
+// request's connector calls and releases them
 // (transforms.Doc.Release) once the request is answered, so that the next
 // request parses into the same, still cached, arrays.
 //
@@ -18,6 +18,11 @@ import (
 // hands on (strings, etree copies, serialised bytes) does not point into a
 // Doc's arrays. A step that ever keeps a message for later (store and
 // forward) must serialise it, as it must anyway to survive a restart.
+//
+// The request's own document is not kept: a scope holds what it keeps until
+// the reply is written, and the request's document would then stay
+// reachable while the route waits on its backend (as many documents as
+// requests in flight); dropped, it is garbage once the request is mapped.
 type docScope struct {
 	mu   sync.Mutex // a route may one day call connectors in parallel
 	docs []*transforms.Doc

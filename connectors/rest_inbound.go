@@ -40,10 +40,8 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 	ctx, docs := withDocScope(ctx)
 	defer docs.release() // at return: the reply is written by then
 	if err == nil {
+		// The request's own document is not kept in docs (see soapHandler).
 		err = decodeREST(body, r.Header.Get("Content-Type"), m)
-		if p, ok := m.XMLSource().(*transforms.DocPayload); ok {
-			docs.add(p.Doc)
-		}
 	}
 	c := g.single()
 	if err == nil && c == nil {

