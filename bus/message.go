@@ -165,6 +165,14 @@ func (m *Message) XMLSource() XMLSource {
 	return m.src
 }
 
+// CopyPayload gives m the payload of from as it is (a tree, bytes or a
+// parsed source, and what is known of it), shared: neither message may
+// change it in place.
+func (m *Message) CopyPayload(from *Message) {
+	m.Format, m.Body, m.Root, m.src = from.Format, from.Body, from.Root, from.src
+	m.JSONChecked, m.rootFromBody = from.JSONChecked, from.rootFromBody
+}
+
 // SetXMLBytes replaces the payload with one serialised XML element: no XML
 // declaration, written with XMLWriteSettings, declaring every namespace
 // prefix it uses (so it can go inside an envelope as it is). b is not copied.
@@ -183,8 +191,8 @@ func (m *Message) HasXML() bool {
 // a new one with SetXML. It returns nil, nil when there is no XML payload
 // (a raw message's Root is its parsed view, set by whoever parsed it).
 func (m *Message) XML() (*etree.Element, error) {
-	if m.Root == nil && (m.Format == FormatXML || m.Format == FormatRaw) && m.src != nil {
-		m.Root = m.src.Element()
+	if s := m.XMLSource(); s != nil {
+		m.Root = s.Element()
 		return m.Root, nil
 	}
 	if m.Root != nil || m.Format != FormatXML || len(m.Body) == 0 {
@@ -247,12 +255,12 @@ var XMLWriteSettings = etree.WriteSettings{CanonicalEndTags: true, CanonicalText
 // what the message holds. The result is the payload only (no XML
 // declaration, no envelope).
 func (m *Message) Bytes() []byte {
-	if m.Format == FormatXML && m.Root == nil && m.src != nil && m.Body == nil {
-		m.XML()
+	if m.Format != FormatXML || m.Body != nil {
+		return m.Body
 	}
-	if m.Format == FormatXML && m.Root != nil && m.Body == nil {
+	if root, _ := m.XML(); root != nil { // a tree, or one built from a parsed source
 		var buf bytes.Buffer
-		m.Root.WriteTo(&buf, &XMLWriteSettings)
+		root.WriteTo(&buf, &XMLWriteSettings)
 		m.Body = buf.Bytes()
 	}
 	return m.Body

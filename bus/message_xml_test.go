@@ -51,3 +51,45 @@ func TestMessageXMLBytes(t *testing.T) {
 		t.Errorf("JSON message: XML() = %v, %v; HasXML %v", root, err, m.HasXML())
 	}
 }
+
+// treeSource is an XMLSource over a ready tree, counting the builds.
+type treeSource struct {
+	e     *etree.Element
+	built int
+}
+
+func (s *treeSource) Element() *etree.Element { s.built++; return s.e }
+
+// A payload held as a parsed source becomes the tree once, on demand; a
+// copy of the message (CopyPayload) carries the source, not a tree, and
+// writes the same bytes.
+func TestMessageXMLSource(t *testing.T) {
+	root := etree.NewElement("a")
+	root.CreateElement("b").SetText("1 & 2")
+	src := &treeSource{e: root}
+	m := NewMessage()
+	m.SetXMLSource(src)
+	cp := NewMessage()
+	cp.CopyPayload(m)
+	if !m.HasXML() || m.XMLSource() != src || cp.XMLSource() != src || src.built != 0 {
+		t.Fatalf("HasXML %v, source kept %v, copied %v, built %d", m.HasXML(), m.XMLSource() == src, cp.XMLSource() == src, src.built)
+	}
+	const want = "<a><b>1 &amp; 2</b></a>"
+	if got := string(m.Bytes()); got != want {
+		t.Errorf("Bytes %q, want %q", got, want)
+	}
+	if got := string(cp.Bytes()); got != want {
+		t.Errorf("the copy's Bytes %q, want %q", got, want)
+	}
+	if m.XMLSource() != nil {
+		t.Error("after XML() the tree is the payload, yet the source is still offered")
+	}
+	m.XML()
+	if m.Root != root || src.built != 2 { // once per message
+		t.Errorf("Root %v, built %d times", m.Root, src.built)
+	}
+	m.SetJSON([]byte(`{}`))
+	if m.XMLSource() != nil || m.HasXML() {
+		t.Error("SetJSON left the XML source in place")
+	}
+}

@@ -432,34 +432,24 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 	if limit == 0 {
 		limit = defaultMaxReply
 	}
-	var data []byte
-	var err error
 	// A reply to a raw inbound request is read into a buffer of the
 	// request's pool (see replyBuffer); other replies are allocated.
-	if buf := replyBufferFor(resp); buf != nil {
-		if resp.ContentLength > 0 && resp.ContentLength <= limit {
-			buf.Grow(int(resp.ContentLength) + bytes.MinRead)
-		}
-		_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-		data = buf.Bytes()
-	} else if resp.ContentLength > 0 && resp.ContentLength <= limit {
-		// Read into a buffer of the announced size (and a little room for
-		// the EOF): io.ReadAll would start at 512 bytes and copy the reply
-		// each time it doubles.
-		var b bytes.Buffer
-		b.Grow(int(resp.ContentLength) + bytes.MinRead)
-		_, err = b.ReadFrom(io.LimitReader(resp.Body, limit+1))
-		data = b.Bytes()
-	} else {
-		data, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	buf := replyBufferFor(resp)
+	if buf == nil {
+		buf = new(bytes.Buffer)
 	}
-	if err != nil {
+	if resp.ContentLength > 0 && resp.ContentLength <= limit {
+		// Room for the announced size and the EOF: growing as it reads
+		// would copy the reply each time the buffer doubles.
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, fmt.Errorf("reply larger than %d bytes", limit)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 // transportFault classifies a failed call: a timeout is 504, anything else

@@ -152,13 +152,12 @@ func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
 	if body == nil {
 		return nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
 	}
-	for c := range body.ChildElements() {
-		if c.Tag() == "Fault" && c.NamespaceURI() == ns {
-			env.Fault = faultFromXML(env.Version, c.Element())
-		} else {
-			env.payload = c
-		}
-		break
+	switch c := body.FirstChildElement(); {
+	case c == nil:
+	case c.Tag() == "Fault" && c.NamespaceURI() == ns:
+		env.Fault = faultFromXML(env.Version, c.Element())
+	default:
+		env.payload = c
 	}
 	return env, nil
 }

@@ -65,13 +65,10 @@ func (rc *routeCompiler) callStep() {
 	}
 	rawHeaders := rc.rawHeaders(name, headers)
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
-		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID, Format: m.Format, Body: m.Body, Root: m.Root,
-			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars,
-			JSONChecked: m.JSONChecked, Path: path}
-		if src := m.XMLSource(); src != nil && m.Format == bus.FormatXML {
-			out.SetXMLSource(src) // the payload as parsed, not yet a tree
-		}
-		if pathHasVars { // a regexp pass per request only where there is something to replace
+		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID,
+			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars, Path: path}
+		out.CopyPayload(m) // as parsed: a Doc is not made a tree here
+		if pathHasVars {   // a regexp pass per request only where there is something to replace
 			out.Path = pathVar.ReplaceAllStringFunc(path, func(ref string) string {
 				return url.PathEscape(m.Vars[ref[1:len(ref)-1]])
 			})
@@ -110,15 +107,13 @@ func (rc *routeCompiler) callStep() {
 // parsed payload, which it sends in its own envelope.
 func callRaw(ctx context.Context, conn bus.Connector, kind string, m, out *bus.Message, headers func(http.Header) http.Header) (*bus.Message, error) {
 	if kind == "soap" {
-		switch src := m.XMLSource(); {
-		case src != nil:
-			out.SetXMLSource(src)
-		case m.Root != nil:
-			out.SetXML(m.Root)
-		default:
+		// The parsed view (the connector writes it out of its tree).
+		root, _ := m.XML()
+		if root == nil {
 			return nil, bus.ClientFault(http.StatusBadRequest, "No XML payload",
 				"the route calls a SOAP service and the request holds no XML to send")
 		}
+		out.SetXML(root)
 		if out.SOAPAction == "" {
 			out.SOAPAction = m.SOAPAction
 		}

@@ -79,23 +79,6 @@ func (d *Doc) Root() int32 {
 	return -1
 }
 
-// firstChild is i's first child, -1 when it has none.
-func (d *Doc) firstChild(i int32) int32 {
-	if i+1 < d.nodes[i].end {
-		return i + 1
-	}
-	return -1
-}
-
-// nextSibling is the node after i's subtree when it has the same parent, else -1.
-func (d *Doc) nextSibling(i int32) int32 {
-	n := d.nodes[i].end
-	if n < int32(len(d.nodes)) && d.nodes[n].parent == d.nodes[i].parent {
-		return n
-	}
-	return -1
-}
-
 func (d *Doc) local(i int32) string { return d.str(d.nodes[i].name) }
 
 func (d *Doc) prefix(i int32) string { return d.str(d.nodes[i].space) }
@@ -119,7 +102,7 @@ func (d *Doc) text(i int32) string {
 		return d.str(n.name)
 	}
 	// The common leaf, <a>text</a>: a substring, no copy.
-	if i+1 < n.end && i+2 == n.end && d.nodes[i+1].kind == docText {
+	if i+2 == n.end && d.nodes[i+1].kind == docText {
 		return d.str(d.nodes[i+1].name)
 	}
 	var b strings.Builder

@@ -55,6 +55,17 @@ func (p *DocPayload) ChildElements() iter.Seq[*DocPayload] {
 	}
 }
 
+// FirstChildElement is the element's first child element, nil when it has none.
+func (p *DocPayload) FirstChildElement() *DocPayload {
+	d := p.Doc
+	for c := p.Node + 1; c < d.nodes[p.Node].end; c = d.nodes[c].end {
+		if d.nodes[c].kind == docElement {
+			return &DocPayload{Doc: d, Node: c}
+		}
+	}
+	return nil
+}
+
 // PayloadNamespace is the namespace URI of m's XML payload element, "" when
 // it has none; a payload still held as a Doc is not turned into a tree.
 func PayloadNamespace(m *bus.Message) string {
