@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -138,14 +139,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			slog.Time("not_after", kp.NotAfter()), slog.String("client_auth", *clientAuth))
 	}
 
-	cfg, err := routes.Load(*dir)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
+	// Listen before loading: the demo's connectors call this same process,
+	// and only the listener knows its port (--listen :0 picks one).
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
+		return 1
+	}
+	defer ln.Close()
+	exportDemoURL(ln.Addr(), tlsCfg != nil)
+	cfg, err := routes.Load(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg,
@@ -208,6 +213,38 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	current.Load().Close()
 	return 0
+}
+
+// exportDemoURL sets BUSBAR_DEMO_URL, which the demo's connectors default
+// to, to this server's own URL unless the environment already sets it: the
+// demo backends are routes of the same process, wherever it listens.
+// Reloads read the same variable, so they keep following the listener.
+func exportDemoURL(addr net.Addr, https bool) {
+	if _, set := os.LookupEnv("BUSBAR_DEMO_URL"); set {
+		return
+	}
+	os.Setenv("BUSBAR_DEMO_URL", selfURL(addr, https))
+}
+
+// selfURL is the URL this process reaches its own listener at: a wildcard
+// address (0.0.0.0, ::) is not one to dial, loopback of its family is.
+func selfURL(addr net.Addr, https bool) string {
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return scheme + "://" + addr.String()
+	}
+	ip := tcp.IP
+	switch {
+	case ip == nil || ip.IsUnspecified() && ip.To4() != nil:
+		ip = net.IPv4(127, 0, 0, 1)
+	case ip.IsUnspecified():
+		ip = net.IPv6loopback
+	}
+	return scheme + "://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
 func certsCmd(args []string, stdout, stderr io.Writer) int {
