@@ -24,6 +24,10 @@ type Config struct {
 	Routes     []*Route
 	Connectors map[string]bus.Connector
 	endpoints  connectors.Endpoints
+	// read holds every file the load read besides the scanned *.yaml files
+	// (maps, tables, WSDLs, certificates, ${file:…}), as absolute paths:
+	// Watch reloads when one of them changes.
+	read fileSet
 }
 
 // Route is one compiled route.
@@ -72,11 +76,19 @@ func (c *Config) Close() {
 // Load reads, validates and compiles every file under dir. It reports every
 // problem it finds, not just the first, as Errors.
 func Load(dir string, opts ...Option) (*Config, error) {
+	cfg, _, err := load(dir, opts...)
+	return cfg, err
+}
+
+// load is Load that also returns the files it read, whether or not the
+// load succeeded: a reload that failed on a missing file must see it come.
+func load(dir string, opts ...Option) (*Config, fileSet, error) {
 	files, errs := readDir(dir)
 	l := &loader{dir: dir, cfg: &Config{Dir: dir, Connectors: map[string]bus.Connector{}},
 		maps: map[string]*transforms.Mapping{}, connectorKind: map[string]string{},
 		wsdls: map[string]*wsdlFile{}, facades: map[string]*connectors.SOAPEndpoint{},
-		connectorSchemas: map[string]*transforms.Schema{}, facadeCharsets: map[string]string{}}
+		connectorSchemas: map[string]*transforms.Schema{}, facadeCharsets: map[string]string{},
+		read: fileSet{}}
 	for _, o := range opts {
 		o(&l.opts)
 	}
@@ -99,8 +111,9 @@ func Load(dir string, opts ...Option) (*Config, error) {
 	errs = append(errs, l.endpointConflicts()...)
 	if len(errs) > 0 {
 		l.cfg.Close()
-		return nil, errs.sorted()
+		return nil, l.read, errs.sorted()
 	}
+	l.cfg.read = l.read
 	// Routes sharing a method and path are tried with the most conditions
 	// first, then in file order (the order they were read in); the
 	// fallback, with none, comes last.
@@ -115,7 +128,7 @@ func Load(dir string, opts ...Option) (*Config, error) {
 	for _, path := range sortedKeys(l.facades) {
 		l.cfg.endpoints.SOAP = append(l.cfg.endpoints.SOAP, l.facades[path])
 	}
-	return l.cfg, nil
+	return l.cfg, l.read, nil
 }
 
 type loader struct {
@@ -136,6 +149,7 @@ type loader struct {
 	connectorSchemas map[string]*transforms.Schema
 	// facadeCharsets names the route that set a facade's charset, by path.
 	facadeCharsets map[string]string
+	read           fileSet // see Config.read
 }
 
 // wsdlFile is a WSDL read once for every route and connector naming it.
@@ -152,8 +166,10 @@ func (l *loader) loadWSDL(rel string) *wsdlFile {
 	}
 	w := &wsdlFile{}
 	w.defs, w.err = wsdl.Load(filepath.Join(l.dir, rel))
+	l.read.add(filepath.Join(l.dir, rel))
 	if w.err == nil {
 		w.schema = w.defs.Schema()
+		l.read.add(w.defs.Files...)
 	}
 	l.wsdls[rel] = w
 	return w
@@ -177,7 +193,7 @@ func (d *inboundDecl) kind() string {
 }
 
 func (l *loader) connector(f *file) Errors {
-	errs := f.substitute(l.dir)
+	errs := f.substitute(l.dir, l.read)
 	var head ConnectorFile
 	// Decode only the common keys here; the kind's own struct takes the rest.
 	if err := l.decodeHead(f, &head); err != nil {
@@ -209,8 +225,9 @@ func (l *loader) connector(f *file) Errors {
 	if len(errs) > 0 {
 		return errs
 	}
-	if r, ok := cfg.(interface{ ResolveFiles(dir string) }); ok {
-		r.ResolveFiles(l.dir) // file names in a connector are relative to the configuration directory
+	if r, ok := cfg.(interface{ ResolveFiles(dir string) []string }); ok {
+		// File names in a connector are relative to the configuration directory.
+		l.read.add(r.ResolveFiles(l.dir)...)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fieldOf(err), "%v", err)
@@ -277,6 +294,7 @@ func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
 		return nil, nil // reported once already
 	}
 	m, err := transforms.LoadMapping(filepath.Join(l.dir, rel))
+	l.read.add(filepath.Join(l.dir, rel))
 	if err != nil {
 		if l.mapErrs == nil {
 			l.mapErrs = map[string]bool{}
@@ -285,6 +303,7 @@ func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
 		return nil, rawError(filepath.Join(l.dir, rel), err)
 	}
 	l.maps[rel] = m
+	l.read.add(m.Files()...)
 	return m, nil
 }
 
@@ -305,7 +324,7 @@ func rawError(file string, err error) *Error {
 }
 
 func (l *loader) route(f *file) Errors {
-	errs := f.substitute(l.dir)
+	errs := f.substitute(l.dir, l.read)
 	var spec RouteFile
 	if err := f.decode(f.root, &spec); err != nil {
 		if spec.Route == "" {

@@ -51,6 +51,7 @@ func (l *loader) inlineMapping(f *file, n ast.Node) (*transforms.Mapping, *Error
 	if err != nil {
 		return nil, rawError(f.path, err)
 	}
+	l.read.add(m.Files()...)
 	return m, nil
 }
 

@@ -42,7 +42,13 @@ type Mapping struct {
 	usesNil    bool         // some node is nillable
 	stream     bool         // XML output is written straight to bytes (mapping_stream.go)
 	pool       sync.Pool    // *evalCtx
+	files      []string     // included files and table files, as read
 }
+
+// Files lists the files the mapping read besides its own text: the files
+// it includes and its table files, as paths built from the ones given.
+// A configuration watcher reloads when one of them changes.
+func (m *Mapping) Files() []string { return m.files }
 
 // table is a value map (code table).
 type table struct {
@@ -321,6 +327,7 @@ func (l *loader) include(from string, at ast.Node, path string) error {
 		return errAtNode(from, at, fmt.Sprintf("%s is included twice (or includes itself)", path))
 	}
 	l.included[abs] = true
+	l.m.files = append(l.m.files, path)
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return errAtNode(from, at, fmt.Sprintf("include: %v", err))
@@ -846,7 +853,9 @@ func (m *Mapping) loadTables(file, dir string, val ast.Node) error {
 		}
 		t := &table{name: name, values: map[string]any{}}
 		if len(body.Values) == 1 && keyText(body.Values[0].Key) == "file" {
-			if err := t.load(filepath.Join(dir, scalarOf(body.Values[0].Value))); err != nil {
+			path := filepath.Join(dir, scalarOf(body.Values[0].Value))
+			m.files = append(m.files, path)
+			if err := t.load(path); err != nil {
 				return errAtNode(file, body.Values[0].Value, fmt.Sprintf("table %q: %v", name, err))
 			}
 		} else if err := t.fromYAML(file, body); err != nil {

@@ -174,7 +174,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var current atomic.Pointer[routes.Config]
 	current.Store(cfg)
 	go func() {
-		err := routes.Watch(ctx, *dir, func(next *routes.Config) {
+		err := routes.Watch(ctx, cfg, func(next *routes.Config) {
 			if err := srv.Swap(next.Endpoints()); err != nil {
 				log.Error("reload refused, the previous routes keep serving", slog.String("error", err.Error()))
 				next.Close()
