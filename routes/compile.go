@@ -103,15 +103,14 @@ func load(dir string, opts ...Option) (*Config, fileSet, error) {
 		case "route":
 			errs = append(errs, l.route(f)...)
 		case "map":
-			if _, err := l.mapping(f.rel); err != nil {
-				errs = append(errs, err)
-			}
+			_, merrs := l.mapping(f.rel)
+			errs = append(errs, merrs...)
 		}
 	}
 	errs = append(errs, l.endpointConflicts()...)
 	if len(errs) > 0 {
 		l.cfg.Close()
-		return nil, l.read, errs.sorted()
+		return nil, l.read, errs.Sorted()
 	}
 	l.cfg.read = l.read
 	// Routes sharing a method and path are tried with the most conditions
@@ -217,20 +216,26 @@ func (l *loader) connector(f *file) Errors {
 	if !ok {
 		return fail([]string{"type"}, "unknown connector type %q (known: %s)", head.Type, strings.Join(bus.ConnectorKinds(), ", "))
 	}
+	// Known from here on, even when its file has problems: routes naming it
+	// are not told it is undefined on top of them.
+	l.connectorKind[head.Connector] = head.Type
 	cfg := kind.New()
-	if err := f.decode(without(f.root, "connector", "type"), cfg); err != nil {
-		err.Kind, err.Name = "connector", head.Connector
-		return append(errs, err)
+	derrs := f.decode(without(f.root, "connector", "type"), cfg).named("connector", head.Connector)
+	if len(errs) > 0 || !derrs.onlyUnknownKeys() {
+		// An unresolved ${…} or a value that did not decode would only
+		// mislead validation; unknown keys alone do not.
+		return append(errs, derrs...)
 	}
-	if len(errs) > 0 {
-		return errs
-	}
+	errs = derrs
 	if r, ok := cfg.(interface{ ResolveFiles(dir string) []string }); ok {
 		// File names in a connector are relative to the configuration directory.
 		l.read.add(r.ResolveFiles(l.dir)...)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fieldOf(err), "%v", err)
+	}
+	if len(errs) > 0 { // unknown keys: checked all it could, but not built
+		return errs
 	}
 	if sc, ok := cfg.(*connectors.SOAPConfig); ok && sc.WSDL != "" {
 		w := l.loadWSDL(sc.WSDL)
@@ -243,7 +248,6 @@ func (l *loader) connector(f *file) Errors {
 	if err != nil {
 		return fail(nil, "%v", err)
 	}
-	l.connectorKind[head.Connector] = head.Type
 	l.cfg.Connectors[head.Connector] = c
 	if hn, ok := cfg.(interface{ HeaderNames() []string }); ok {
 		if l.connectorHeaders == nil {
@@ -285,7 +289,7 @@ func fieldOf(err error) []string {
 	return strings.Split(m[1], ".")
 }
 
-func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
+func (l *loader) mapping(rel string) (*transforms.Mapping, Errors) {
 	rel = filepath.ToSlash(filepath.Clean(rel))
 	if m, ok := l.maps[rel]; ok {
 		return m, nil
@@ -300,11 +304,24 @@ func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
 			l.mapErrs = map[string]bool{}
 		}
 		l.mapErrs[rel] = true
-		return nil, rawError(filepath.Join(l.dir, rel), err)
+		return nil, rawErrors(filepath.Join(l.dir, rel), err)
 	}
 	l.maps[rel] = m
 	l.read.add(m.Files()...)
 	return m, nil
+}
+
+// rawErrors is rawError for each of the errors the mapping compiler may
+// join into one (every broken field of a map).
+func rawErrors(file string, err error) Errors {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs Errors
+		for _, e := range j.Unwrap() {
+			errs = append(errs, rawErrors(file, e)...)
+		}
+		return errs
+	}
+	return Errors{rawError(file, err)}
 }
 
 // rawError keeps an error that already reads "file:line:col: …" (from the
@@ -326,14 +343,16 @@ func rawError(file string, err error) *Error {
 func (l *loader) route(f *file) Errors {
 	errs := f.substitute(l.dir, l.read)
 	var spec RouteFile
-	if err := f.decode(f.root, &spec); err != nil {
+	if derrs := f.decode(f.root, &spec); derrs != nil {
 		if spec.Route == "" {
 			if s, ok := nodeAt(f.root, "route").(*ast.StringNode); ok {
 				spec.Route = s.Value
 			}
 		}
-		err.Kind, err.Name = "route", spec.Route
-		return append(errs, err)
+		errs = append(errs, derrs.named("route", spec.Route)...)
+		if !derrs.onlyUnknownKeys() {
+			return errs
+		}
 	}
 	rc := &routeCompiler{l: l, f: f, spec: &spec}
 	rc.errs = errs

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -118,11 +119,25 @@ func parseFile(dir, p string) (*file, *Error) {
 
 // decode decodes a file (or a part of it) strictly into v, with environment
 // substitution in every string value first.
-func (f *file) decode(node ast.Node, v any) *Error {
-	if err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField()); err != nil {
-		return yamlError(f.path, f.root, err)
+//
+// On failure it returns every problem of the node, not just the first. When
+// the only problems are unknown keys, v holds everything else, so the
+// caller may go on checking it and report its other problems too.
+func (f *file) decode(node ast.Node, v any) Errors {
+	err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField())
+	if err == nil {
+		return nil
 	}
-	return nil
+	errs := f.allErrors(node, reflect.TypeOf(v))
+	if len(errs) == 0 { // the walk missed what go-yaml saw: say that at least
+		return Errors{yamlError(f.path, f.root, err)}
+	}
+	if errs.onlyUnknownKeys() {
+		if err := yaml.NodeToValue(node, v); err != nil {
+			return append(errs, yamlError(f.path, f.root, err))
+		}
+	}
+	return errs
 }
 
 // substitute replaces ${NAME}, ${NAME:-default} (defaults may nest:

@@ -24,6 +24,9 @@ func (rc *routeCompiler) callStep() {
 	conn, ok := rc.l.cfg.Connectors[to.Connector]
 	kind := rc.l.connectorKind[to.Connector]
 	if !ok {
+		if kind != "" {
+			return // its file has problems, reported there
+		}
 		if to.Connector == "" {
 			rc.fail([]string{"to"}, "`to` needs `connector`")
 		} else {

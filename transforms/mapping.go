@@ -133,10 +133,12 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 	}
 	var body, bodyKey, ident ast.Node
 	inputSet := false
+	var unknown []error // every unknown key, with the body's problems
 	for _, mv := range top.Values {
 		key := keyText(mv.Key)
 		if !topKeys[key] {
-			return nil, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, templates, include, body or identity)", key))
+			unknown = append(unknown, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, templates, include, body or identity)", key)))
+			continue
 		}
 		val := unwrap(mv.Value)
 		switch key {
@@ -172,6 +174,9 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 				return nil, err
 			}
 		}
+	}
+	if len(unknown) > 0 && (m.output == bus.FormatNone || body == nil && ident == nil) {
+		return nil, errors.Join(unknown...) // the missing key is likely misspelt among them
 	}
 	if m.output == bus.FormatNone {
 		return nil, &loadError{name, 1, 1, "missing output: (xml or json)"}
@@ -210,7 +215,7 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 	} else {
 		m.body, err = m.compileNode("", body, env)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(append(unknown, err)...)
 		}
 		if err := m.checkSplices(m.body, env.file); err != nil {
 			return nil, err
@@ -236,6 +241,9 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 				root.nsDecl = append(root.nsDecl, [2]string{"xmlns:xsi", xsiNS})
 			}
 		}
+	}
+	if len(unknown) > 0 {
+		return nil, errors.Join(unknown...)
 	}
 	m.stream = m.streamable()
 	m.pool.New = func() any { return newEvalCtx(m) }
@@ -672,6 +680,9 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 		n.value, n.literal, n.isLiteral = v.value, v.literal, v.isLiteral
 	}
 	splices := 0
+	// A field that does not compile does not stop its siblings: a mapping's
+	// author sees every broken field of the file at once.
+	var fieldErrs []error
 	for _, mv := range rest {
 		k := keyText(mv.Key)
 		var c *node
@@ -683,7 +694,8 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			}
 			s, err := m.compileSplice(k, mv, callCtx, callParams, env)
 			if err != nil {
-				return err
+				fieldErrs = append(fieldErrs, err)
+				continue
 			}
 			line, col := nodePos(mv.Key)
 			c = &node{key: n.key, line: line, col: col, splice: s}
@@ -691,7 +703,8 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			k = strings.TrimPrefix(k, "\\") // an escaped reserved name is a plain field
 			c, err = m.compileNode(k, mv.Value, env)
 			if err != nil {
-				return err
+				fieldErrs = append(fieldErrs, err)
+				continue
 			}
 			c.line, c.col = nodePos(mv.Key)
 		}
@@ -704,6 +717,9 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			continue
 		}
 		n.children = append(n.children, c)
+	}
+	if len(fieldErrs) > 0 {
+		return errors.Join(fieldErrs...)
 	}
 	n.spliceOnly = len(n.children) == 1 && n.children[0].splice != nil && n.children[0].splice.kind != spliceCopy &&
 		len(n.attrs) == 0 && n.value == nil && !n.isLiteral

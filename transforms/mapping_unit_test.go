@@ -78,6 +78,11 @@ func TestLoadErrors(t *testing.T) {
 		{"output: json\nbody:\n  a:\n    cdata: true\n", `maps/x.yaml:4:5: cdata: is for XML output`},
 		{"output: json\nbody:\n  a: formatNumber($.x, '#,##0.0#0')\n", `number pattern "#,##0.0#0": '0' after '#' in the fraction`},
 		{"output: json\nbody:\n  a: count(xpath('//q:*'))\n", `prefix "q" is not declared under namespaces`},
+		// Every broken field and every unknown key, not only the first.
+		{"output: json\nnamespace: {}\nbody:\n  a: dte($.d)\n  b:\n    c: $.x +\n  d: 1\n",
+			"maps/x.yaml:2:1: unknown key \"namespace\" (want output, input, namespaces, tables, templates, include, body or identity)\n" +
+				"maps/x.yaml:4:6: expression \"dte($.d)\": unknown function \"dte\"\n" +
+				"maps/x.yaml:6:12: expression \"$.x +\": unexpected token EOF"},
 	}
 	for i, c := range cases {
 		_, err := CompileMapping("maps/x.yaml", []byte(c.src), "testdata")

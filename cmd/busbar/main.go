@@ -30,6 +30,7 @@ import (
 	"github.com/busbar/busbar/certs"
 	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/routes"
+	"github.com/busbar/busbar/routes/routetest"
 )
 
 const usage = `busbar — an enterprise service bus between SOAP/XML and REST/JSON systems
@@ -83,9 +84,19 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: busbar validate DIR")
 		return 2
 	}
+	// Every problem of every file, the route test cases' included: one run
+	// of validate should be enough to fix them all.
 	cfg, err := routes.Load(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	testErr := routetest.Check(fs.Arg(0))
+	for _, e := range []error{err, testErr} {
+		if e != nil {
+			fmt.Fprintln(stderr, e)
+		}
+	}
+	if err != nil || testErr != nil {
+		if cfg != nil {
+			cfg.Close()
+		}
 		return 1
 	}
 	defer cfg.Close()

@@ -112,3 +112,22 @@ func TestServeDemoFollowsListenAddress(t *testing.T) {
 		t.Errorf("POST /api/v1/suppliers through the demo SAP: %d %s", resp.StatusCode, body)
 	}
 }
+
+// validate reports every problem of every file, route test cases included,
+// each at its file:line:col, and exits 1: testdata/validate holds files with
+// several problems each, validate.err what validate prints for them.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"validate", "testdata/validate"}, &out, &errOut)
+	golden := "testdata/validate.err"
+	if *update {
+		os.WriteFile(golden, errOut.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || out.Len() != 0 || errOut.String() != string(want) {
+		t.Errorf("want exit 1 and stderr\n%s\ngot exit %d, stdout %q, stderr\n%s", want, code, out.String(), errOut.String())
+	}
+}
