@@ -266,7 +266,8 @@ func (t *faultTemplate) render(m *bus.Message) error {
 			return err
 		}
 		if err := json.Unmarshal(out.Bytes(), &f.Extra); err != nil {
-			return bus.ServerFault(0, "Fault map failed", fmt.Sprintf("map %s must build a JSON object: %v", t.extra.Name(), err))
+			return bus.ServerFault(0, "Fault map failed", fmt.Sprintf("map %s must build a JSON object: %v", t.extra.Name(), err)).
+				Hide("the route's fault map did not build a JSON object")
 		}
 	}
 	if t.code != "" {

@@ -963,7 +963,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, bus.ServerFault(500, "Mapping failed",
-				fmt.Sprintf("%s: %s: internal error: %v", m.name, c.trailString(), r))
+				fmt.Sprintf("%s: %s: internal error: %v", m.name, c.trailString(), r)).Hide(notTheRequest)
 			c.trail = c.trail[:0] // do not pool a context in an unknown state
 			return
 		}
@@ -1013,7 +1013,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 }
 
 func errNoRoot(m *Mapping) *bus.Fault {
-	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send").Hide(notTheRequest)
 }
 
 // startOutput readies c.buf for an output written as bytes. A buffer handed
@@ -1066,13 +1066,30 @@ func (c *evalCtx) fault(err error) *bus.Fault {
 	if !errors.As(err, &re) {
 		detail = c.m.name + ": " + detail
 	}
+	return runFault("Mapping failed", detail, err)
+}
+
+// notTheRequest is what a caller learns of a mapping or expression that
+// failed by a fault of its own: nothing it could change.
+const notTheRequest = "the route could not process the message (a fault on Busbar's side, not in the request)"
+
+// runFault is the Fault of a mapping or expression that failed at run time.
+// The log gets internal: where (file:line:col), the output path, the
+// expression. The caller gets what in its input is wrong — the value, the
+// value map and key, the input path — and for a fault of the mapping's own,
+// no more than that it is not the request's.
+func runFault(title, internal string, err error) *bus.Fault {
 	var ie *inputError
-	if errors.As(err, &ie) {
-		f := bus.ClientFault(422, "Mapping failed", detail)
+	if !errors.As(err, &ie) {
+		f := bus.ServerFault(500, title, internal).Hide(notTheRequest)
 		f.Cause = err
 		return f
 	}
-	f := bus.ServerFault(500, "Mapping failed", detail)
+	public := ie.msg
+	if re := (*runError)(nil); errors.As(err, &re) && re.input != "" {
+		public += " (input " + re.input + ")"
+	}
+	f := bus.ClientFault(422, title, internal).Hide(public)
 	f.Cause = err
 	return f
 }

@@ -121,6 +121,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&memLimit, "memory-limit", fmt.Sprintf("soft memory limit, e.g. 512MiB, or off (default %.0f%% of the cgroup's memory limit, else %s; GOMEMLIMIT, when set, is kept)",
 		cgroupShare*100, formatSize(defaultMemoryLimit)))
 	workSlots := fs.Int("work-slots", defaultWorkSlots(), "REST and SOAP requests that parse, map and serialise at once; the others wait their turn (0: no limit)")
+	debugErrors := fs.Bool("debug-errors", false, "show callers the internal detail of a route's faults (mapping file:line:col and expression, backend errors), not only the log; for development")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -165,7 +166,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg,
-		Work: bus.NewWorkLimiter(*workSlots)})
+		Work: bus.NewWorkLimiter(*workSlots), DebugErrors: *debugErrors})
+	if *debugErrors {
+		log.Warn("--debug-errors: callers see the internal detail of faults; not for production")
+	}
 	if err := srv.Swap(cfg.Endpoints()); err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1

@@ -131,3 +131,28 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Errorf("want exit 1 and stderr\n%s\ngot exit %d, stdout %q, stderr\n%s", want, code, out.String(), errOut.String())
 	}
 }
+
+// --debug-errors shows callers where a mapping failed, which otherwise
+// only the log says.
+func TestServeDebugErrors(t *testing.T) {
+	t.Setenv("BUSBAR_DEMO_URL", "http://127.0.0.1:1")
+	const badDate = `{"companyCode":"1000","date":"20.11.2026","currency":"CNY","voucherNo":"EXP-4","lines":[]}`
+	for _, debug := range []bool{false, true} {
+		var flags []string
+		if debug {
+			flags = []string{"--debug-errors"}
+		}
+		base, stop := startServe(t, flags...)
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Post(base+"/api/v1/vouchers", "application/json", strings.NewReader(badDate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		stop()
+		shown := strings.Contains(string(body), `"internalDetail":"../../examples/maps/voucher-to-bapi.yaml:`)
+		if resp.StatusCode != 422 || shown != debug {
+			t.Errorf("--debug-errors=%v: want 422 with the internal detail shown %v, got %d %s", debug, debug, resp.StatusCode, body)
+		}
+	}
+}
