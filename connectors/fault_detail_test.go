@@ -1,10 +1,13 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,8 +15,12 @@ import (
 )
 
 // A body that stops arriving is a 400 saying so, with the correlation id;
-// the read error, which names both socket addresses, is not the caller's.
+// the read error, which names both socket addresses, goes to the log line
+// of that id, not to the caller.
 func TestBodyReadTimeoutKeepsAddressesFromCallers(t *testing.T) {
+	var log syncBuffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&log, nil)))
 	srv := NewServer(ServerConfig{ReadTimeout: 200 * time.Millisecond})
 	err := srv.Swap(Endpoints{REST: []RESTEndpoint{{Route: "r", Method: "POST", Path: "/x",
 		Handle: func(_ context.Context, m *bus.Message) (*bus.Message, error) { return m.Reply(), nil }}}})
@@ -39,4 +46,26 @@ func TestBodyReadTimeoutKeepsAddressesFromCallers(t *testing.T) {
 		!strings.Contains(got, `"correlationId":"slow-1"`) || strings.Contains(got, "127.0.0.1") {
 		t.Errorf("want a 400 that says the body did not arrive in time, with the correlation id and no address; got\n%s", got)
 	}
+	if l := log.string(); !strings.Contains(l, `"correlation_id":"slow-1"`) || !strings.Contains(l, "i/o timeout") {
+		t.Errorf("the log should hold the read error under the correlation id, got %q", l)
+	}
+}
+
+// syncBuffer is a log destination the server's goroutines write while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) string() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -271,10 +271,19 @@ func writeProblem(w http.ResponseWriter, f *bus.Fault) {
 // forCaller is f with the correlation id of the reply (every handler sets
 // X-Correlation-ID first), which the failure's log line carries too. A copy:
 // a fault may be shared.
+//
+// Server.run logs a route's faults and stamps their id; a fault without
+// one failed before any route ran (a body that stopped arriving). When it
+// hides an internal detail from the caller, that detail is logged here, so
+// the id the caller quotes finds it.
 func forCaller(w http.ResponseWriter, f *bus.Fault) *bus.Fault {
 	id := w.Header().Get("X-Correlation-Id")
 	if id == "" || f.CorrelationID == id {
 		return f
+	}
+	if f.CorrelationID == "" && f.Internal != "" {
+		slog.Default().LogAttrs(context.Background(), levelFor(f), "request failed",
+			slog.String("correlation_id", id), slog.Int("status", f.Status), slog.String("error", f.Error()))
 	}
 	g := *f
 	g.CorrelationID = id
