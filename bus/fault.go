@@ -43,7 +43,9 @@ type Fault struct {
 	// CorrelationID is rendered so a caller can quote it; the log line of
 	// the failure carries the same id.
 	CorrelationID string
-	ShowInternal  bool
+	// ShowInternal renders Internal to the caller as well: set by a server
+	// run for development, where the one who calls is the one who configures.
+	ShowInternal bool
 
 	// Code overrides the SOAP fault code that Blame picks, for the codes
 	// that are neither Client nor Server: "VersionMismatch", "MustUnderstand".
