@@ -23,12 +23,29 @@ const (
 // the inbound side renders it in the caller's own format: RFC 9457
 // problem+json for REST callers, a SOAP 1.1 or SOAP 1.2 Fault for SOAP
 // callers. Errors that are not Faults become a 500 Fault (see AsFault).
+//
+// A fault has two accounts of what happened: Detail, for the caller, and
+// Internal, for the log. Callers are other companies' systems and people:
+// they get what is wrong in their request (which value, which table, which
+// input path), never Busbar's file paths, expressions, backend URLs or
+// socket addresses; the log line that carries the same correlation id has
+// the whole story.
 type Fault struct {
 	Status int    // HTTP status for REST callers (problem+json "status")
 	Blame  Blame  // client or server side
 	Type   string // problem type URI; "about:blank" when empty
 	Title  string // short, stable summary of the problem kind
-	Detail string // what happened this time, for a human
+	Detail string // what happened this time, for the caller
+	// Internal is the whole account for the log (file:line:col, the
+	// expression, the Go error); "" when Detail says it all. Callers see it
+	// only when ShowInternal is set (busbar serve --debug-errors).
+	Internal string
+	// CorrelationID is rendered so a caller can quote it; the log line of
+	// the failure carries the same id.
+	CorrelationID string
+	// ShowInternal renders Internal to the caller as well: set by a server
+	// run for development, where the one who calls is the one who configures.
+	ShowInternal bool
 
 	// Code overrides the SOAP fault code that Blame picks, for the codes
 	// that are neither Client nor Server: "VersionMismatch", "MustUnderstand".
@@ -48,21 +65,45 @@ type Fault struct {
 	Cause  error // the underlying error, for logs; never rendered
 }
 
+// Error is the whole account, for logs and command-line tools: the
+// internal detail when there is one.
 func (f *Fault) Error() string {
 	var b bytes.Buffer
 	if f.Route != "" {
 		fmt.Fprintf(&b, "route %q: ", f.Route)
 	}
 	b.WriteString(f.Title)
-	if f.Detail != "" {
-		b.WriteString(": ")
-		b.WriteString(f.Detail)
+	detail := f.Internal
+	if detail == "" {
+		detail = f.Detail
 	}
-	if f.Cause != nil && f.Detail == "" {
+	if detail != "" {
+		b.WriteString(": ")
+		b.WriteString(detail)
+	}
+	if f.Cause != nil && detail == "" {
 		b.WriteString(": ")
 		b.WriteString(f.Cause.Error())
 	}
 	return b.String()
+}
+
+// Hide keeps the fault's detail for the log only and gives callers public
+// instead. It returns f.
+func (f *Fault) Hide(public string) *Fault {
+	if f.Internal == "" {
+		f.Internal = f.Detail
+	}
+	f.Detail = public
+	return f
+}
+
+// AddDetail appends s to both accounts of the fault, e.g. " (3 attempts)".
+func (f *Fault) AddDetail(s string) {
+	f.Detail += s
+	if f.Internal != "" {
+		f.Internal += s
+	}
 }
 
 func (f *Fault) Unwrap() error { return f.Cause }
@@ -83,14 +124,16 @@ func ServerFault(status int, title, detail string) *Fault {
 	return &Fault{Status: status, Blame: BlameServer, Title: title, Detail: detail}
 }
 
-// AsFault returns err as a Fault, wrapping anything else as an internal error.
+// AsFault returns err as a Fault, wrapping anything else as an internal
+// error. A plain error's text is Busbar's business (paths, addresses, Go
+// types): it goes to the log, and the caller gets no detail.
 func AsFault(err error) *Fault {
 	var f *Fault
 	if errors.As(err, &f) {
 		return f
 	}
 	return &Fault{Status: http.StatusInternalServerError, Blame: BlameServer,
-		Title: "Internal error", Detail: err.Error(), Cause: err}
+		Title: "Internal error", Internal: err.Error(), Cause: err}
 }
 
 func (f *Fault) status() int {
@@ -126,6 +169,12 @@ func (f *Fault) ProblemJSON() (int, []byte) {
 	}
 	if f.Route != "" {
 		doc["route"] = f.Route
+	}
+	if f.CorrelationID != "" {
+		doc["correlationId"] = f.CorrelationID
+	}
+	if f.ShowInternal && f.Internal != "" {
+		doc["internalDetail"] = f.Internal
 	}
 	if f.FaultCode != "" {
 		doc["faultcode"] = f.FaultCode
@@ -255,15 +304,20 @@ func (f *Fault) reason() string {
 }
 
 // writeDetail writes Busbar's own detail element: the HTTP status a REST
-// caller would have seen, the route, and the backend's fault, so SOAP callers
-// get the same facts as REST callers.
+// caller would have seen, the route, the correlation id, and the backend's
+// fault, so SOAP callers get the same facts as REST callers.
 func (f *Fault) writeDetail(b *bytes.Buffer, tag string) {
-	if f.Route == "" && f.FaultCode == "" && f.FaultString == "" && f.FaultDetail == "" && f.Status == 0 {
+	if f.Route == "" && f.FaultCode == "" && f.FaultString == "" && f.FaultDetail == "" && f.Status == 0 && f.CorrelationID == "" {
 		return
+	}
+	internal := ""
+	if f.ShowInternal {
+		internal = f.Internal
 	}
 	b.WriteString(`<` + tag + `><bb:fault xmlns:bb="urn:busbar:fault">`)
 	b.WriteString(`<bb:status>` + strconv.Itoa(f.status()) + `</bb:status>`)
-	for _, kv := range [][2]string{{"route", f.Route}, {"faultcode", f.FaultCode}, {"faultstring", f.FaultString}} {
+	for _, kv := range [][2]string{{"route", f.Route}, {"correlationId", f.CorrelationID}, {"internalDetail", internal},
+		{"faultcode", f.FaultCode}, {"faultstring", f.FaultString}} {
 		if kv[1] == "" {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,7 +44,12 @@ func TestFaultRendering(t *testing.T) {
 			422, 500, 400},
 		{"must-understand", &Fault{Blame: BlameClient, Code: "MustUnderstand", Title: "MustUnderstand", Detail: "header <Security> is not understood"},
 			400, 500, 400},
+		// A plain error's text (here "file does not exist") is for the log only.
 		{"internal", AsFault(os.ErrNotExist), 500, 500, 500},
+		// Callers get the public detail and the correlation id, never the internal one…
+		{"hidden", hidden(false), 422, 500, 400},
+		// …unless the server runs with --debug-errors.
+		{"debug", hidden(true), 422, 500, 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -87,3 +93,25 @@ func TestUnits(t *testing.T) {
 		t.Errorf("Duration 5x: got %v", err)
 	}
 }
+
+func hidden(debug bool) *Fault {
+	f := ClientFault(422, "Mapping failed", "/srv/busbar/maps/voucher-to-bapi.yaml:30:21: lookup(\"expense-accounts\", .category): no entry").
+		Hide(`value map "expense-accounts" has no entry for "TRAVEL-X" (input $.lines[2].category)`)
+	f.Route, f.CorrelationID, f.ShowInternal = "vouchers", "c0ffee-42", debug
+	return f
+}
+
+func TestFaultHidesInternals(t *testing.T) {
+	f := hidden(false)
+	for name, body := range map[string][]byte{"problem+json": second(f.ProblemJSON()),
+		"SOAP 1.1": second(f.SOAPFault(SOAP11)), "SOAP 1.2": second(f.SOAPFault(SOAP12))} {
+		if s := string(body); strings.Contains(s, "/srv/") || strings.Contains(s, "yaml") || !strings.Contains(s, "c0ffee-42") {
+			t.Errorf("%s: want the correlation id and no internal detail, got %s", name, s)
+		}
+	}
+	if got := f.Error(); !strings.Contains(got, "/srv/busbar/maps/voucher-to-bapi.yaml:30:21") {
+		t.Errorf("the log text must keep the internal detail, got %q", got)
+	}
+}
+
+func second(_ int, b []byte) []byte { return b }

@@ -15,7 +15,7 @@ func TestPipelineStepWithoutMessage(t *testing.T) {
 	}}
 	_, err := p.Run(context.Background(), NewMessage())
 	f := AsFault(err)
-	if f.Status != 500 || f.Route != "r" || f.Detail != "step lost: the step returned no message" || ran {
+	if f.Status != 500 || f.Route != "r" || f.Internal != "step lost: the step returned no message" || f.Detail != "" || ran {
 		t.Errorf("want a 500 fault naming step lost and no further step, got %+v (next ran: %v)", f, ran)
 	}
 }

@@ -265,7 +265,8 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	}
 	hr, err := http.NewRequestWithContext(first, method, url, nil)
 	if err != nil {
-		return nil, nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", o.name, err))
+		return nil, nil, bus.ServerFault(0, "Cannot build backend request", fmt.Sprintf("connector %q: %v", o.name, err)).
+			Hide(fmt.Sprintf("connector %q: the request could not be built", o.name))
 	}
 	hr.Header = header
 	if body != nil {
@@ -284,7 +285,7 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	if err != nil {
 		f := transportFault(o.name, err)
 		if attempts > 1 {
-			f.Detail += fmt.Sprintf(" (%d attempts)", attempts)
+			f.AddDetail(fmt.Sprintf(" (%d attempts)", attempts))
 		}
 		return nil, nil, f
 	}
@@ -453,7 +454,8 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 }
 
 // transportFault classifies a failed call: a timeout is 504, anything else
-// (refused, reset, DNS) 502. Both are the server side's fault.
+// (refused, reset, DNS) 502. Both are the server side's fault. The Go error
+// names the backend's URL and socket addresses: it is for the log only.
 func transportFault(connector string, err error) *bus.Fault {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -463,11 +465,13 @@ func transportFault(connector string, err error) *bus.Fault {
 		return f
 	}
 	if errors.Is(err, context.Canceled) {
-		f := bus.ServerFault(http.StatusServiceUnavailable, "Request cancelled", fmt.Sprintf("connector %q: %v", connector, err))
+		f := bus.ServerFault(http.StatusServiceUnavailable, "Request cancelled", fmt.Sprintf("connector %q: %v", connector, err)).
+			Hide(fmt.Sprintf("connector %q: the call was cancelled", connector))
 		f.Cause = err
 		return f
 	}
-	f := bus.ServerFault(http.StatusBadGateway, "Backend unavailable", fmt.Sprintf("connector %q: %v", connector, err))
+	f := bus.ServerFault(http.StatusBadGateway, "Backend unavailable", fmt.Sprintf("connector %q: %v", connector, err)).
+		Hide(fmt.Sprintf("connector %q: no reply could be had from the backend", connector))
 	f.Cause = err
 	return f
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -160,7 +161,12 @@ func bodyError(err error, limit int64) error {
 	if big := (*http.MaxBytesError)(nil); errors.As(err, &big) {
 		return tooLarge(limit)
 	}
-	return bus.ClientFault(http.StatusBadRequest, "Cannot read request body", err.Error())
+	// The Go error names socket addresses: for the log, not the caller.
+	public := "the connection broke before the body was complete"
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		public = "the body did not arrive in time"
+	}
+	return bus.ClientFault(http.StatusBadRequest, "Cannot read request body", err.Error()).Hide(public)
 }
 
 // parse gives the message a parsed view of its body, once.

@@ -77,6 +77,10 @@ type ServerConfig struct {
 	// map, serialise); nil: no bound. Raw (from.http) requests, which
 	// mostly pass bytes through, do not take part.
 	Work *bus.WorkLimiter
+	// DebugErrors shows callers the internal detail of a route's faults
+	// (file:line:col, expressions, backend errors), which otherwise only the
+	// log gets: for development, never in production.
+	DebugErrors bool
 }
 
 // Server is the inbound HTTP listener for REST and SOAP endpoints.
@@ -259,9 +263,31 @@ func writeProblem(w http.ResponseWriter, f *bus.Fault) {
 	for k, v := range f.Header {
 		w.Header()[k] = v
 	}
-	status, body := f.ProblemJSON()
+	status, body := forCaller(w, f).ProblemJSON()
 	w.Header().Set("Content-Type", "application/problem+json")
 	writeWhole(w, status, body)
+}
+
+// forCaller is f with the correlation id of the reply (every handler sets
+// X-Correlation-ID first), which the failure's log line carries too. A copy:
+// a fault may be shared.
+//
+// Server.run logs a route's faults and stamps their id; a fault without
+// one failed before any route ran (a body that stopped arriving). When it
+// hides an internal detail from the caller, that detail is logged here, so
+// the id the caller quotes finds it.
+func forCaller(w http.ResponseWriter, f *bus.Fault) *bus.Fault {
+	id := w.Header().Get("X-Correlation-Id")
+	if id == "" || f.CorrelationID == id {
+		return f
+	}
+	if f.CorrelationID == "" && f.Internal != "" {
+		slog.Default().LogAttrs(context.Background(), levelFor(f), "request failed",
+			slog.String("correlation_id", id), slog.Int("status", f.Status), slog.String("error", f.Error()))
+	}
+	g := *f
+	g.CorrelationID = id
+	return &g
 }
 
 // writeWhole sends a reply whose body is all in memory, with its
@@ -382,6 +408,7 @@ func (s *Server) run(ctx context.Context, route string, lim Limits, h Handler, m
 		if f.Route == "" {
 			f.Route = route
 		}
+		f.CorrelationID, f.ShowInternal = correlationID, s.cfg.DebugErrors
 		s.log.LogAttrs(ctx, levelFor(f), "request failed",
 			slog.String("route", route), slog.String("correlation_id", correlationID),
 			slog.String("message_id", id), slog.Int("status", f.Status),

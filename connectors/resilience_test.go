@@ -469,7 +469,7 @@ func TestFaultHeadersReachCallers(t *testing.T) {
 		want                    string
 	}{
 		{"/x", "application/json", `{}`, 503,
-			`{"type":"about:blank","title":"Backend circuit open","status":503,"detail":"connector \"erp\": open","route":"r"}`},
+			`{"type":"about:blank","title":"Backend circuit open","status":503,"detail":"connector \"erp\": open","correlationId":"`},
 		{"/soap", "text/xml; charset=utf-8", `<soap:Envelope xmlns:soap="` + bus.NSSOAP11 + `"><soap:Body><Req/></soap:Body></soap:Envelope>`, 500,
 			`<faultstring>Backend circuit open: connector "erp": open</faultstring>`},
 	} {

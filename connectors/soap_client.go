@@ -84,7 +84,8 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 	env := getBuffer()
 	defer putBuffer(env)
 	if err := writeMessageEnvelope(env, c.version, req); err != nil {
-		return nil, bus.ServerFault(0, "Cannot write SOAP request", fmt.Sprintf("connector %q: %v", c.name, err))
+		return nil, bus.ServerFault(0, "Cannot write SOAP request", fmt.Sprintf("connector %q: %v", c.name, err)).
+			Hide(fmt.Sprintf("connector %q: the request could not be written", c.name))
 	}
 	body, cs, err := c.encodeXML(env.Bytes())
 	if err != nil {

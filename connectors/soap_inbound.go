@@ -91,7 +91,7 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			f := bus.ClientFault(http.StatusUnsupportedMediaType, "Unsupported media type",
 				fmt.Sprintf("Content-Type %q: SOAP 1.1 uses text/xml, SOAP 1.2 application/soap+xml", r.Header.Get("Content-Type")))
 			w.Header().Set("Content-Type", ContentTypeSOAP11+"; charset=utf-8")
-			_, body := f.SOAPFault(bus.SOAP11)
+			_, body := forCaller(w, f).SOAPFault(bus.SOAP11)
 			w.WriteHeader(http.StatusUnsupportedMediaType)
 			w.Write(body)
 			return
@@ -203,7 +203,7 @@ func soapContentType(v bus.SOAPVersion, charset string) string {
 // be written in it (its text quotes a character the charset lacks) goes in
 // UTF-8, which says so in its declaration and Content-Type.
 func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault, charset string) {
-	status, body := f.SOAPFault(v)
+	status, body := forCaller(w, f).SOAPFault(v)
 	out, cs, err := encodeSOAP(body, charset)
 	if err != nil {
 		out, cs = body, "utf-8"

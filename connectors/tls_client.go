@@ -27,17 +27,22 @@ type TLSConfig struct {
 }
 
 // ResolveFiles makes the connector's relative file names (TLS material)
-// relative to dir, the configuration directory. The route loader calls it
-// before Validate.
-func (c *HTTPConfig) ResolveFiles(dir string) {
+// relative to dir, the configuration directory, and returns them, for the
+// configuration watcher. The route loader calls it before Validate.
+func (c *HTTPConfig) ResolveFiles(dir string) []string {
 	if c.TLS == nil {
-		return
+		return nil
 	}
+	var files []string
 	for _, p := range []*string{&c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
+		if *p != "" {
+			files = append(files, *p)
+		}
 	}
+	return files
 }
 
 // validate reads the files, so a missing or broken one is reported with the

@@ -72,7 +72,7 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 	} {
 		_, f := hello(connector(c.tls))
 		// Certificate problems do not go away by trying again: one attempt.
-		if f == nil || f.Status != 502 || !containsAny(f.Detail, c.want) || strings.Contains(f.Detail, "attempts") {
+		if f == nil || f.Status != 502 || !containsAny(f.Error(), c.want) || strings.Contains(f.Error(), "attempts") {
 			t.Errorf("%s: want a 502 naming %q after one attempt, got %v", c.name, c.want, f)
 		}
 	}

@@ -24,6 +24,10 @@ type Config struct {
 	Routes     []*Route
 	Connectors map[string]bus.Connector
 	endpoints  connectors.Endpoints
+	// read holds every file the load read besides the scanned *.yaml files
+	// (maps, tables, WSDLs, certificates, ${file:…}), as absolute paths:
+	// Watch reloads when one of them changes.
+	read fileSet
 }
 
 // Route is one compiled route.
@@ -72,11 +76,19 @@ func (c *Config) Close() {
 // Load reads, validates and compiles every file under dir. It reports every
 // problem it finds, not just the first, as Errors.
 func Load(dir string, opts ...Option) (*Config, error) {
+	cfg, _, err := load(dir, opts...)
+	return cfg, err
+}
+
+// load is Load that also returns the files it read, whether or not the
+// load succeeded: a reload that failed on a missing file must see it come.
+func load(dir string, opts ...Option) (*Config, fileSet, error) {
 	files, errs := readDir(dir)
 	l := &loader{dir: dir, cfg: &Config{Dir: dir, Connectors: map[string]bus.Connector{}},
 		maps: map[string]*transforms.Mapping{}, connectorKind: map[string]string{},
 		wsdls: map[string]*wsdlFile{}, facades: map[string]*connectors.SOAPEndpoint{},
-		connectorSchemas: map[string]*transforms.Schema{}, facadeCharsets: map[string]string{}}
+		connectorSchemas: map[string]*transforms.Schema{}, facadeCharsets: map[string]string{},
+		read: fileSet{}}
 	for _, o := range opts {
 		o(&l.opts)
 	}
@@ -91,16 +103,16 @@ func Load(dir string, opts ...Option) (*Config, error) {
 		case "route":
 			errs = append(errs, l.route(f)...)
 		case "map":
-			if _, err := l.mapping(f.rel); err != nil {
-				errs = append(errs, err)
-			}
+			_, merrs := l.mapping(f.rel)
+			errs = append(errs, merrs...)
 		}
 	}
 	errs = append(errs, l.endpointConflicts()...)
 	if len(errs) > 0 {
 		l.cfg.Close()
-		return nil, errs.sorted()
+		return nil, l.read, errs.Sorted()
 	}
+	l.cfg.read = l.read
 	// Routes sharing a method and path are tried with the most conditions
 	// first, then in file order (the order they were read in); the
 	// fallback, with none, comes last.
@@ -115,7 +127,7 @@ func Load(dir string, opts ...Option) (*Config, error) {
 	for _, path := range sortedKeys(l.facades) {
 		l.cfg.endpoints.SOAP = append(l.cfg.endpoints.SOAP, l.facades[path])
 	}
-	return l.cfg, nil
+	return l.cfg, l.read, nil
 }
 
 type loader struct {
@@ -136,6 +148,7 @@ type loader struct {
 	connectorSchemas map[string]*transforms.Schema
 	// facadeCharsets names the route that set a facade's charset, by path.
 	facadeCharsets map[string]string
+	read           fileSet // see Config.read
 }
 
 // wsdlFile is a WSDL read once for every route and connector naming it.
@@ -152,8 +165,10 @@ func (l *loader) loadWSDL(rel string) *wsdlFile {
 	}
 	w := &wsdlFile{}
 	w.defs, w.err = wsdl.Load(filepath.Join(l.dir, rel))
+	l.read.add(filepath.Join(l.dir, rel))
 	if w.err == nil {
 		w.schema = w.defs.Schema()
+		l.read.add(w.defs.Files...)
 	}
 	l.wsdls[rel] = w
 	return w
@@ -177,7 +192,7 @@ func (d *inboundDecl) kind() string {
 }
 
 func (l *loader) connector(f *file) Errors {
-	errs := f.substitute(l.dir)
+	errs := f.substitute(l.dir, l.read)
 	var head ConnectorFile
 	// Decode only the common keys here; the kind's own struct takes the rest.
 	if err := l.decodeHead(f, &head); err != nil {
@@ -201,19 +216,26 @@ func (l *loader) connector(f *file) Errors {
 	if !ok {
 		return fail([]string{"type"}, "unknown connector type %q (known: %s)", head.Type, strings.Join(bus.ConnectorKinds(), ", "))
 	}
+	// Known from here on, even when its file has problems: routes naming it
+	// are not told it is undefined on top of them.
+	l.connectorKind[head.Connector] = head.Type
 	cfg := kind.New()
-	if err := f.decode(without(f.root, "connector", "type"), cfg); err != nil {
-		err.Kind, err.Name = "connector", head.Connector
-		return append(errs, err)
+	derrs := f.decode(without(f.root, "connector", "type"), cfg).named("connector", head.Connector)
+	if len(errs) > 0 || !derrs.onlyUnknownKeys() {
+		// An unresolved ${…} or a value that did not decode would only
+		// mislead validation; unknown keys alone do not.
+		return append(errs, derrs...)
 	}
-	if len(errs) > 0 {
-		return errs
-	}
-	if r, ok := cfg.(interface{ ResolveFiles(dir string) }); ok {
-		r.ResolveFiles(l.dir) // file names in a connector are relative to the configuration directory
+	errs = derrs
+	if r, ok := cfg.(interface{ ResolveFiles(dir string) []string }); ok {
+		// File names in a connector are relative to the configuration directory.
+		l.read.add(r.ResolveFiles(l.dir)...)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fieldOf(err), "%v", err)
+	}
+	if len(errs) > 0 { // unknown keys: checked all it could, but not built
+		return errs
 	}
 	if sc, ok := cfg.(*connectors.SOAPConfig); ok && sc.WSDL != "" {
 		w := l.loadWSDL(sc.WSDL)
@@ -226,7 +248,6 @@ func (l *loader) connector(f *file) Errors {
 	if err != nil {
 		return fail(nil, "%v", err)
 	}
-	l.connectorKind[head.Connector] = head.Type
 	l.cfg.Connectors[head.Connector] = c
 	if hn, ok := cfg.(interface{ HeaderNames() []string }); ok {
 		if l.connectorHeaders == nil {
@@ -268,7 +289,7 @@ func fieldOf(err error) []string {
 	return strings.Split(m[1], ".")
 }
 
-func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
+func (l *loader) mapping(rel string) (*transforms.Mapping, Errors) {
 	rel = filepath.ToSlash(filepath.Clean(rel))
 	if m, ok := l.maps[rel]; ok {
 		return m, nil
@@ -277,15 +298,30 @@ func (l *loader) mapping(rel string) (*transforms.Mapping, *Error) {
 		return nil, nil // reported once already
 	}
 	m, err := transforms.LoadMapping(filepath.Join(l.dir, rel))
+	l.read.add(filepath.Join(l.dir, rel))
 	if err != nil {
 		if l.mapErrs == nil {
 			l.mapErrs = map[string]bool{}
 		}
 		l.mapErrs[rel] = true
-		return nil, rawError(filepath.Join(l.dir, rel), err)
+		return nil, rawErrors(filepath.Join(l.dir, rel), err)
 	}
 	l.maps[rel] = m
+	l.read.add(m.Files()...)
 	return m, nil
+}
+
+// rawErrors is rawError for each of the errors the mapping compiler may
+// join into one (every broken field of a map).
+func rawErrors(file string, err error) Errors {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs Errors
+		for _, e := range j.Unwrap() {
+			errs = append(errs, rawErrors(file, e)...)
+		}
+		return errs
+	}
+	return Errors{rawError(file, err)}
 }
 
 // rawError keeps an error that already reads "file:line:col: …" (from the
@@ -305,16 +341,18 @@ func rawError(file string, err error) *Error {
 }
 
 func (l *loader) route(f *file) Errors {
-	errs := f.substitute(l.dir)
+	errs := f.substitute(l.dir, l.read)
 	var spec RouteFile
-	if err := f.decode(f.root, &spec); err != nil {
+	if derrs := f.decode(f.root, &spec); derrs != nil {
 		if spec.Route == "" {
 			if s, ok := nodeAt(f.root, "route").(*ast.StringNode); ok {
 				spec.Route = s.Value
 			}
 		}
-		err.Kind, err.Name = "route", spec.Route
-		return append(errs, err)
+		errs = append(errs, derrs.named("route", spec.Route)...)
+		if !derrs.onlyUnknownKeys() {
+			return errs
+		}
 	}
 	rc := &routeCompiler{l: l, f: f, spec: &spec}
 	rc.errs = errs

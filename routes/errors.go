@@ -21,6 +21,8 @@ type Error struct {
 	Kind      string // "route", "connector", "map"; "" before the kind is known
 	Name      string
 	Msg       string
+
+	unknownKey bool // an unknown key: the rest of its file still decodes
 }
 
 func (e *Error) Error() string {
@@ -48,7 +50,25 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func (es Errors) sorted() Errors {
+func (es Errors) onlyUnknownKeys() bool {
+	for _, e := range es {
+		if !e.unknownKey {
+			return false
+		}
+	}
+	return true
+}
+
+// named gives every error the kind and name of the file's component.
+func (es Errors) named(kind, name string) Errors {
+	for _, e := range es {
+		e.Kind, e.Name = kind, name
+	}
+	return es
+}
+
+// Sorted sorts es in file, line and column order, in place, and returns it.
+func (es Errors) Sorted() Errors {
 	sort.SliceStable(es, func(i, j int) bool {
 		if es[i].File != es[j].File {
 			return es[i].File < es[j].File

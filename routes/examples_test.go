@@ -65,8 +65,8 @@ func TestRESTToSOAP(t *testing.T) {
 	t.Run("bad-date", func(t *testing.T) {
 		r := b.postJSON(t, "/api/v1/vouchers", `{"companyCode":"1000","date":"20.11.2026","currency":"CNY","voucherNo":"EXP-4","lines":[]}`)
 		r.expect(t, 422, "application/problem+json")
-		if !strings.Contains(r.Body, "DOC_DATE") {
-			t.Errorf("the error should name the output field being built:\n%s", r.Body)
+		if !strings.Contains(r.Body, `(input $.date)`) || strings.Contains(r.Body, "DOC_DATE") {
+			t.Errorf("the error should name the input, not the mapping's insides:\n%s", r.Body)
 		}
 	})
 	t.Run("wrong-content-type", func(t *testing.T) {
@@ -217,11 +217,14 @@ func TestOAReimbursementGBK(t *testing.T) {
 		utf8, _ := simplifiedchinese.GBK.NewDecoder().Bytes(form)
 		bad, _ := simplifiedchinese.GBK.NewEncoder().Bytes(bytes.Replace(utf8, []byte("业务招待费"), []byte("礼品费"), 1))
 		r, text := send(t, bad)
-		if r.Status != 500 || !strings.Contains(text, `table "gl-accounts" has no key "礼品费"`) {
+		if r.Status != 500 || !strings.Contains(text, `value map "gl-accounts" has no entry for "礼品费"`) {
 			t.Fatalf("want a Client fault naming the table and key, got %d:\n%s", r.Status, text)
 		}
 		if !strings.Contains(text, "<faultcode>soap:Client</faultcode>") {
 			t.Errorf("an unknown code is the caller's data: want soap:Client\n%s", text)
+		}
+		if strings.Contains(text, ".yaml") || !strings.Contains(text, "<bb:correlationId>") {
+			t.Errorf("the fault must carry the correlation id and no mapping file:\n%s", text)
 		}
 	})
 }

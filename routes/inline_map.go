@@ -46,11 +46,12 @@ func (r *MapRef) UnmarshalYAML(n ast.Node) error {
 // Like a mapping file, an inline map's text is taken as written: no ${ENV}
 // substitution (the map reads environment values with env()). Table files
 // are relative to the configuration directory, like every path in a route.
-func (l *loader) inlineMapping(f *file, n ast.Node) (*transforms.Mapping, *Error) {
+func (l *loader) inlineMapping(f *file, n ast.Node) (*transforms.Mapping, Errors) {
 	m, err := transforms.CompileMapping(f.path, []byte(isolate(string(f.src), n)), l.dir)
 	if err != nil {
-		return nil, rawError(f.path, err)
+		return nil, rawErrors(f.path, err)
 	}
+	l.read.add(m.Files()...)
 	return m, nil
 }
 
@@ -137,20 +138,21 @@ func isInlineMap(n ast.Node) bool {
 // problem at keys (a file reference) or inside the inline map, and nil then.
 func (rc *routeCompiler) useMap(keys []string, prefix string, ref MapRef) *transforms.Mapping {
 	if ref.Inline != nil {
-		m, err := rc.l.inlineMapping(rc.f, ref.Inline)
-		if err != nil {
+		m, errs := rc.l.inlineMapping(rc.f, ref.Inline)
+		for _, err := range errs {
 			err.Kind, err.Name, err.Msg = "route", rc.spec.Route, prefix+"inline map: "+err.Msg
 			rc.errs = append(rc.errs, err)
 		}
 		return m
 	}
-	m, err := rc.l.mapping(ref.Path)
+	m, errs := rc.l.mapping(ref.Path)
 	switch {
-	case err != nil && (errors.Is(err, os.ErrNotExist) || strings.Contains(err.Msg, "no such file")):
+	case len(errs) == 1 && (errors.Is(errs[0], os.ErrNotExist) || strings.Contains(errs[0].Msg, "no such file")):
 		rc.fail(keys, "%smap %q: file not found under %s", prefix, ref.Path, rc.l.dir)
-	case err != nil:
-		err.Kind, err.Name = "", ""
-		rc.fail(keys, "%smap %q is invalid: %s", prefix, ref.Path, err.Error())
+	case len(errs) > 0:
+		for _, err := range errs {
+			rc.fail(keys, "%smap %q is invalid: %s", prefix, ref.Path, err.Error())
+		}
 	case m == nil:
 		rc.fail(keys, "%smap %q cannot be used (see its own error)", prefix, ref.Path)
 	}

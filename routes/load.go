@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -26,6 +27,15 @@ type file struct {
 // not configuration: they are read by whatever references them.
 var dataDirs = map[string]bool{"tables": true, "testdata": true, "tests": true}
 
+// skipDir says whether the loader's scan leaves out a folder below the
+// configuration directory: hidden ones and data folders.
+func skipDir(name string) bool { return strings.HasPrefix(name, ".") || dataDirs[name] }
+
+// configName says whether the scan reads a file of this name.
+func configName(name string) bool {
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
+}
+
 // readDir parses every *.yaml / *.yml file under dir and sorts it by kind.
 func readDir(dir string) ([]*file, Errors) {
 	var files []*file
@@ -37,12 +47,12 @@ func readDir(dir string) ([]*file, Errors) {
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if p != dir && (strings.HasPrefix(name, ".") || dataDirs[name]) {
+			if p != dir && skipDir(name) {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if strings.HasPrefix(name, ".") || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+		if !configName(name) {
 			return nil
 		}
 		f, e := parseFile(dir, p)
@@ -109,19 +119,33 @@ func parseFile(dir, p string) (*file, *Error) {
 
 // decode decodes a file (or a part of it) strictly into v, with environment
 // substitution in every string value first.
-func (f *file) decode(node ast.Node, v any) *Error {
-	if err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField()); err != nil {
-		return yamlError(f.path, f.root, err)
+//
+// On failure it returns every problem of the node, not just the first. When
+// the only problems are unknown keys, v holds everything else, so the
+// caller may go on checking it and report its other problems too.
+func (f *file) decode(node ast.Node, v any) Errors {
+	err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField())
+	if err == nil {
+		return nil
 	}
-	return nil
+	errs := f.allErrors(node, reflect.TypeOf(v))
+	if len(errs) == 0 { // the walk missed what go-yaml saw: say that at least
+		return Errors{yamlError(f.path, f.root, err)}
+	}
+	if errs.onlyUnknownKeys() {
+		if err := yaml.NodeToValue(node, v); err != nil {
+			return append(errs, yamlError(f.path, f.root, err))
+		}
+	}
+	return errs
 }
 
 // substitute replaces ${NAME}, ${NAME:-default} (defaults may nest:
 // ${A:-${B:-x}}) and ${file:path} in every string value of the file, in
 // place; $${ writes a literal ${. It works on parsed values, never on the
 // text, so a value with a colon or a newline can never change the file's
-// structure.
-func (f *file) substitute(dir string) Errors {
+// structure. read gets every file a ${file:…} reads.
+func (f *file) substitute(dir string, read fileSet) Errors {
 	var errs Errors
 	ast.Walk(visitFunc(func(n ast.Node) bool {
 		if isInlineMap(n) {
@@ -131,7 +155,7 @@ func (f *file) substitute(dir string) Errors {
 		if !ok || !strings.Contains(s.Value, "${") {
 			return true
 		}
-		v, err := expand(dir, s.Value)
+		v, err := expand(dir, s.Value, read)
 		if err != nil {
 			l, c := posOf(s)
 			errs = append(errs, &Error{File: f.path, Line: l, Col: c, Msg: err.Error()})
@@ -142,7 +166,7 @@ func (f *file) substitute(dir string) Errors {
 	return errs
 }
 
-func expand(dir, s string) (string, error) {
+func expand(dir, s string, read fileSet) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if strings.HasPrefix(s[i:], "$${") {
@@ -168,7 +192,7 @@ func expand(dir, s string) (string, error) {
 		if j == len(s) {
 			return s, fmt.Errorf("%q: unclosed ${", s)
 		}
-		v, err := resolveRef(dir, s[i+2:j])
+		v, err := resolveRef(dir, s[i+2:j], read)
 		if err != nil {
 			return s, err
 		}
@@ -178,11 +202,12 @@ func expand(dir, s string) (string, error) {
 	return b.String(), nil
 }
 
-func resolveRef(dir, ref string) (string, error) {
+func resolveRef(dir, ref string, read fileSet) (string, error) {
 	if p, ok := strings.CutPrefix(ref, "file:"); ok {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
+		read.add(p)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return "", fmt.Errorf("${file:%s}: %v", strings.TrimPrefix(ref, "file:"), err)
@@ -197,7 +222,7 @@ func resolveRef(dir, ref string) (string, error) {
 		return v, nil
 	}
 	if hasDef {
-		return expand(dir, def)
+		return expand(dir, def, read)
 	}
 	return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
 }

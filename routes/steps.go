@@ -24,6 +24,9 @@ func (rc *routeCompiler) callStep() {
 	conn, ok := rc.l.cfg.Connectors[to.Connector]
 	kind := rc.l.connectorKind[to.Connector]
 	if !ok {
+		if kind != "" {
+			return // its file has problems, reported there
+		}
 		if to.Connector == "" {
 			rc.fail([]string{"to"}, "`to` needs `connector`")
 		} else {
@@ -263,7 +266,8 @@ func (t *faultTemplate) render(m *bus.Message) error {
 			return err
 		}
 		if err := json.Unmarshal(out.Bytes(), &f.Extra); err != nil {
-			return bus.ServerFault(0, "Fault map failed", fmt.Sprintf("map %s must build a JSON object: %v", t.extra.Name(), err))
+			return bus.ServerFault(0, "Fault map failed", fmt.Sprintf("map %s must build a JSON object: %v", t.extra.Name(), err)).
+				Hide("the route's fault map did not build a JSON object")
 		}
 	}
 	if t.code != "" {

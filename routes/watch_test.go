@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,27 +49,7 @@ func TestHotReload(t *testing.T) {
 	dir := t.TempDir()
 	copyTree(t, examples, dir)
 	b := start(t, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	var rejected []string
-	watching := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		close(watching)
-		Watch(ctx, dir, func(c *Config) {
-			if err := b.srv.Swap(c.Endpoints()); err != nil {
-				t.Error(err)
-			}
-		}, func(err error) {
-			mu.Lock()
-			rejected = append(rejected, err.Error())
-			mu.Unlock()
-		})
-	}()
-	defer func() { cancel(); <-done }()
-	<-watching
-	time.Sleep(100 * time.Millisecond) // let the watcher register its folders
+	w := watch(t, b)
 
 	route := filepath.Join(dir, "routes", "expense-voucher-to-sap.yaml")
 	orig, _ := os.ReadFile(route)
@@ -76,16 +57,10 @@ func TestHotReload(t *testing.T) {
 	if err := os.WriteFile(route, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the broken edit is reported", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(rejected) > 0
-	})
-	mu.Lock()
-	if want := `routes/expense-voucher-to-sap.yaml:18:3: route "expense-voucher-to-sap": unknown field "retries"`; !strings.Contains(rejected[0], want) {
-		t.Errorf("reported %q, want it to contain %q", rejected[0], want)
+	eventually(t, "the broken edit is reported", func() bool { return len(w.get().rejected) > 0 })
+	if want, got := `routes/expense-voucher-to-sap.yaml:18:3: route "expense-voucher-to-sap": unknown field "retries"`, w.get().rejected[0]; !strings.Contains(got, want) {
+		t.Errorf("reported %q, want it to contain %q", got, want)
 	}
-	mu.Unlock()
 	if r := b.postJSON(t, "/api/v1/vouchers", balancedVoucher); r.Status != 200 {
 		t.Fatalf("after a broken edit the old route must keep serving, got %d %s", r.Status, r.Body)
 	}
@@ -103,4 +78,93 @@ func TestHotReload(t *testing.T) {
 	if r := b.postJSON(t, "/api/v1/vouchers", balancedVoucher); r.Status != 404 {
 		t.Errorf("the old path should be gone, got %d", r.Status)
 	}
+}
+
+// watchLog records what Watch did.
+type watchLog struct {
+	mu       sync.Mutex
+	applied  int
+	rejected []string
+}
+
+// get returns a copy, safe to read while Watch goes on.
+func (w *watchLog) get() watchLog {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return watchLog{applied: w.applied, rejected: append([]string(nil), w.rejected...)}
+}
+
+// watch runs Watch on b's configuration, swapping good loads into b's
+// server, until the test ends.
+func watch(t *testing.T, b *busbar) *watchLog {
+	t.Helper()
+	w := &watchLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Watch(ctx, b.cfg, func(c *Config) {
+			if err := b.srv.Swap(c.Endpoints()); err != nil {
+				t.Error(err)
+			}
+			c.Close()
+			w.mu.Lock()
+			w.applied++
+			w.mu.Unlock()
+		}, func(err error) {
+			w.mu.Lock()
+			w.rejected = append(w.rejected, err.Error())
+			w.mu.Unlock()
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(100 * time.Millisecond) // let the watcher register its folders
+	return w
+}
+
+// Only the files a load reads reload the routes: a log file written again
+// and again in the configuration directory, a new test case or an unused
+// table does not; a route edit reloads once after the quiet period, and so
+// does a table file a map reads.
+func TestHotReloadOnlyForFilesRead(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, examples, dir)
+	b := start(t, dir)
+	w := watch(t, b)
+	noise := []string{"busbar.log", "routes/notes.txt", "tests/new-case.yaml", "tables/unused.csv", ".editor.swp"}
+	for i := range 20 {
+		for _, n := range noise {
+			f, err := os.OpenFile(filepath.Join(dir, n), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(f, "line %d\n", i)
+			f.Close()
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // more than the quiet period
+	if l := w.get(); l.applied != 0 || len(l.rejected) != 0 {
+		t.Fatalf("files no load reads caused %d reloads and %d failed ones %q", l.applied, len(l.rejected), l.rejected)
+	}
+
+	route := filepath.Join(dir, "routes", "expense-voucher-to-sap.yaml")
+	orig, _ := os.ReadFile(route)
+	for range 3 { // an editor writing in several steps
+		os.WriteFile(route, []byte(strings.Replace(string(orig), "/api/v1/vouchers", "/api/v2/vouchers", 1)), 0o644)
+		time.Sleep(20 * time.Millisecond)
+	}
+	eventually(t, "the edited route reloads", func() bool { return w.get().applied > 0 })
+	time.Sleep(500 * time.Millisecond)
+	if l := w.get(); l.applied != 1 {
+		t.Errorf("one edit: want 1 reload, got %d (failed: %q)", l.applied, l.rejected)
+	}
+	if r := b.postJSON(t, "/api/v2/vouchers", balancedVoucher); r.Status != 200 {
+		t.Errorf("after the reload: %d %s", r.Status, r.Body)
+	}
+
+	table := filepath.Join(dir, "tables", "oa-expense-types.csv")
+	csv, _ := os.ReadFile(table)
+	os.WriteFile(table, csv, 0o644)
+	eventually(t, "a table a map reads reloads", func() bool { return w.get().applied == 2 })
 }

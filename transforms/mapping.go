@@ -42,7 +42,13 @@ type Mapping struct {
 	usesNil    bool         // some node is nillable
 	stream     bool         // XML output is written straight to bytes (mapping_stream.go)
 	pool       sync.Pool    // *evalCtx
+	files      []string     // included files and table files, as read
 }
+
+// Files lists the files the mapping read besides its own text: the files
+// it includes and its table files, as paths built from the ones given.
+// A configuration watcher reloads when one of them changes.
+func (m *Mapping) Files() []string { return m.files }
 
 // table is a value map (code table).
 type table struct {
@@ -127,10 +133,12 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 	}
 	var body, bodyKey, ident ast.Node
 	inputSet := false
+	var unknown []error // every unknown key, with the body's problems
 	for _, mv := range top.Values {
 		key := keyText(mv.Key)
 		if !topKeys[key] {
-			return nil, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, templates, include, body or identity)", key))
+			unknown = append(unknown, errAtNode(name, mv.Key, fmt.Sprintf("unknown key %q (want output, input, namespaces, tables, templates, include, body or identity)", key)))
+			continue
 		}
 		val := unwrap(mv.Value)
 		switch key {
@@ -166,6 +174,9 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 				return nil, err
 			}
 		}
+	}
+	if len(unknown) > 0 && (m.output == bus.FormatNone || body == nil && ident == nil) {
+		return nil, errors.Join(unknown...) // the missing key is likely misspelt among them
 	}
 	if m.output == bus.FormatNone {
 		return nil, &loadError{name, 1, 1, "missing output: (xml or json)"}
@@ -204,7 +215,7 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 	} else {
 		m.body, err = m.compileNode("", body, env)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(append(unknown, err)...)
 		}
 		if err := m.checkSplices(m.body, env.file); err != nil {
 			return nil, err
@@ -230,6 +241,9 @@ func CompileMapping(name string, src []byte, dir string) (m *Mapping, err error)
 				root.nsDecl = append(root.nsDecl, [2]string{"xmlns:xsi", xsiNS})
 			}
 		}
+	}
+	if len(unknown) > 0 {
+		return nil, errors.Join(unknown...)
 	}
 	m.stream = m.streamable()
 	m.pool.New = func() any { return newEvalCtx(m) }
@@ -321,6 +335,7 @@ func (l *loader) include(from string, at ast.Node, path string) error {
 		return errAtNode(from, at, fmt.Sprintf("%s is included twice (or includes itself)", path))
 	}
 	l.included[abs] = true
+	l.m.files = append(l.m.files, path)
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return errAtNode(from, at, fmt.Sprintf("include: %v", err))
@@ -665,6 +680,9 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 		n.value, n.literal, n.isLiteral = v.value, v.literal, v.isLiteral
 	}
 	splices := 0
+	// A field that does not compile does not stop its siblings: a mapping's
+	// author sees every broken field of the file at once.
+	var fieldErrs []error
 	for _, mv := range rest {
 		k := keyText(mv.Key)
 		var c *node
@@ -676,7 +694,8 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			}
 			s, err := m.compileSplice(k, mv, callCtx, callParams, env)
 			if err != nil {
-				return err
+				fieldErrs = append(fieldErrs, err)
+				continue
 			}
 			line, col := nodePos(mv.Key)
 			c = &node{key: n.key, line: line, col: col, splice: s}
@@ -684,7 +703,8 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			k = strings.TrimPrefix(k, "\\") // an escaped reserved name is a plain field
 			c, err = m.compileNode(k, mv.Value, env)
 			if err != nil {
-				return err
+				fieldErrs = append(fieldErrs, err)
+				continue
 			}
 			c.line, c.col = nodePos(mv.Key)
 		}
@@ -697,6 +717,9 @@ func (m *Mapping) compileObject(n *node, t *ast.MappingNode, env *compileEnv) er
 			continue
 		}
 		n.children = append(n.children, c)
+	}
+	if len(fieldErrs) > 0 {
+		return errors.Join(fieldErrs...)
 	}
 	n.spliceOnly = len(n.children) == 1 && n.children[0].splice != nil && n.children[0].splice.kind != spliceCopy &&
 		len(n.attrs) == 0 && n.value == nil && !n.isLiteral
@@ -846,7 +869,9 @@ func (m *Mapping) loadTables(file, dir string, val ast.Node) error {
 		}
 		t := &table{name: name, values: map[string]any{}}
 		if len(body.Values) == 1 && keyText(body.Values[0].Key) == "file" {
-			if err := t.load(filepath.Join(dir, scalarOf(body.Values[0].Value))); err != nil {
+			path := filepath.Join(dir, scalarOf(body.Values[0].Value))
+			m.files = append(m.files, path)
+			if err := t.load(path); err != nil {
 				return errAtNode(file, body.Values[0].Value, fmt.Sprintf("table %q: %v", name, err))
 			}
 		} else if err := t.fromYAML(file, body); err != nil {
@@ -938,7 +963,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, bus.ServerFault(500, "Mapping failed",
-				fmt.Sprintf("%s: %s: internal error: %v", m.name, c.trailString(), r))
+				fmt.Sprintf("%s: %s: internal error: %v", m.name, c.trailString(), r)).Hide(notTheRequest)
 			c.trail = c.trail[:0] // do not pool a context in an unknown state
 			return
 		}
@@ -988,7 +1013,7 @@ func (m *Mapping) Apply(in *bus.Message) (out *bus.Message, err error) {
 }
 
 func errNoRoot(m *Mapping) *bus.Fault {
-	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send")
+	return bus.ServerFault(500, "Mapping failed", m.name+": the mapping produced no root element; nothing to send").Hide(notTheRequest)
 }
 
 // startOutput readies c.buf for an output written as bytes. A buffer handed
@@ -1041,13 +1066,30 @@ func (c *evalCtx) fault(err error) *bus.Fault {
 	if !errors.As(err, &re) {
 		detail = c.m.name + ": " + detail
 	}
+	return runFault("Mapping failed", detail, err)
+}
+
+// notTheRequest is what a caller learns of a mapping or expression that
+// failed by a fault of its own: nothing it could change.
+const notTheRequest = "the route could not process the message (a fault on Busbar's side, not in the request)"
+
+// runFault is the Fault of a mapping or expression that failed at run time.
+// The log gets internal: where (file:line:col), the output path, the
+// expression. The caller gets what in its input is wrong — the value, the
+// value map and key, the input path — and for a fault of the mapping's own,
+// no more than that it is not the request's.
+func runFault(title, internal string, err error) *bus.Fault {
 	var ie *inputError
-	if errors.As(err, &ie) {
-		f := bus.ClientFault(422, "Mapping failed", detail)
+	if !errors.As(err, &ie) {
+		f := bus.ServerFault(500, title, internal).Hide(notTheRequest)
 		f.Cause = err
 		return f
 	}
-	f := bus.ServerFault(500, "Mapping failed", detail)
+	public := ie.msg
+	if re := (*runError)(nil); errors.As(err, &re) && re.input != "" {
+		public += " (input " + re.input + ")"
+	}
+	f := bus.ClientFault(422, title, internal).Hide(public)
 	f.Cause = err
 	return f
 }

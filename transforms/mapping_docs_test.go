@@ -163,6 +163,9 @@ func runDocExample(t *testing.T, ex docExample) (string, error) {
 		if !errors.As(err, &f) {
 			return "", fmt.Errorf("Apply returned %T", err)
 		}
+		if f.Internal != "" {
+			return fmt.Sprintf("%d %s\nlog: %s", f.Status, f.Detail, f.Internal), nil
+		}
 		return fmt.Sprintf("%d %s", f.Status, f.Detail), nil
 	}
 	if m.Output() == bus.FormatJSON {

@@ -140,7 +140,8 @@ func (c *evalCtx) start(in *bus.Message) error {
 		}
 		body := in.Body
 		if len(body) > 0 && !in.JSONChecked && !gjson.ValidBytes(body) {
-			return bus.ClientFault(422, "Mapping failed", c.name()+": the message body is not valid JSON")
+			return bus.ClientFault(422, "Mapping failed", c.name()+": the message body is not valid JSON").
+				Hide("the message body is not valid JSON")
 		}
 		c.jsonRoot = gjson.ParseBytes(body)
 	case inputXML:
@@ -151,7 +152,7 @@ func (c *evalCtx) start(in *bus.Message) error {
 		}
 		root, err := in.XML()
 		if err != nil {
-			return bus.ServerFault(500, "Mapping failed", c.name()+": "+err.Error())
+			return bus.ServerFault(500, "Mapping failed", c.name()+": "+err.Error()).Hide(notTheRequest)
 		}
 		if root == nil {
 			if in.Format == bus.FormatJSON {
@@ -174,7 +175,7 @@ func (c *evalCtx) name() string {
 }
 
 func (c *evalCtx) startFault(msg string) error {
-	return bus.ServerFault(500, "Mapping failed", c.name()+": "+msg)
+	return bus.ServerFault(500, "Mapping failed", c.name()+": "+msg).Hide(notTheRequest)
 }
 
 func (c *evalCtx) reset() {
@@ -652,7 +653,8 @@ func (e *Expr) eval(in *bus.Message, frag *etree.Element) (v any, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			v, err = nil, bus.ServerFault(500, "Expression failed", fmt.Sprintf("%s: %s: internal error: %v", e.c.where(), e.c.src, r))
+			v, err = nil, bus.ServerFault(500, "Expression failed", fmt.Sprintf("%s: %s: internal error: %v", e.c.where(), e.c.src, r)).
+				Hide(notTheRequest)
 			return
 		}
 		c.reset()
@@ -668,12 +670,7 @@ func (e *Expr) eval(in *bus.Message, frag *etree.Element) (v any, err error) {
 	}
 	v, err = c.eval(e.c)
 	if err != nil {
-		detail := fmt.Sprintf("%s: %s: %s", e.c.where(), e.c.src, exprMessage(err))
-		var ie *inputError
-		if errors.As(err, &ie) {
-			return nil, bus.ClientFault(422, "Expression failed", detail)
-		}
-		return nil, bus.ServerFault(500, "Expression failed", detail)
+		return nil, runFault("Expression failed", fmt.Sprintf("%s: %s: %s", e.c.where(), e.c.src, exprMessage(err)), err)
 	}
 	return v, nil
 }

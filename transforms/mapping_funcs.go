@@ -382,7 +382,7 @@ func fnLookup(c *evalCtx, a []any) (any, error) {
 	if len(a) > 2 {
 		return a[2], nil
 	}
-	return nil, inputErrorf("table %q has no key %q", name, key)
+	return nil, inputErrorf("value map %q has no entry for %q", name, key)
 }
 
 func fnUUID(c *evalCtx, a []any) (any, error) {

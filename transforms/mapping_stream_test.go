@@ -34,7 +34,7 @@ func outcome(t *testing.T, m *Mapping, in *bus.Message) string {
 		if out != nil {
 			t.Errorf("%s: Apply returned output with a fault", m.Name())
 		}
-		return fmt.Sprintf("fault %d %v %s %s", f.Status, f.Blame, f.Title, f.Detail)
+		return fmt.Sprintf("fault %d %v %s %s [log: %s]", f.Status, f.Blame, f.Title, f.Detail, f.Internal)
 	}
 	if m.stream && out.Root != nil {
 		t.Errorf("%s: a streaming mapping built a tree", m.Name())

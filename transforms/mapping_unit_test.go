@@ -78,6 +78,11 @@ func TestLoadErrors(t *testing.T) {
 		{"output: json\nbody:\n  a:\n    cdata: true\n", `maps/x.yaml:4:5: cdata: is for XML output`},
 		{"output: json\nbody:\n  a: formatNumber($.x, '#,##0.0#0')\n", `number pattern "#,##0.0#0": '0' after '#' in the fraction`},
 		{"output: json\nbody:\n  a: count(xpath('//q:*'))\n", `prefix "q" is not declared under namespaces`},
+		// Every broken field and every unknown key, not only the first.
+		{"output: json\nnamespace: {}\nbody:\n  a: dte($.d)\n  b:\n    c: $.x +\n  d: 1\n",
+			"maps/x.yaml:2:1: unknown key \"namespace\" (want output, input, namespaces, tables, templates, include, body or identity)\n" +
+				"maps/x.yaml:4:6: expression \"dte($.d)\": unknown function \"dte\"\n" +
+				"maps/x.yaml:6:12: expression \"$.x +\": unexpected token EOF"},
 	}
 	for i, c := range cases {
 		_, err := CompileMapping("maps/x.yaml", []byte(c.src), "testdata")
@@ -227,18 +232,29 @@ func TestJSONBytes(t *testing.T) {
 	}
 }
 
+// A run-time fault tells the caller what in its input is wrong (the value,
+// the input path) and nothing of the mapping's insides; the log gets where,
+// which output path and which expression.
 func TestRunFaults(t *testing.T) {
+	const notOurs = "the route could not process the message (a fault on Busbar's side, not in the request)"
 	cases := []struct {
-		src, in string
-		status  int
-		want    string
+		src, in  string
+		status   int
+		public   string
+		internal string
 	}{
-		{"output: json\nbody:\n  a: decimal($.x)\n", `{"x": "12,50"}`, 422, `f.yaml:3:6: a: decimal($.x): input $.x: decimal(): "12,50" is not a decimal number`},
-		{"output: json\nbody:\n  a: $.x / 0\n", `{"x": 1}`, 422, `division by zero`},
-		{"output: json\nbody:\n  a: $.x * 2\n", `{"x": "abc"}`, 422, `"abc" is not a decimal number`},
-		{"output: json\nbody:\n  a: pad($.x, 'w')\n", `{"x": "1"}`, 500, `width must be a whole number`},
-		{"output: json\nbody:\n  a: $.x\n", `not json`, 422, `not valid JSON`},
-		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, `f.yaml:3:7: a: round($.x, 2, 'down'): input $.x: round(): rounding mode "down"`},
+		{"output: json\nbody:\n  a: decimal($.x)\n", `{"x": "12,50"}`, 422,
+			`"12,50" is not a decimal number (input $.x)`, `f.yaml:3:6: a: decimal($.x): input $.x: decimal(): "12,50" is not a decimal number`},
+		{"output: json\nbody:\n  a: $.x / 0\n", `{"x": 1}`, 422, `division by zero (1 / 0) (input $.x)`, `division by zero`},
+		{"output: json\nbody:\n  a: $.x * 2\n", `{"x": "abc"}`, 422, `"abc" is not a decimal number (input $.x)`, `"abc" is not a decimal number`},
+		{"output: json\nbody:\n  a: pad($.x, 'w')\n", `{"x": "1"}`, 500, notOurs, `width must be a whole number`},
+		{"output: json\nbody:\n  a: $.x\n", `not json`, 422, `the message body is not valid JSON`, `f.yaml: the message body is not valid JSON`},
+		{"output: json\nbody:\n  a: \"round($.x, 2, 'down')\"\n", `{"x": 1}`, 500, notOurs,
+			`f.yaml:3:7: a: round($.x, 2, 'down'): input $.x: round(): rounding mode "down"`},
+		{"output: json\ntables:\n  expense-accounts: {travel: \"0066100000\"}\nbody:\n  l:\n    for-each: $.lines\n    gl: lookup(\"expense-accounts\", .category)\n",
+			`{"lines": [{"category": "travel"}, {"category": "travel"}, {"category": "TRAVEL-X"}]}`, 422,
+			`value map "expense-accounts" has no entry for "TRAVEL-X" (input $.lines[2].category)`,
+			`f.yaml:7:9: l[3]/gl: lookup("expense-accounts", .category): input $.lines[2].category: lookup(): value map`},
 	}
 	for i, c := range cases {
 		m, err := CompileMapping("f.yaml", []byte(c.src), ".")
@@ -252,8 +268,8 @@ func TestRunFaults(t *testing.T) {
 			t.Errorf("case %d: want a Fault, got %v", i, err)
 			continue
 		}
-		if f.Status != c.status || !strings.Contains(f.Detail, c.want) {
-			t.Errorf("case %d: want %d %q, got %d %q", i, c.status, c.want, f.Status, f.Detail)
+		if f.Status != c.status || f.Detail != c.public || !strings.Contains(f.Internal, c.internal) {
+			t.Errorf("case %d: want %d, detail %q, internal containing %q; got %d %q %q", i, c.status, c.public, c.internal, f.Status, f.Detail, f.Internal)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 	"github.com/busbar/busbar/certs"
 	"github.com/busbar/busbar/connectors"
 	"github.com/busbar/busbar/routes"
+	"github.com/busbar/busbar/routes/routetest"
 )
 
 const usage = `busbar — an enterprise service bus between SOAP/XML and REST/JSON systems
@@ -82,9 +84,19 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: busbar validate DIR")
 		return 2
 	}
+	// Every problem of every file, the route test cases' included: one run
+	// of validate should be enough to fix them all.
 	cfg, err := routes.Load(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	testErr := routetest.Check(fs.Arg(0))
+	for _, e := range []error{err, testErr} {
+		if e != nil {
+			fmt.Fprintln(stderr, e)
+		}
+	}
+	if err != nil || testErr != nil {
+		if cfg != nil {
+			cfg.Close()
+		}
 		return 1
 	}
 	defer cfg.Close()
@@ -109,6 +121,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&memLimit, "memory-limit", fmt.Sprintf("soft memory limit, e.g. 512MiB, or off (default %.0f%% of the cgroup's memory limit, else %s; GOMEMLIMIT, when set, is kept)",
 		cgroupShare*100, formatSize(defaultMemoryLimit)))
 	workSlots := fs.Int("work-slots", defaultWorkSlots(), "REST and SOAP requests that parse, map and serialise at once; the others wait their turn (0: no limit)")
+	debugErrors := fs.Bool("debug-errors", false, "show callers the internal detail of a route's faults (mapping file:line:col and expression, backend errors), not only the log; for development")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -138,18 +151,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			slog.Time("not_after", kp.NotAfter()), slog.String("client_auth", *clientAuth))
 	}
 
-	cfg, err := routes.Load(*dir)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
+	// Listen before loading: the demo's connectors call this same process,
+	// and only the listener knows its port (--listen :0 picks one).
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
 	}
+	defer ln.Close()
+	exportDemoURL(ln.Addr(), tlsCfg != nil)
+	cfg, err := routes.Load(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg,
-		Work: bus.NewWorkLimiter(*workSlots)})
+		Work: bus.NewWorkLimiter(*workSlots), DebugErrors: *debugErrors})
+	if *debugErrors {
+		log.Warn("--debug-errors: callers see the internal detail of faults; not for production")
+	}
 	if err := srv.Swap(cfg.Endpoints()); err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
@@ -169,7 +189,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var current atomic.Pointer[routes.Config]
 	current.Store(cfg)
 	go func() {
-		err := routes.Watch(ctx, *dir, func(next *routes.Config) {
+		err := routes.Watch(ctx, cfg, func(next *routes.Config) {
 			if err := srv.Swap(next.Endpoints()); err != nil {
 				log.Error("reload refused, the previous routes keep serving", slog.String("error", err.Error()))
 				next.Close()
@@ -208,6 +228,38 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	current.Load().Close()
 	return 0
+}
+
+// exportDemoURL sets BUSBAR_DEMO_URL, which the demo's connectors default
+// to, to this server's own URL unless the environment already sets it: the
+// demo backends are routes of the same process, wherever it listens.
+// Reloads read the same variable, so they keep following the listener.
+func exportDemoURL(addr net.Addr, https bool) {
+	if _, set := os.LookupEnv("BUSBAR_DEMO_URL"); set {
+		return
+	}
+	os.Setenv("BUSBAR_DEMO_URL", selfURL(addr, https))
+}
+
+// selfURL is the URL this process reaches its own listener at: a wildcard
+// address (0.0.0.0, ::) is not one to dial, loopback of its family is.
+func selfURL(addr net.Addr, https bool) string {
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return scheme + "://" + addr.String()
+	}
+	ip := tcp.IP
+	switch {
+	case ip == nil || ip.IsUnspecified() && ip.To4() != nil:
+		ip = net.IPv4(127, 0, 0, 1)
+	case ip.IsUnspecified():
+		ip = net.IPv6loopback
+	}
+	return scheme + "://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
 func certsCmd(args []string, stdout, stderr io.Writer) int {

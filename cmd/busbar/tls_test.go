@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,21 +26,12 @@ func TestServeWithDevCertificates(t *testing.T) {
 	}
 	f := func(name string) string { return filepath.Join(dir, name) }
 
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	var serveErr bytes.Buffer
-	go func() {
-		done <- run([]string{"serve", "--config", "../../examples", "--listen", "127.0.0.1:0", "--log-level", "error",
-			"--tls-cert", f("server.pem"), "--tls-key", f("server-key.pem"),
-			"--client-ca", f("ca.pem"), "--client-auth", "require"}, pw, &serveErr)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	go io.Copy(io.Discard, pr)
-	if err != nil || !strings.HasPrefix(line, "busbar listening on https://127.0.0.1:") {
-		t.Fatalf("serve said %q (%v); stderr: %s", line, err, serveErr.String())
+	base, stop := startServe(t, "--tls-cert", f("server.pem"), "--tls-key", f("server-key.pem"),
+		"--client-ca", f("ca.pem"), "--client-auth", "require")
+	if !strings.HasPrefix(base, "https://127.0.0.1:") {
+		t.Fatalf("serve listens on %q, want https://127.0.0.1:…", base)
 	}
-	url := strings.Fields(line)[3] + "/healthz"
+	url := base + "/healthz"
 
 	pool, err := certs.LoadCAPool(f("ca.pem"))
 	if err != nil {
@@ -74,16 +62,7 @@ func TestServeWithDevCertificates(t *testing.T) {
 		t.Errorf("a client without a certificate got %d", resp.StatusCode)
 	}
 
-	// serve stops on SIGTERM as it would under systemd.
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("serve exited %d: %s", code, serveErr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	stop()
 }
 
 func TestTLSFlagErrors(t *testing.T) {

@@ -72,16 +72,22 @@ func testFiles(target string) ([]string, string, error) {
 		}
 		return []string{target}, dir, nil
 	}
-	var files []string
-	for _, pattern := range []string{"*.yaml", "*.yml"} {
-		m, _ := filepath.Glob(filepath.Join(target, "tests", pattern))
-		files = append(files, m...)
-	}
-	sort.Strings(files)
+	files := testFilesIn(target)
 	if len(files) == 0 {
 		return nil, "", fmt.Errorf("%s: no test files (tests/*.yaml)", target)
 	}
 	return files, target, nil
+}
+
+// testFilesIn lists the test files of a configuration directory, sorted.
+func testFilesIn(dir string) []string {
+	var files []string
+	for _, pattern := range []string{"*.yaml", "*.yml"} {
+		m, _ := filepath.Glob(filepath.Join(dir, "tests", pattern))
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	return files
 }
 
 // run is what resolving a test file's references needs.
@@ -140,12 +146,12 @@ func (f *fileRun) runFile(defaultConfig string, res *Result) {
 		return
 	}
 	h := srv.Handler()
-	lines := caseLines(root)
+	pos := casePositions(root)
 	for i := range spec.Cases {
 		c := &spec.Cases[i]
 		where := f.file
-		if i < len(lines) {
-			where += ":" + strconv.Itoa(lines[i])
+		if i < len(pos) {
+			where += ":" + strconv.Itoa(pos[i].line)
 		}
 		fails := f.runCase(h, c)
 		if len(fails) == 0 {
@@ -198,8 +204,10 @@ func setEnv(env map[string]string) func() {
 	}
 }
 
-// caseLines is the line of each item of `cases:`.
-func caseLines(root ast.Node) []int {
+type position struct{ line, col int }
+
+// casePositions is where each case starts: its first key.
+func casePositions(root ast.Node) []position {
 	m, ok := root.(*ast.MappingNode)
 	if !ok {
 		return nil
@@ -212,21 +220,26 @@ func caseLines(root ast.Node) []int {
 		if !ok {
 			return nil
 		}
-		lines := make([]int, len(seq.Values))
+		pos := make([]position, len(seq.Values))
 		for i, item := range seq.Values {
-			lines[i] = item.GetToken().Position.Line
+			tk := item.GetToken()
 			if mn, ok := item.(*ast.MappingNode); ok && len(mn.Values) > 0 {
-				lines[i] = mn.Values[0].Key.GetToken().Position.Line
+				tk = mn.Values[0].Key.GetToken()
 			}
+			pos[i] = position{tk.Position.Line, tk.Position.Column}
 		}
-		return lines
+		return pos
 	}
 	return nil
 }
 
 func (f *fileRun) runCase(h http.Handler, c *Case) []failure {
-	if err := c.validate(); err != nil {
-		return []failure{{what: err.Error()}}
+	if probs := c.problems(); len(probs) > 0 {
+		fails := make([]failure, len(probs))
+		for i, p := range probs {
+			fails[i].what = p
+		}
+		return fails
 	}
 	for _, name := range sortedNames(c.Connectors) {
 		if f.backends[name] == nil {
@@ -292,7 +305,9 @@ func (f *fileRun) request(c *Case) (*http.Request, error) {
 			method = http.MethodPost
 		}
 	}
-	h := http.Header{}
+	// A fixed correlation id keeps reports, which show the response, the
+	// same from run to run.
+	h := http.Header{"X-Correlation-Id": {"busbar-test"}}
 	switch {
 	case rq.SOAP != "":
 		v := bus.SOAP11

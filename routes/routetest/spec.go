@@ -314,33 +314,40 @@ func (a *Asserts) UnmarshalYAML(n ast.Node) error {
 	return nil
 }
 
-// Validate checks what decoding cannot; errors name the case.
-func (c *Case) validate() error {
-	switch {
-	case c.Name == "":
-		return fmt.Errorf("the case needs a name")
-	case !strings.HasPrefix(c.Request.Path, "/"):
-		return fmt.Errorf("request.path %q must start with /", c.Request.Path)
-	case c.Request.SOAP != "" && c.Request.SOAP != "1.1" && c.Request.SOAP != "1.2":
-		return fmt.Errorf("request.soap %q: write \"1.1\" or \"1.2\"", c.Request.SOAP)
-	case !c.Request.Body.IsZero() && c.Request.BodyFile != "":
-		return fmt.Errorf("request: give body or body-file, not both")
-	case !c.Expect.Body.IsZero() && c.Expect.BodyFile != "":
-		return fmt.Errorf("expect: give body or body-file, not both")
+// problems says what decoding cannot check, every problem of the case.
+func (c *Case) problems() []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	if c.Name == "" {
+		add("the case needs a name")
 	}
-	for name, replies := range c.Connectors {
-		for i, r := range replies {
-			switch {
-			case r.Error != "" && r.Error != "unreachable" && r.Error != "timeout":
-				return fmt.Errorf("connectors.%s reply %d: error %q: write unreachable or timeout", name, i+1, r.Error)
-			case r.Error != "" && (!r.Body.IsZero() || r.BodyFile != "" || r.Status != 0):
-				return fmt.Errorf("connectors.%s reply %d: an error reply has no status or body", name, i+1)
-			case !r.Body.IsZero() && r.BodyFile != "":
-				return fmt.Errorf("connectors.%s reply %d: give body or body-file, not both", name, i+1)
-			case r.Expect != nil && !r.Expect.Body.IsZero() && r.Expect.BodyFile != "":
-				return fmt.Errorf("connectors.%s reply %d: expect: give body or body-file, not both", name, i+1)
+	if !strings.HasPrefix(c.Request.Path, "/") {
+		add("request.path %q must start with /", c.Request.Path)
+	}
+	if c.Request.SOAP != "" && c.Request.SOAP != "1.1" && c.Request.SOAP != "1.2" {
+		add("request.soap %q: write \"1.1\" or \"1.2\"", c.Request.SOAP)
+	}
+	if !c.Request.Body.IsZero() && c.Request.BodyFile != "" {
+		add("request: give body or body-file, not both")
+	}
+	if !c.Expect.Body.IsZero() && c.Expect.BodyFile != "" {
+		add("expect: give body or body-file, not both")
+	}
+	for _, name := range sortedNames(c.Connectors) {
+		for i, r := range c.Connectors[name] {
+			if r.Error != "" && r.Error != "unreachable" && r.Error != "timeout" {
+				add("connectors.%s reply %d: error %q: write unreachable or timeout", name, i+1, r.Error)
+			}
+			if r.Error != "" && (!r.Body.IsZero() || r.BodyFile != "" || r.Status != 0) {
+				add("connectors.%s reply %d: an error reply has no status or body", name, i+1)
+			}
+			if !r.Body.IsZero() && r.BodyFile != "" {
+				add("connectors.%s reply %d: give body or body-file, not both", name, i+1)
+			}
+			if r.Expect != nil && !r.Expect.Body.IsZero() && r.Expect.BodyFile != "" {
+				add("connectors.%s reply %d: expect: give body or body-file, not both", name, i+1)
 			}
 		}
 	}
-	return nil
+	return out
 }
