@@ -2,9 +2,12 @@ package transforms
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/traditionalchinese"
@@ -150,4 +153,32 @@ func TestEncodeXMLStrict(t *testing.T) {
 	if want := "text cannot be written in GBK: character U+1F600 at byte 15 has no GBK encoding"; err == nil || err.Error() != want {
 		t.Errorf("want %s, got %v", want, err)
 	}
+}
+
+// BenchmarkDecodeCharset: the strict decoding of a GBK form beside the
+// lenient reader it replaced (x/net/html/charset), in the same run.
+func BenchmarkDecodeCharset(b *testing.B) {
+	form, err := os.ReadFile("../examples/testdata/oa-reimbursement.gbk.xml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("charset.NewReaderLabel", func(b *testing.B) {
+		b.SetBytes(int64(len(form)))
+		b.ReportAllocs()
+		for b.Loop() {
+			r, _ := charset.NewReaderLabel("gbk", bytes.NewReader(form))
+			if _, err := io.ReadAll(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeCharset", func(b *testing.B) {
+		b.SetBytes(int64(len(form)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeCharset(form, "gbk"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
