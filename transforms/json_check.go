@@ -30,9 +30,10 @@ import (
 func CheckJSON(b []byte) error {
 	c := jsonCheckers.Get().(*jsonChecker)
 	err := c.check(b)
+	at := c.errAt // c may be another caller's once released
 	c.release()
 	if err == errJSONSyntax {
-		return jsonSyntaxError(b, c.errAt)
+		return jsonSyntaxError(b, at)
 	}
 	return err
 }
