@@ -42,7 +42,23 @@ type Mapping struct {
 	usesNil    bool         // some node is nillable
 	stream     bool         // XML output is written straight to bytes (mapping_stream.go)
 	pool       sync.Pool    // *evalCtx
+	xmlNames   []XMLName    // the element and attribute names it writes as they are written in it
 }
+
+// XMLName is an element or attribute name a mapping writes, and where.
+type XMLName struct {
+	Name      string
+	File      string
+	Line, Col int
+	Attribute bool
+}
+
+// XMLNames returns the element and attribute names the mapping writes
+// literally (its body's and its templates'), for checks that must be made
+// before it runs: a name a facade's charset cannot hold fails the reply,
+// and no character reference can stand in a name. Names it copies from
+// its input are not known until then.
+func (m *Mapping) XMLNames() []XMLName { return m.xmlNames }
 
 // table is a value map (code table).
 type table struct {
@@ -748,6 +764,7 @@ func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, mode int, fil
 				}
 				return &loadError{file, line, col, fmt.Sprintf("%s name %q is not a valid XML name", what, name)}
 			}
+			m.xmlNames = append(m.xmlNames, XMLName{Name: name, File: file, Line: line, Col: col, Attribute: attr})
 			if p == "" || p == "xml" {
 				return nil
 			}
