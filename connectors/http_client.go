@@ -111,7 +111,7 @@ func (o *outbound) encodeXML(doc []byte) ([]byte, string, error) {
 	if name == "UTF-8" && bytes.HasPrefix(doc, []byte(utf8Declaration)) && utf8.Valid(doc) {
 		return doc, "utf-8", nil // what EncodeXML would return, without the copy
 	}
-	out, err := transforms.EncodeXML(doc, name)
+	out, err := transforms.EncodeXMLStrict(doc, name)
 	if err != nil {
 		return nil, "", bus.ClientFault(http.StatusUnprocessableEntity, "Cannot encode request",
 			fmt.Sprintf("connector %q: %v", o.name, err))

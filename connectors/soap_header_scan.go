@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
-	"golang.org/x/net/html/charset"
 
 	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/transforms"
 )
 
 // scanSOAPHeader reads a SOAP envelope only as far as the end of its Header
@@ -35,15 +35,15 @@ func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 // decodeSOAPHeader is scanSOAPHeader with encoding/xml's decoder: every
 // charset, entities, CDATA, and the decoder's error messages.
 func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
-	var src io.Reader = bytes.NewReader(body)
-	dec := xml.NewDecoder(src)
+	// The charset is chosen as the parsers choose it, so that a route
+	// matches on the header the route then reads.
+	text, settled, err := transforms.XMLToUTF8(body, charsetLabel)
+	if err != nil {
+		return nil, err
+	}
+	dec := xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(text, []byte("\uFEFF"))))
 	dec.CharsetReader = xmlCharsetReader
-	if charsetLabel != "" && !isUTF8Label(charsetLabel) {
-		r, err := charset.NewReaderLabel(charsetLabel, src)
-		if err != nil {
-			return nil, fmt.Errorf("unsupported charset %q", charsetLabel)
-		}
-		dec = xml.NewDecoder(r)
+	if settled {
 		// The declaration may still say encoding="GBK"; the bytes are UTF-8 now.
 		dec.CharsetReader = keepReader
 	}
@@ -177,7 +177,15 @@ func xmlCharsetReader(label string, r io.Reader) (io.Reader, error) {
 	if isUTF8Label(label) {
 		return r, nil
 	}
-	return charset.NewReaderLabel(label, r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	text, err := transforms.DecodeCharset(b, label)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(text), nil
 }
 
 func keepReader(_ string, r io.Reader) (io.Reader, error) { return r, nil }

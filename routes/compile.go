@@ -411,9 +411,12 @@ type routeCompiler struct {
 	errs  Errors
 	steps []bus.NamedStep
 
-	raw      bool              // from.http: the message is bus.FormatRaw
-	match    *connectors.Match // compiled from.match; nil for a fallback
-	matchKey string            // the match in a canonical form, for conflicts
+	raw bool // from.http: the message is bus.FormatRaw
+	// responseMap is the route's response map, nil without one: a
+	// facade checks the names it writes against its charset.
+	responseMap *transforms.Mapping
+	match       *connectors.Match // compiled from.match; nil for a fallback
+	matchKey    string            // the match in a canonical form, for conflicts
 }
 
 func (rc *routeCompiler) fail(keys []string, format string, args ...any) {
@@ -473,7 +476,7 @@ func (rc *routeCompiler) compile() {
 			rc.fail([]string{"response", "fault"}, "`fault` needs `fault-when`, the condition that raises it")
 		}
 		if !r.Map.IsZero() {
-			rc.mapStep("response map", []string{"response", "map"}, r.Map)
+			rc.responseMap = rc.mapStep("response map", []string{"response", "map"}, r.Map)
 		}
 	}
 	if rc.raw {
@@ -664,6 +667,7 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 	if responseElement == "Response" { // neither WSDL nor operation: name it after the request
 		responseElement = in.Element + "Response"
 	}
+	rc.facadeNames(ep.Charset, responseElement)
 	// SOAP callers get XML: a JSON result (a REST reply nobody mapped) is
 	// converted into the operation's response element, in the WSDL's
 	// namespace or else the request's, following the WSDL's schema when
@@ -680,6 +684,36 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 		return toXML(out, responseElement, ns, schema)
 	}
 	ep.Operations = append(ep.Operations, op)
+}
+
+// facadeNames refuses, at load, a name the facade's replies would hold that
+// its charset cannot: text gets a character reference, a name cannot, and
+// found only when the reply is written the error would come after the
+// backend acted on the request. Names that come from a backend's reply
+// are not known until then.
+func (rc *routeCompiler) facadeNames(charset, responseElement string) {
+	if charset == "" || charset == "UTF-8" {
+		return
+	}
+	check := func(name, where string) bool {
+		if _, err := transforms.EncodeCharset([]byte(name), charset); err != nil {
+			rc.fail([]string{"from", "soap", "charset"}, "%s %q cannot be written in %s, the facade's charset, and no character reference can stand in a name", where, name, charset)
+			return false
+		}
+		return true
+	}
+	if !check(responseElement, "the response element") || rc.responseMap == nil {
+		return
+	}
+	for _, n := range rc.responseMap.XMLNames() {
+		what := "the element"
+		if n.Attribute {
+			what = "the attribute"
+		}
+		if !check(n.Name, fmt.Sprintf("%s:%d:%d: %s", n.File, n.Line, n.Col, what)) {
+			return
+		}
+	}
 }
 
 func toXML(m *bus.Message, element, ns string, schema *transforms.Schema) (*bus.Message, error) {
@@ -721,10 +755,10 @@ func (rc *routeCompiler) wsdl(rel string) *wsdl.Definitions {
 	return w.defs
 }
 
-func (rc *routeCompiler) mapStep(name string, keys []string, ref MapRef) {
+func (rc *routeCompiler) mapStep(name string, keys []string, ref MapRef) *transforms.Mapping {
 	m := rc.useMap(keys, "", ref)
 	if m == nil {
-		return
+		return nil
 	}
 	rc.steps = append(rc.steps, bus.NamedStep{Name: name, Step: bus.StepFunc(func(_ context.Context, in *bus.Message) (*bus.Message, error) {
 		out, err := m.Apply(in)
@@ -734,6 +768,7 @@ func (rc *routeCompiler) mapStep(name string, keys []string, ref MapRef) {
 		out.Status = in.Status
 		return out, nil
 	})})
+	return m
 }
 
 func (rc *routeCompiler) expr(keys []string, src string) *transforms.Expr {

@@ -288,6 +288,15 @@ func TestMatch(t *testing.T) {
 		{"body-xpath-b-mapped", "/xpath", soap, strings.Replace(sapEnvelope, ">1000<", ">2000<", 1), "/b", 202},
 		{"body-xpath-none", "/xpath", map[string]string{"Content-Type": "application/xml"}, "<r><DOCUMENTHEADER><COMP_CODE>3000</COMP_CODE></DOCUMENTHEADER></r>", "", 404},
 		{"body-broken-xml", "/xpath", map[string]string{"Content-Type": "application/xml"}, "<r><DOCUMENTHEADER>", "", 400},
+		// What a route reads is read as the parsers read it: the
+		// Content-Type charset wins over the declaration (utf-8 included),
+		// a byte with no character in the charset and a repeated JSON key
+		// are refused, not guessed at.
+		{"soap-header-utf8-label-wins", "/soaphdr", soap,
+			gbk(t, `<?xml version="1.0" encoding="GBK"?>`+soapWithHeader(strings.Replace(routing("b"), "</h:Target>", "</h:Target><h:Note>报销</h:Note>", 1), "<x/>")), "", 500},
+		{"body-xpath-bad-gbk-byte", "/xpath", map[string]string{"Content-Type": "application/xml; charset=gbk"},
+			strings.Replace(gbk(t, sapEnvelope), "Travel", "Tr\xffvel", 1), "", 400},
+		{"body-json-duplicate-key", "/json", map[string]string{"Content-Type": "application/json"}, `{"kind": "z", "kind": "a"}`, "", 400},
 		{"body-json-a", "/json", map[string]string{"Content-Type": "application/json"}, `{"kind": "a"}`, "/a", 202},
 		{"body-json-fallback", "/json", map[string]string{"Content-Type": "application/json"}, `{"kind": "z"}`, "/fallback", 202},
 		{"rest-body", "/rest", map[string]string{"Content-Type": "application/json"}, `{"kind": "a"}`, "", 201},

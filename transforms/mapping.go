@@ -43,12 +43,28 @@ type Mapping struct {
 	stream     bool         // XML output is written straight to bytes (mapping_stream.go)
 	pool       sync.Pool    // *evalCtx
 	files      []string     // included files and table files, as read
+	xmlNames   []XMLName    // the element and attribute names it writes as they are written in it
 }
 
 // Files lists the files the mapping read besides its own text: the files
 // it includes and its table files, as paths built from the ones given.
 // A configuration watcher reloads when one of them changes.
 func (m *Mapping) Files() []string { return m.files }
+
+// XMLName is an element or attribute name a mapping writes, and where.
+type XMLName struct {
+	Name      string
+	File      string
+	Line, Col int
+	Attribute bool
+}
+
+// XMLNames returns the element and attribute names the mapping writes
+// literally (its body's and its templates'), for checks that must be made
+// before it runs: a name a facade's charset cannot hold fails the reply,
+// and no character reference can stand in a name. Names it copies from
+// its input are not known until then.
+func (m *Mapping) XMLNames() []XMLName { return m.xmlNames }
 
 // table is a value map (code table).
 type table struct {
@@ -771,6 +787,7 @@ func (m *Mapping) checkXMLNames(n *node, declared map[string]bool, mode int, fil
 				}
 				return &loadError{file, line, col, fmt.Sprintf("%s name %q is not a valid XML name", what, name)}
 			}
+			m.xmlNames = append(m.xmlNames, XMLName{Name: name, File: file, Line: line, Col: col, Attribute: attr})
 			if p == "" || p == "xml" {
 				return nil
 			}

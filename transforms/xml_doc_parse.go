@@ -7,8 +7,8 @@ import (
 )
 
 // ParseDoc parses an XML document into a Doc. It is ParseXML's scanner (the
-// same checks, errors and charset handling: charsetLabel wins over the XML
-// declaration, a UTF-8 byte-order mark is skipped) building flat arrays
+// same checks, errors and charset handling: a UTF-8 byte-order mark wins
+// over charsetLabel, which wins over the XML declaration) building flat arrays
 // instead of a tree: Doc.Tree() is exactly the tree ParseXML returns.
 //
 // The Doc holds one copy of the input, so body may be reused once ParseDoc

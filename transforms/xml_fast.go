@@ -3,8 +3,8 @@ package transforms
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	"github.com/beevik/etree"
-	"golang.org/x/net/html/charset"
 )
 
 // parseXMLFast reads an XML document into the same etree tree that etree's
@@ -30,6 +29,10 @@ import (
 //     instructions and DOCTYPE too, not only in text and attribute values.
 //   - Line ends (\r\n and a lone \r) become \n in comments, processing
 //     instructions and DOCTYPE as well, not only in text and attribute values.
+//   - Bytes with no character in the document's charset are an error (x/text's
+//     decoders made them U+FFFD), and the charset is chosen as RFC 7303 says
+//     (utf8Input): a BOM, then the transport's charset even when it is utf-8,
+//     then the declaration.
 //
 // Like encoding/xml it does not normalise whitespace inside attribute values
 // (a tab or a newline stays as written), does not require whitespace between
@@ -78,24 +81,6 @@ func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotXML, err)
 	}
 	return doc, nil
-}
-
-// utf8Input decodes body from the charset the transport declared, if any
-// other than UTF-8; labelled reports that it did, and that the XML
-// declaration's encoding is then to be ignored.
-func utf8Input(body []byte, charsetLabel string) (_ []byte, labelled bool, _ error) {
-	if charsetLabel == "" || isUTF8(charsetLabel) {
-		return body, false, nil
-	}
-	r, err := charset.NewReaderLabel(charsetLabel, bytes.NewReader(body))
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: unsupported charset %q", ErrNotXML, charsetLabel)
-	}
-	utf8Body, err := io.ReadAll(r)
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: decoding %s: %w", ErrNotXML, charsetLabel, err)
-	}
-	return utf8Body, true, nil
 }
 
 // xmlSyntaxError is a well-formedness error at a place in the document.
@@ -835,7 +820,7 @@ func (p *xmlParser) chars(delim byte, from int) (textRef, error) {
 func (p *xmlParser) checkRune(i int) (int, error) {
 	r, size := utf8.DecodeRuneInString(p.src[i:])
 	if r == utf8.RuneError && size == 1 {
-		return 0, p.errAt(i, "invalid UTF-8")
+		return 0, p.errAt(i, "invalid UTF-8: byte %d is 0x%02X", i, p.src[i])
 	}
 	if !isInCharacterRange(r) {
 		return 0, p.errAt(i, "illegal character code %U", r)
@@ -1098,13 +1083,14 @@ func (p *xmlParser) declaration(content string, at int) error {
 	if !p.honourDecl || enc == "" || strings.EqualFold(enc, "utf-8") || isUTF8(enc) {
 		return nil
 	}
-	r, err := charset.NewReaderLabel(enc, strings.NewReader(p.src[p.pos:]))
-	if err != nil {
+	// Offsets up to here are the input's: nothing before the declaration
+	// was decoded.
+	rest, err := decodeCharsetAt([]byte(p.src[p.pos:]), enc, p.pos)
+	if errors.Is(err, errUnknownCharset) {
 		return p.errAt(at, "unsupported encoding %q in the XML declaration", enc)
 	}
-	rest, err := io.ReadAll(r)
 	if err != nil {
-		return p.errAt(at, "decoding %s: %v", enc, err)
+		return err
 	}
 	if p.flat != nil {
 		return p.docSwitch(rest)

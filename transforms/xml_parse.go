@@ -16,8 +16,9 @@ var ErrNotXML = errors.New("not an XML document")
 
 // ParseXML parses an XML document. charsetLabel is the charset the transport
 // declared (an HTTP Content-Type parameter), "" when none; it wins over the
-// encoding in the XML declaration, as RFC 7303 says. GBK, GB18030, Big5 and
-// every other WHATWG-labelled charset decode to UTF-8.
+// encoding in the XML declaration, and a byte-order mark over both, as RFC
+// 7303 says (utf8Input). GBK, GB18030, Big5 and every other WHATWG-labelled
+// charset decode to UTF-8; a byte with no character in it is an error.
 //
 // It is Busbar's own scanner (xml_fast.go), which builds the same etree tree
 // as etree's reader at several times its speed. It is as strict as the XML
