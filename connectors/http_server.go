@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -32,10 +31,11 @@ type Limits struct {
 	Timeout time.Duration // whole route, outbound calls included; 0 means DefaultTimeout
 }
 
-// Defaults for Limits.
+// Defaults for Limits and ServerConfig.
 const (
-	DefaultMaxBody = 10 << 20
-	DefaultTimeout = 60 * time.Second
+	DefaultMaxBody     = 10 << 20
+	DefaultTimeout     = 60 * time.Second
+	DefaultReadTimeout = 30 * time.Second
 )
 
 func (l Limits) maxBody() int64 {
@@ -68,7 +68,10 @@ type Endpoints struct {
 type ServerConfig struct {
 	Listen            string        // host:port
 	ReadHeaderTimeout time.Duration // slow-loris guard
-	ReadTimeout       time.Duration // whole request, body included
+	// ReadTimeout bounds reading one request's body, from the moment its
+	// route starts reading it; a route's shorter timeout bounds it further.
+	// 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
 	WriteTimeout      time.Duration // must exceed the longest route timeout
 	IdleTimeout       time.Duration // keep-alive connections
 	Logger            *slog.Logger
@@ -77,6 +80,9 @@ type ServerConfig struct {
 	// map, serialise); nil: no bound. Raw (from.http) requests, which
 	// mostly pass bytes through, do not take part.
 	Work *bus.WorkLimiter
+	// BodyBudget bounds the bytes of all request bodies held at once (see
+	// bodyBudget); 0: no bound.
+	BodyBudget int64
 }
 
 // Server is the inbound HTTP listener for REST and SOAP endpoints.
@@ -85,6 +91,7 @@ type Server struct {
 	router atomic.Pointer[http.Handler]
 	srv    *http.Server
 	log    *slog.Logger
+	budget *bodyBudget
 }
 
 // NewServer makes a server with no endpoints but /healthz.
@@ -93,7 +100,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
 	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 2 * time.Minute
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 3 * time.Minute
@@ -104,12 +111,15 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, budget: newBodyBudget(cfg.BodyBudget)}
 	s.srv = &http.Server{
 		Addr:              cfg.Listen,
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
+		// Routes set their own, shorter deadline for the body (see
+		// readRequestBody); this one bounds what no route reads, such as
+		// the rest of a body net/http discards after a 404.
+		ReadTimeout: cfg.ReadHeaderTimeout + cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
@@ -309,44 +319,6 @@ func initMessage(m *bus.Message, r *http.Request) {
 		}
 		m.SetVar(k, v)
 	}
-}
-
-// readBody reads at most limit bytes; a larger body is a 413 fault. A
-// body of announced length is read into one allocation of that size
-// (io.ReadAll would grow its buffer from 512 bytes, copying each time).
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n > 0 && n <= limit {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return nil, bodyError(err, limit)
-		}
-		return b, nil
-	}
-	b, err := io.ReadAll(rd)
-	if err := bodyError(err, limit); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// readBodyInto is readBody into a pooled buffer, for a body nothing keeps
-// once the request is answered (a SOAP request: its tree holds copies).
-func readBodyInto(buf *bytes.Buffer, w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n > 0 && n <= limit {
-		buf.Grow(int(n))
-		b := buf.AvailableBuffer()[:n]
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return nil, bodyError(err, limit)
-		}
-		return b, nil
-	}
-	_, err := buf.ReadFrom(rd)
-	if err := bodyError(err, limit); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func newID() string {

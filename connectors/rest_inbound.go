@@ -28,7 +28,9 @@ type RESTEndpoint struct {
 func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Request) {
 	m := newMessage(r)
 	w.Header().Set("X-Correlation-ID", m.CorrelationID)
-	body, err := readBody(w, r, g.maxBody)
+	res := bodyReservation{budget: s.budget}
+	defer res.release() // at return: the reply is written by then
+	body, err := s.readRequestBody(nil, w, r, g.maxBody, g.timeout, &res)
 	// From here to the serialised reply the request computes: it holds a
 	// work slot, except while its connector waits on the network.
 	ctx := r.Context()
@@ -47,7 +49,7 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 	if err == nil && c == nil {
 		// The body is decoded before matching: a body condition reads the
 		// decoded message, which the route then uses as it is.
-		in := newInbound(w, r, false, g.maxBody)
+		in := newInbound(s, w, r, false, g)
 		in.m, in.body, in.bodyRead, in.parsed = m, body, true, true
 		c, err = g.choose(in)
 		in.release()
