@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -109,11 +111,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&memLimit, "memory-limit", fmt.Sprintf("soft memory limit, e.g. 512MiB, or off (default %.0f%% of the cgroup's memory limit, else %s; GOMEMLIMIT, when set, is kept)",
 		cgroupShare*100, formatSize(defaultMemoryLimit)))
 	workSlots := fs.Int("work-slots", defaultWorkSlots(), "REST and SOAP requests that parse, map and serialise at once; the others wait their turn (0: no limit)")
+	var bodyBudget bodyBudgetFlag
+	fs.Var(&bodyBudget, "body-budget", fmt.Sprintf("bytes of request bodies held at once, e.g. 128MiB, or off; past it requests get 503 (default 1/%d of the memory limit)", bodyBudgetShare))
+	readTimeout := fs.Duration("read-timeout", connectors.DefaultReadTimeout, "time a request's body may take to arrive (a route's shorter timeout bounds it further); slower bodies get 408")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *workSlots < 0 {
 		fmt.Fprintf(stderr, "busbar: --work-slots %d: write a number of requests, or 0 for no limit\n", *workSlots)
+		return 2
+	}
+	if *readTimeout <= 0 {
+		fmt.Fprintf(stderr, "busbar: --read-timeout %v: write a duration such as 30s\n", *readTimeout)
 		return 2
 	}
 	var lvl slog.Level
@@ -123,8 +132,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	slog.SetDefault(log) // connectors log breaker changes and TLS warnings through it
-	decideMemoryPolicy(gcPercent, memLimit, os.Getenv, os.DirFS("/")).apply(log)
+	memoryLimit := decideMemoryPolicy(gcPercent, memLimit, os.Getenv, os.DirFS("/")).apply(log)
+	budget := bodyBudget.bytes(memoryLimit)
 	log.Info("work slots", slog.Int("work_slots", *workSlots), slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
+	log.Info("request bodies", slog.String("body_budget", formatSizeOrOff(cmp.Or(budget, math.MaxInt64))),
+		slog.String("read_timeout", readTimeout.String()))
 	var tlsCfg *tls.Config
 	if tlsOpts.CertFile != "" || tlsOpts.KeyFile != "" || tlsOpts.ClientCAFile != "" || *clientAuth != "" {
 		tlsOpts.ClientAuth = certs.ClientAuth(*clientAuth)
@@ -149,7 +161,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg,
-		Work: bus.NewWorkLimiter(*workSlots)})
+		Work: bus.NewWorkLimiter(*workSlots), ReadTimeout: *readTimeout, BodyBudget: budget})
 	if err := srv.Swap(cfg.Endpoints()); err != nil {
 		fmt.Fprintf(stderr, "busbar: %v\n", err)
 		return 1
