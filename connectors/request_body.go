@@ -42,6 +42,7 @@ func (s *Server) readRequestBody(buf *bytes.Buffer, w http.ResponseWriter, r *ht
 		return nil, nil
 	}
 	if declared > limit {
+		refuseBody(w)
 		return nil, tooLarge(limit)
 	}
 	bound := min(s.cfg.ReadTimeout, routeTimeout)
@@ -61,9 +62,18 @@ func (s *Server) readRequestBody(buf *bytes.Buffer, w http.ResponseWriter, r *ht
 		*buf = *bytes.NewBuffer(b)
 	}
 	if err != nil {
+		refuseBody(w)
 		return nil, bodyError(err, limit, bound)
 	}
 	return b, nil
+}
+
+// refuseBody closes the connection after the answer to a request whose body
+// was not read to its end. Otherwise net/http reads what is left before it
+// answers, to reuse the connection: a caller that sends no more would get
+// its refusal only when the read deadline passed.
+func refuseBody(w http.ResponseWriter) {
+	w.Header()["Connection"] = []string{"close"}
 }
 
 // fill reads body into dst's spare capacity, then into buffers twice as

@@ -21,6 +21,7 @@ type answer struct {
 	header http.Header
 	body   string
 	took   time.Duration // from the first byte sent to the answer
+	close  bool          // the server closes the connection after it
 	err    error
 }
 
@@ -61,7 +62,7 @@ func exchange(addr, head string, pause time.Duration, parts ...string) answer {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return answer{status: resp.StatusCode, header: resp.Header, body: string(b), took: time.Since(start)}
+	return answer{status: resp.StatusCode, header: resp.Header, body: string(b), took: time.Since(start), close: resp.Close}
 }
 
 func postHead(path, contentType string, length int) string {
@@ -231,4 +232,26 @@ func (b neverEnding) Read(p []byte) (int, error) {
 		p[i] = byte(b)
 	}
 	return len(p), nil
+}
+
+// A body refused before it is read to its end (too large by its declared
+// length, over the budget) is answered at once, its connection closed,
+// not after net/http waited for the rest of it.
+func TestRefusedBodyIsAnsweredAtOnce(t *testing.T) {
+	srv := NewServer(ServerConfig{BodyBudget: 32 << 10}) // less than a first window
+	srv.Swap(Endpoints{REST: []RESTEndpoint{
+		{Route: "small", Method: "POST", Path: "/small", Limits: Limits{MaxBody: 1 << 10}, Handle: echoHandle},
+		{Route: "big", Method: "POST", Path: "/big", Handle: echoHandle},
+	}})
+	addr := serveLoopback(t, srv)
+	for _, c := range []struct {
+		path   string
+		length int
+		status int
+	}{{"/small", 100 << 10, 413}, {"/big", 200 << 10, 503}} {
+		a := exchange(addr, postHead(c.path, "application/json", c.length), 0, strings.Repeat(" ", 100), "")
+		if a.err != nil || a.status != c.status || a.took > 2*time.Second || !a.close {
+			t.Errorf("%s: want %d at once with Connection: close, got %d %v after %v: %s %v", c.path, c.status, a.status, a.header, a.took, a.body, a.err)
+		}
+	}
 }
