@@ -208,7 +208,13 @@ func (s *Server) serveRaw(g *dispatchGroup, w http.ResponseWriter, r *http.Reque
 			return
 		}
 	}
-	body, err := in.readBody()
+	// Unless a match had to read it, the body is still unread: a request
+	// over the route's rate costs no more than its headers.
+	err := c.admit(r)
+	var body []byte
+	if err == nil {
+		body, err = in.readBody()
+	}
 	if err == nil && int64(len(body)) > c.limits.maxBody() {
 		err = tooLarge(c.limits.maxBody())
 	}

@@ -61,6 +61,15 @@ type candidate struct {
 	handle Handler
 }
 
+// admit applies the route's rate limit; a nil candidate (the route is not
+// known yet) admits.
+func (c *candidate) admit(r *http.Request) error {
+	if c == nil {
+		return nil
+	}
+	return c.limits.Rate.admit(r)
+}
+
 // dispatchGroup is every route served at one method and path. Routes with a
 // match are tried in the order they were given; the one without is the
 // fallback, tried last.

@@ -29,6 +29,7 @@ type Handler func(ctx context.Context, m *bus.Message) (*bus.Message, error)
 type Limits struct {
 	MaxBody int64         // bytes; 0 means DefaultMaxBody
 	Timeout time.Duration // whole route, outbound calls included; 0 means DefaultTimeout
+	Rate    *RateLimit    // requests admitted over time; nil: no limit
 }
 
 // Defaults for Limits and ServerConfig.

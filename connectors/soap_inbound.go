@@ -149,7 +149,12 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		// The body was read under the largest max-body of the facade's
 		// operations; this one's may be smaller.
 		if int64(len(body)) > op.Limits.maxBody() {
-			f := tooLarge(op.Limits.maxBody())
+			err = tooLarge(op.Limits.maxBody())
+		} else {
+			err = op.Limits.Rate.admit(r)
+		}
+		if err != nil {
+			f := bus.AsFault(err)
 			f.Route = op.Route
 			fail(env.Version, f)
 			return
@@ -214,6 +219,9 @@ func soapContentType(v bus.SOAPVersion, charset string) string {
 // UTF-8, which says so in its declaration and Content-Type.
 func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault, charset string) {
 	status, body := f.SOAPFault(v)
+	if f.Status == http.StatusTooManyRequests {
+		status = f.Status // HTTP clients and proxies back off on it without reading the envelope
+	}
 	out, cs, err := encodeSOAP(body, charset)
 	if err != nil {
 		out, cs = body, "utf-8"

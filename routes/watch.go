@@ -12,12 +12,12 @@ import (
 
 // Watch reloads the configuration directory whenever a file in it changes,
 // until ctx ends. A good load is handed to apply; a broken one to reject,
-// and the routes already serving stay as they are.
+// and the routes already serving stay as they are. Every load takes opts.
 //
 // Editors save by writing a temporary file and renaming it, and often touch
 // a file several times in a row, so changes are gathered for a short quiet
 // period before one reload.
-func Watch(ctx context.Context, dir string, apply func(*Config), reject func(error)) error {
+func Watch(ctx context.Context, dir string, apply func(*Config), reject func(error), opts ...Option) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func Watch(ctx context.Context, dir string, apply func(*Config), reject func(err
 			}
 			reject(err)
 		case <-timer.C:
-			cfg, err := Load(dir)
+			cfg, err := Load(dir, opts...)
 			if err != nil {
 				reject(err)
 				continue

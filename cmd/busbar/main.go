@@ -150,7 +150,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			slog.Time("not_after", kp.NotAfter()), slog.String("client_auth", *clientAuth))
 	}
 
-	cfg, err := routes.Load(*dir)
+	// A reload keeps the buckets of the routes whose rate-limit did not change.
+	rateLimits := routes.NewRateLimits()
+	cfg, err := routes.Load(*dir, routes.WithRateLimits(rateLimits))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -194,7 +196,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			log.Info("routes reloaded", slog.Int("routes", len(next.Routes)))
 		}, func(err error) {
 			log.Error("reload failed, the previous routes keep serving", slog.String("error", err.Error()))
-		})
+		}, routes.WithRateLimits(rateLimits))
 		if err != nil {
 			log.Error("cannot watch the configuration directory", slog.String("error", err.Error()))
 		}
