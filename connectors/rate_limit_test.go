@@ -232,3 +232,31 @@ func TestRateLimitAnswers(t *testing.T) {
 		}
 	}
 }
+
+// The cost of a rate limit on the request path: one bucket for the route,
+// and a bucket per caller found by address or by header.
+func BenchmarkRateLimitAdmit(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  RateLimitConfig
+		r    *http.Request
+	}{
+		{"route", RateLimitConfig{Rate: "1000000000/s"}, request("10.0.0.1:1000")},
+		{"caller-ip", RateLimitConfig{Rate: "1000000000/s", Per: "caller"}, request("10.0.0.1:1000")},
+		{"caller-ipv6", RateLimitConfig{Rate: "1000000000/s", Per: "caller"}, request("[2001:db8::1]:1000")},
+		{"caller-header", RateLimitConfig{Rate: "1000000000/s", Per: "caller", Key: "header:X-Api-Key"}, request("10.0.0.1:1000", "X-Api-Key", "k1")},
+	} {
+		l, err := NewRateLimit(c.cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if l.admit(c.r) != nil {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
