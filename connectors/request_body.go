@@ -45,6 +45,12 @@ func (s *Server) readRequestBody(buf *bytes.Buffer, w http.ResponseWriter, r *ht
 		refuseBody(w)
 		return nil, tooLarge(limit)
 	}
+	if s.budget != nil && declared > s.budget.max {
+		// 503 would tell the caller to come back, and it never fits.
+		refuseBody(w)
+		return nil, bus.ClientFault(http.StatusRequestEntityTooLarge, "Request body too large",
+			fmt.Sprintf("the server accepts at most %d bytes of request bodies at once", s.budget.max))
+	}
 	bound := min(s.cfg.ReadTimeout, routeTimeout)
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(bound)) // not supported by a test's recorder: then there is none
 	var body io.Reader = r.Body

@@ -235,23 +235,38 @@ func (b neverEnding) Read(p []byte) (int, error) {
 }
 
 // A body refused before it is read to its end (too large by its declared
-// length, over the budget) is answered at once, its connection closed,
-// not after net/http waited for the rest of it.
+// length for the route or for the whole budget, over what is left of the
+// budget) is answered at once, its connection closed, not after net/http
+// waited for the rest of it.
 func TestRefusedBodyIsAnsweredAtOnce(t *testing.T) {
-	srv := NewServer(ServerConfig{BodyBudget: 32 << 10}) // less than a first window
+	srv := NewServer(ServerConfig{BodyBudget: 96 << 10, ReadTimeout: 3 * time.Second})
 	srv.Swap(Endpoints{REST: []RESTEndpoint{
 		{Route: "small", Method: "POST", Path: "/small", Limits: Limits{MaxBody: 1 << 10}, Handle: echoHandle},
 		{Route: "big", Method: "POST", Path: "/big", Handle: echoHandle},
 	}})
 	addr := serveLoopback(t, srv)
+	// The holder takes a first window of 64KiB and sends no more.
+	held := make(chan answer, 1)
+	go func() { held <- exchange(addr, postHead("/big", "application/json", 80<<10), 0, " ", "") }()
+	for deadline := time.Now().Add(5 * time.Second); srv.budget.inUse() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, c := range []struct {
 		path   string
 		length int
 		status int
-	}{{"/small", 100 << 10, 413}, {"/big", 200 << 10, 503}} {
+		detail string
+	}{
+		{"/small", 100 << 10, 413, "the route accepts at most 1024 bytes"},
+		{"/big", 200 << 10, 413, "the server accepts at most 98304 bytes of request bodies at once"},
+		{"/big", 80 << 10, 503, "too many request bodies are being received at once"},
+	} {
 		a := exchange(addr, postHead(c.path, "application/json", c.length), 0, strings.Repeat(" ", 100), "")
-		if a.err != nil || a.status != c.status || a.took > 2*time.Second || !a.close {
-			t.Errorf("%s: want %d at once with Connection: close, got %d %v after %v: %s %v", c.path, c.status, a.status, a.header, a.took, a.body, a.err)
+		if a.err != nil || a.status != c.status || !strings.Contains(a.body, c.detail) || a.took > 2*time.Second || !a.close {
+			t.Errorf("%s of %d bytes: want %d at once with Connection: close, got %d %v after %v: %s %v", c.path, c.length, c.status, a.status, a.header, a.took, a.body, a.err)
 		}
+	}
+	if a := <-held; a.status != 408 {
+		t.Errorf("the holder: want 408, got %d %s %v", a.status, a.body, a.err)
 	}
 }
