@@ -14,7 +14,7 @@ import (
 	"github.com/busbar/busbar/bus"
 )
 
-// A body that stops arriving is a 400 saying so, with the correlation id;
+// A body that stops arriving is a 408 saying so, with the correlation id;
 // the read error, which names both socket addresses, goes to the log line
 // of that id, not to the caller.
 func TestBodyReadTimeoutKeepsAddressesFromCallers(t *testing.T) {
@@ -42,9 +42,9 @@ func TestBodyReadTimeoutKeepsAddressesFromCallers(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	reply, _ := io.ReadAll(conn)
 	got := string(reply)
-	if !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, `"detail":"the body did not arrive in time"`) ||
+	if !strings.HasPrefix(got, "HTTP/1.1 408") || !strings.Contains(got, `"detail":"the request body did not arrive within 200ms"`) ||
 		!strings.Contains(got, `"correlationId":"slow-1"`) || strings.Contains(got, "127.0.0.1") {
-		t.Errorf("want a 400 that says the body did not arrive in time, with the correlation id and no address; got\n%s", got)
+		t.Errorf("want a 408 that says the body did not arrive in time, with the correlation id and no address; got\n%s", got)
 	}
 	if l := log.string(); !strings.Contains(l, `"correlation_id":"slow-1"`) || !strings.Contains(l, "i/o timeout") {
 		t.Errorf("the log should hold the read error under the correlation id, got %q", l)

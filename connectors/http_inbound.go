@@ -3,14 +3,13 @@ package connectors
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -35,16 +34,19 @@ type HTTPEndpoint struct {
 // been read and parsed so far, so that nothing is read or parsed twice, and
 // the pooled buffers to give back when the reply has been written.
 type inbound struct {
-	w     http.ResponseWriter
-	r     *http.Request
-	m     *bus.Message
-	raw   bool
-	limit int64 // body bytes read at most
+	s       *Server
+	w       http.ResponseWriter
+	r       *http.Request
+	m       *bus.Message
+	raw     bool
+	limit   int64         // body bytes read at most
+	timeout time.Duration // the longest route timeout of the group, which bounds the body's read
 
 	body     []byte
 	bodyRead bool
 	bodyErr  error
-	buf      *bytes.Buffer // the raw body's pooled buffer
+	buf      *bytes.Buffer   // the raw body's pooled buffer
+	res      bodyReservation // the body's bytes in the server's budget
 	parsed   bool
 
 	mu      sync.Mutex      // guards replies: a route may one day call connectors in parallel
@@ -84,16 +86,21 @@ func putBuffer(b *bytes.Buffer) {
 	bufferPool.Put(b)
 }
 
-func newInbound(w http.ResponseWriter, r *http.Request, raw bool, limit int64) *inbound {
+func newInbound(s *Server, w http.ResponseWriter, r *http.Request, raw bool, g *dispatchGroup) *inbound {
 	in := inboundPool.Get().(*inbound)
-	in.w, in.r, in.raw, in.limit = w, r, raw, limit
+	in.s, in.w, in.r, in.raw, in.limit, in.timeout = s, w, r, raw, g.maxBody, g.timeout
+	if s != nil {
+		in.res.budget = s.budget
+	}
 	return in
 }
 
-// release gives the buffers back. Every connector call of the request has
-// returned by now, and an outbound body never outlives its call (see
-// lentBody), so nothing reads these bytes any more.
+// release gives the buffers back, and their bytes to the body budget.
+// Every connector call of the request has returned by now, and an outbound
+// body never outlives its call (see lentBody), so nothing reads these
+// bytes any more.
 func (in *inbound) release() {
+	in.res.release()
 	if in.buf != nil {
 		putBuffer(in.buf)
 	}
@@ -130,43 +137,14 @@ func (in *inbound) readBody() ([]byte, error) {
 		return in.body, in.bodyErr
 	}
 	in.bodyRead = true
-	r := in.r
-	switch {
-	case r.ContentLength > in.limit:
-		in.bodyErr = tooLarge(in.limit)
-	case r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody:
-	default:
+	if r := in.r; r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		in.buf = getBuffer()
-		if r.ContentLength > 0 {
-			in.buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom wants MinRead spare to see EOF
-		}
-		_, err := in.buf.ReadFrom(http.MaxBytesReader(in.w, r.Body, in.limit))
-		in.body, in.bodyErr = in.buf.Bytes(), bodyError(err, in.limit)
 	}
+	in.body, in.bodyErr = in.s.readRequestBody(in.buf, in.w, in.r, in.limit, in.timeout, &in.res)
 	if in.m != nil && in.bodyErr == nil {
 		in.m.Body = in.body
 	}
 	return in.body, in.bodyErr
-}
-
-func tooLarge(limit int64) *bus.Fault {
-	return bus.ClientFault(http.StatusRequestEntityTooLarge, "Request body too large",
-		fmt.Sprintf("the route accepts at most %d bytes", limit))
-}
-
-func bodyError(err error, limit int64) error {
-	if err == nil {
-		return nil
-	}
-	if big := (*http.MaxBytesError)(nil); errors.As(err, &big) {
-		return tooLarge(limit)
-	}
-	// The Go error names socket addresses: for the log, not the caller.
-	public := "the connection broke before the body was complete"
-	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		public = "the body did not arrive in time"
-	}
-	return bus.ClientFault(http.StatusBadRequest, "Cannot read request body", err.Error()).Hide(public)
 }
 
 // parse gives the message a parsed view of its body, once.
@@ -213,7 +191,7 @@ func newRawMessage(r *http.Request) *bus.Message {
 }
 
 func (s *Server) serveRaw(g *dispatchGroup, w http.ResponseWriter, r *http.Request) {
-	in := newInbound(w, r, true, g.maxBody)
+	in := newInbound(s, w, r, true, g)
 	defer in.release()
 	m := newRawMessage(r)
 	in.m = m
@@ -230,7 +208,13 @@ func (s *Server) serveRaw(g *dispatchGroup, w http.ResponseWriter, r *http.Reque
 			return
 		}
 	}
-	body, err := in.readBody()
+	// Unless a match had to read it, the body is still unread: a request
+	// over the route's rate costs no more than its headers.
+	err := c.admit(r)
+	var body []byte
+	if err == nil {
+		body, err = in.readBody()
+	}
 	if err == nil && int64(len(body)) > c.limits.maxBody() {
 		err = tooLarge(c.limits.maxBody())
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -60,6 +61,15 @@ type candidate struct {
 	handle Handler
 }
 
+// admit applies the route's rate limit; a nil candidate (the route is not
+// known yet) admits.
+func (c *candidate) admit(r *http.Request) error {
+	if c == nil {
+		return nil
+	}
+	return c.limits.Rate.admit(r)
+}
+
 // dispatchGroup is every route served at one method and path. Routes with a
 // match are tried in the order they were given; the one without is the
 // fallback, tried last.
@@ -67,7 +77,8 @@ type dispatchGroup struct {
 	method, path string
 	raw          bool // from.http routes; otherwise from.rest
 	cands        []candidate
-	maxBody      int64 // the largest limit: the body is read before the route is known
+	maxBody      int64         // the largest limit: the body is read before the route is known
+	timeout      time.Duration // the longest route timeout, which bounds the body's read
 }
 
 func (g *dispatchGroup) add(c candidate) error {
@@ -81,9 +92,8 @@ func (g *dispatchGroup) add(c candidate) error {
 	} else {
 		g.cands = append(g.cands, c)
 	}
-	if mb := c.limits.maxBody(); mb > g.maxBody {
-		g.maxBody = mb
-	}
+	g.maxBody = max(g.maxBody, c.limits.maxBody())
+	g.timeout = max(g.timeout, c.limits.timeout())
 	return nil
 }
 

@@ -67,7 +67,7 @@ func BenchmarkChoose(b *testing.B) {
 				b.SetBytes(int64(len(payload)))
 				b.ReportAllocs()
 				for i := 0; i < b.N; i++ {
-					in := newInbound(nil, req, true, 1<<20)
+					in := newInbound(nil, nil, req, true, g)
 					// The body as the handler would have read it.
 					in.m = &bus.Message{Format: bus.FormatRaw, ContentType: "text/xml; charset=utf-8", Header: req.Header, Body: payload}
 					in.body, in.bodyRead = payload, true

@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -30,12 +29,14 @@ type Handler func(ctx context.Context, m *bus.Message) (*bus.Message, error)
 type Limits struct {
 	MaxBody int64         // bytes; 0 means DefaultMaxBody
 	Timeout time.Duration // whole route, outbound calls included; 0 means DefaultTimeout
+	Rate    *RateLimit    // requests admitted over time; nil: no limit
 }
 
-// Defaults for Limits.
+// Defaults for Limits and ServerConfig.
 const (
-	DefaultMaxBody = 10 << 20
-	DefaultTimeout = 60 * time.Second
+	DefaultMaxBody     = 10 << 20
+	DefaultTimeout     = 60 * time.Second
+	DefaultReadTimeout = 30 * time.Second
 )
 
 func (l Limits) maxBody() int64 {
@@ -68,11 +69,14 @@ type Endpoints struct {
 type ServerConfig struct {
 	Listen            string        // host:port
 	ReadHeaderTimeout time.Duration // slow-loris guard
-	ReadTimeout       time.Duration // whole request, body included
-	WriteTimeout      time.Duration // must exceed the longest route timeout
-	IdleTimeout       time.Duration // keep-alive connections
-	Logger            *slog.Logger
-	TLS               *tls.Config // serve HTTPS with it (see package certs); nil: plain HTTP
+	// ReadTimeout bounds reading one request's body, from the moment its
+	// route starts reading it; a route's shorter timeout bounds it further.
+	// 0 means DefaultReadTimeout.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration // must exceed the longest route timeout
+	IdleTimeout  time.Duration // keep-alive connections
+	Logger       *slog.Logger
+	TLS          *tls.Config // serve HTTPS with it (see package certs); nil: plain HTTP
 	// Work bounds the REST and SOAP requests that compute at once (parse,
 	// map, serialise); nil: no bound. Raw (from.http) requests, which
 	// mostly pass bytes through, do not take part.
@@ -81,6 +85,9 @@ type ServerConfig struct {
 	// (file:line:col, expressions, backend errors), which otherwise only the
 	// log gets: for development, never in production.
 	DebugErrors bool
+	// BodyBudget bounds the bytes of all request bodies held at once (see
+	// bodyBudget); 0: no bound.
+	BodyBudget int64
 }
 
 // Server is the inbound HTTP listener for REST and SOAP endpoints.
@@ -89,6 +96,7 @@ type Server struct {
 	router atomic.Pointer[http.Handler]
 	srv    *http.Server
 	log    *slog.Logger
+	budget *bodyBudget
 }
 
 // NewServer makes a server with no endpoints but /healthz.
@@ -97,7 +105,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
 	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 2 * time.Minute
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 3 * time.Minute
@@ -108,17 +116,20 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, budget: newBodyBudget(cfg.BodyBudget)}
 	s.srv = &http.Server{
 		Addr:              cfg.Listen,
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		TLSConfig:         cfg.TLS,
+		// Routes set their own, shorter deadline for the body (see
+		// readRequestBody); this one bounds what no route reads, such as
+		// the rest of a body net/http discards after a 404.
+		ReadTimeout:    cfg.ReadHeaderTimeout + cfg.ReadTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:      cfg.TLS,
 	}
 	if err := s.Swap(Endpoints{}); err != nil {
 		panic(err) // an empty set cannot conflict
@@ -335,44 +346,6 @@ func initMessage(m *bus.Message, r *http.Request) {
 		}
 		m.SetVar(k, v)
 	}
-}
-
-// readBody reads at most limit bytes; a larger body is a 413 fault. A
-// body of announced length is read into one allocation of that size
-// (io.ReadAll would grow its buffer from 512 bytes, copying each time).
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n > 0 && n <= limit {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return nil, bodyError(err, limit)
-		}
-		return b, nil
-	}
-	b, err := io.ReadAll(rd)
-	if err := bodyError(err, limit); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// readBodyInto is readBody into a pooled buffer, for a body nothing keeps
-// once the request is answered (a SOAP request: its tree holds copies).
-func readBodyInto(buf *bytes.Buffer, w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n > 0 && n <= limit {
-		buf.Grow(int(n))
-		b := buf.AvailableBuffer()[:n]
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return nil, bodyError(err, limit)
-		}
-		return b, nil
-	}
-	_, err := buf.ReadFrom(rd)
-	if err := bodyError(err, limit); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func newID() string {

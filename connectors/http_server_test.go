@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -89,10 +90,11 @@ func TestRouteTimeout(t *testing.T) {
 	}
 }
 
-// TestReadBody: both body readers give the bytes sent, whether the length
-// was announced or not, and refuse a body over the limit (413) or shorter
-// than announced (400).
+// TestReadBody: the body reader gives the bytes sent, into a pooled buffer
+// or not, whether the length was announced or not, and refuses a body over
+// the limit (413) or shorter than announced (400).
 func TestReadBody(t *testing.T) {
+	s := NewServer(ServerConfig{})
 	for _, tc := range []struct {
 		name   string
 		body   string
@@ -109,13 +111,12 @@ func TestReadBody(t *testing.T) {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
 			r.ContentLength = tc.length
 			w := httptest.NewRecorder()
-			var got []byte
-			var err error
+			var buf *bytes.Buffer
 			if pooled {
-				got, err = readBodyInto(getBuffer(), w, r, 8)
-			} else {
-				got, err = readBody(w, r, 8)
+				buf = getBuffer()
 			}
+			res := bodyReservation{}
+			got, err := s.readRequestBody(buf, w, r, 8, time.Second, &res)
 			f, _ := err.(*bus.Fault)
 			switch {
 			case tc.status == 0 && (err != nil || string(got) != tc.body):

@@ -25,7 +25,16 @@ type RESTEndpoint struct {
 func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Request) {
 	m := newMessage(r)
 	w.Header().Set("X-Correlation-ID", m.CorrelationID)
-	body, err := readBody(w, r, g.maxBody)
+	// A route known before the body is read refuses a request over its
+	// rate before reading it.
+	c := g.single()
+	err := c.admit(r)
+	res := bodyReservation{budget: s.budget}
+	defer res.release() // at return: the reply is written by then
+	var body []byte
+	if err == nil {
+		body, err = s.readRequestBody(nil, w, r, g.maxBody, g.timeout, &res)
+	}
 	// From here to the serialised reply the request computes: it holds a
 	// work slot, except while its connector waits on the network.
 	ctx := r.Context()
@@ -40,16 +49,18 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		// The request's own document is not kept in docs (see soapHandler).
 		err = decodeREST(body, r.Header.Get("Content-Type"), m)
 	}
-	c := g.single()
 	if err == nil && c == nil {
 		// The body is decoded before matching: a body condition reads the
 		// decoded message, which the route then uses as it is.
-		in := newInbound(w, r, false, g.maxBody)
+		in := newInbound(s, w, r, false, g)
 		in.m, in.body, in.bodyRead, in.parsed = m, body, true, true
 		c, err = g.choose(in)
 		in.release()
 		if err == nil && c == nil {
 			err = noRoute(r)
+		}
+		if err == nil {
+			err = c.admit(r)
 		}
 	}
 	if err == nil && int64(len(body)) > c.limits.maxBody() {

@@ -65,14 +65,13 @@ func (ep *SOAPEndpoint) dispatch(action, element string) (*SOAPOperation, bool) 
 	return nil, false
 }
 
-// limits is the largest limit of the facade's operations: the body must be
-// read before the operation is known.
+// limits is the largest limits of the facade's operations: the body must
+// be read before the operation is known.
 func (ep *SOAPEndpoint) limits() Limits {
 	var l Limits
 	for _, op := range ep.Operations {
-		if op.Limits.maxBody() > l.MaxBody {
-			l.MaxBody = op.Limits.maxBody()
-		}
+		l.MaxBody = max(l.MaxBody, op.Limits.maxBody())
+		l.Timeout = max(l.Timeout, op.Limits.timeout())
 	}
 	return l
 }
@@ -100,7 +99,10 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		// out of the bytes), so the bytes can go back to the pool.
 		in := getBuffer()
 		defer putBuffer(in)
-		body, err := readBodyInto(in, w, r, ep.limits().maxBody())
+		res := bodyReservation{budget: s.budget}
+		defer res.release() // at return: the reply is written by then
+		lim := ep.limits()
+		body, err := s.readRequestBody(in, w, r, lim.maxBody(), lim.timeout(), &res)
 		if err != nil {
 			fail(version, bus.AsFault(err))
 			return
@@ -142,6 +144,19 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		if !ok {
 			fail(env.Version, bus.ClientFault(0, "Unknown operation", fmt.Sprintf(
 				"no operation of %s accepts <%s> (SOAPAction %q)", ep.Path, env.PayloadTag(), action)))
+			return
+		}
+		// The body was read under the largest max-body of the facade's
+		// operations; this one's may be smaller.
+		if int64(len(body)) > op.Limits.maxBody() {
+			err = tooLarge(op.Limits.maxBody())
+		} else {
+			err = op.Limits.Rate.admit(r)
+		}
+		if err != nil {
+			f := bus.AsFault(err)
+			f.Route = op.Route
+			fail(env.Version, f)
 			return
 		}
 		env.SetPayloadOn(m)
@@ -204,6 +219,9 @@ func soapContentType(v bus.SOAPVersion, charset string) string {
 // UTF-8, which says so in its declaration and Content-Type.
 func writeSOAPFault(w http.ResponseWriter, v bus.SOAPVersion, f *bus.Fault, charset string) {
 	status, body := forCaller(w, f).SOAPFault(v)
+	if f.Status == http.StatusTooManyRequests {
+		status = f.Status // HTTP clients and proxies back off on it without reading the envelope
+	}
 	out, cs, err := encodeSOAP(body, charset)
 	if err != nil {
 		out, cs = body, "utf-8"

@@ -127,6 +127,7 @@ func load(dir string, opts ...Option) (*Config, fileSet, error) {
 	for _, path := range sortedKeys(l.facades) {
 		l.cfg.endpoints.SOAP = append(l.cfg.endpoints.SOAP, l.facades[path])
 	}
+	l.opts.rateLimits.keep(l.rateLimits)
 	return l.cfg, l.read, nil
 }
 
@@ -148,7 +149,8 @@ type loader struct {
 	connectorSchemas map[string]*transforms.Schema
 	// facadeCharsets names the route that set a facade's charset, by path.
 	facadeCharsets map[string]string
-	read           fileSet // see Config.read
+	read           fileSet                          // see Config.read
+	rateLimits     map[string]*connectors.RateLimit // by route: what WithRateLimits keeps
 }
 
 // wsdlFile is a WSDL read once for every route and connector naming it.
@@ -483,7 +485,7 @@ func (rc *routeCompiler) compile() {
 		rc.guardRawReply(responseFrom)
 	}
 	route := &Route{Name: s.Route, File: rc.f.path, Spec: *s}
-	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std()}
+	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std(), Rate: rc.rateLimit()}
 	kinds := 0
 	for _, set := range []bool{s.From.REST != nil, s.From.SOAP != nil, s.From.HTTP != nil} {
 		if set {

@@ -4,7 +4,10 @@
 // pipelines. It also watches the directory and reloads on change.
 package routes
 
-import "github.com/busbar/busbar/bus"
+import (
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/connectors"
+)
 
 // The structs below are the file formats, as plain data. docs/routes.md is
 // their reference; a test checks that every yaml key here appears there.
@@ -21,6 +24,9 @@ type RouteFile struct {
 	From From `yaml:"from"`
 	// Limits bound what one request may cost.
 	Limits LimitsConfig `yaml:"limits"`
+	// RateLimit bounds how many requests the route admits over time, for
+	// all its callers or per caller.
+	RateLimit *connectors.RateLimitConfig `yaml:"rate-limit"`
 	// Request is applied to the caller's message before the call.
 	Request *Stage `yaml:"request"`
 	// To calls a connector. Exactly one of To and Respond is set.

@@ -6,7 +6,8 @@ import "github.com/busbar/busbar/bus"
 type Option func(*options)
 
 type options struct {
-	connector ConnectorBuilder
+	connector  ConnectorBuilder
+	rateLimits *RateLimits
 }
 
 // ConnectorBuilder builds the connector named name, of kind kind, from its

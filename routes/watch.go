@@ -19,12 +19,12 @@ import (
 // tables, WSDLs, certificates, ${file:…}) and the *.yaml files its scan
 // would find. Anything else written in the directory — a log file, a test
 // case, an editor's backup — must not reload the routes: a log written
-// there once caused several reloads a second.
+// there once caused several reloads a second. Every load takes opts.
 //
 // Editors save by writing a temporary file and renaming it, and often touch
 // a file several times in a row, so changes are gathered for a short quiet
 // period before one reload.
-func Watch(ctx context.Context, current *Config, apply func(*Config), reject func(error)) error {
+func Watch(ctx context.Context, current *Config, apply func(*Config), reject func(error), opts ...Option) error {
 	dir := current.Dir
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -61,7 +61,7 @@ func Watch(ctx context.Context, current *Config, apply func(*Config), reject fun
 			}
 			reject(err)
 		case <-timer.C:
-			cfg, read, err := load(dir)
+			cfg, read, err := load(dir, opts...)
 			if err != nil {
 				reads.read = good.union(read)
 				reject(err)

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -122,11 +124,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		cgroupShare*100, formatSize(defaultMemoryLimit)))
 	workSlots := fs.Int("work-slots", defaultWorkSlots(), "REST and SOAP requests that parse, map and serialise at once; the others wait their turn (0: no limit)")
 	debugErrors := fs.Bool("debug-errors", false, "show callers the internal detail of a route's faults (mapping file:line:col and expression, backend errors), not only the log; for development")
+	var bodyBudget bodyBudgetFlag
+	fs.Var(&bodyBudget, "body-budget", fmt.Sprintf("bytes of request bodies held at once, e.g. 128MiB, or off; past it requests get 503 (default 1/%d of the memory limit)", bodyBudgetShare))
+	readTimeout := fs.Duration("read-timeout", connectors.DefaultReadTimeout, "time a request's body may take to arrive (a route's shorter timeout bounds it further); slower bodies get 408")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *workSlots < 0 {
 		fmt.Fprintf(stderr, "busbar: --work-slots %d: write a number of requests, or 0 for no limit\n", *workSlots)
+		return 2
+	}
+	if *readTimeout <= 0 {
+		fmt.Fprintf(stderr, "busbar: --read-timeout %v: write a duration such as 30s\n", *readTimeout)
 		return 2
 	}
 	var lvl slog.Level
@@ -136,8 +145,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	slog.SetDefault(log) // connectors log breaker changes and TLS warnings through it
-	decideMemoryPolicy(gcPercent, memLimit, os.Getenv, os.DirFS("/")).apply(log)
+	memoryLimit := decideMemoryPolicy(gcPercent, memLimit, os.Getenv, os.DirFS("/")).apply(log)
+	budget := bodyBudget.bytes(memoryLimit)
 	log.Info("work slots", slog.Int("work_slots", *workSlots), slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
+	log.Info("request bodies", slog.String("body_budget", formatSizeOrOff(cmp.Or(budget, math.MaxInt64))),
+		slog.String("read_timeout", readTimeout.String()))
 	var tlsCfg *tls.Config
 	if tlsOpts.CertFile != "" || tlsOpts.KeyFile != "" || tlsOpts.ClientCAFile != "" || *clientAuth != "" {
 		tlsOpts.ClientAuth = certs.ClientAuth(*clientAuth)
@@ -151,6 +163,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			slog.Time("not_after", kp.NotAfter()), slog.String("client_auth", *clientAuth))
 	}
 
+	// A reload keeps the buckets of the routes whose rate-limit did not change.
+	rateLimits := routes.NewRateLimits()
 	// Listen before loading: the demo's connectors call this same process,
 	// and only the listener knows its port (--listen :0 picks one).
 	ln, err := net.Listen("tcp", *listen)
@@ -160,13 +174,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	defer ln.Close()
 	exportDemoURL(ln.Addr(), tlsCfg != nil)
-	cfg, err := routes.Load(*dir)
+	cfg, err := routes.Load(*dir, routes.WithRateLimits(rateLimits))
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	srv := connectors.NewServer(connectors.ServerConfig{Listen: *listen, Logger: log, TLS: tlsCfg,
-		Work: bus.NewWorkLimiter(*workSlots), DebugErrors: *debugErrors})
+		Work: bus.NewWorkLimiter(*workSlots), DebugErrors: *debugErrors,
+		ReadTimeout: *readTimeout, BodyBudget: budget})
 	if *debugErrors {
 		log.Warn("--debug-errors: callers see the internal detail of faults; not for production")
 	}
@@ -202,7 +217,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			log.Info("routes reloaded", slog.Int("routes", len(next.Routes)))
 		}, func(err error) {
 			log.Error("reload failed, the previous routes keep serving", slog.String("error", err.Error()))
-		})
+		}, routes.WithRateLimits(rateLimits))
 		if err != nil {
 			log.Error("cannot watch the configuration directory", slog.String("error", err.Error()))
 		}

@@ -41,6 +41,12 @@ const (
 	// may use before the collector works harder: the rest is for goroutine
 	// stacks, the runtime and the kernel's socket buffers.
 	cgroupShare = 0.9
+	// bodyBudgetShare is the part of the memory limit that request bodies
+	// being received may hold at once (--body-budget): a body is parsed
+	// into a tree several times its size, and the heap holds more than
+	// bodies, so no sequence of requests can push the process past the
+	// limit by sending bodies.
+	bodyBudgetShare = 4 // a quarter
 )
 
 // defaultWorkSlots is --work-slots: a few requests per core compute at
@@ -80,24 +86,23 @@ func (f *gcPercentFlag) Set(s string) error {
 	return nil
 }
 
-// memoryLimitFlag is --memory-limit: a size with a unit ("256MiB", "1GiB"),
-// or "off" for none.
-type memoryLimitFlag struct {
+// sizeFlag is a size with a unit ("256MiB", "1GiB"), or "off"
+// (math.MaxInt64).
+type sizeFlag struct {
 	v   int64
 	set bool
 }
 
-func (f *memoryLimitFlag) String() string {
+func (f *sizeFlag) String() string {
 	if f == nil || !f.set {
 		return ""
 	}
-	if f.v == math.MaxInt64 {
-		return "off"
-	}
-	return formatSize(f.v)
+	return formatSizeOrOff(f.v)
 }
 
-func (f *memoryLimitFlag) Set(s string) error {
+// parse reads s, a size of at least least bytes (why says what goes wrong
+// below it) or "off".
+func (f *sizeFlag) parse(s string, least int64, why string) error {
 	s = strings.TrimSpace(s)
 	if strings.EqualFold(s, "off") {
 		f.v, f.set = math.MaxInt64, true
@@ -107,11 +112,48 @@ func (f *memoryLimitFlag) Set(s string) error {
 	if err := b.UnmarshalText([]byte(s)); err != nil {
 		return err
 	}
-	if b < 16<<20 {
-		return fmt.Errorf("%q is below 16MiB: Busbar would do nothing but collect garbage", s)
+	if int64(b) < least {
+		return fmt.Errorf("%q is below %s: %s", s, formatSize(least), why)
 	}
 	f.v, f.set = int64(b), true
 	return nil
+}
+
+// memoryLimitFlag is --memory-limit: a size, or "off" for none.
+type memoryLimitFlag struct{ sizeFlag }
+
+func (f *memoryLimitFlag) Set(s string) error {
+	return f.parse(s, 16<<20, "Busbar would do nothing but collect garbage")
+}
+
+// bodyBudgetFlag is --body-budget: a size, or "off" for none; unset, a
+// share of the memory limit (see bytes).
+type bodyBudgetFlag struct{ sizeFlag }
+
+func (f *bodyBudgetFlag) Set(s string) error {
+	return f.parse(s, 64<<10, "not even one body's first read would fit")
+}
+
+// bytes is the budget for connectors.ServerConfig.BodyBudget (0: none),
+// given the memory limit in force (math.MaxInt64: none, and then the
+// budget is a share of the default limit: bodies stay bounded).
+func (f bodyBudgetFlag) bytes(memoryLimit int64) int64 {
+	switch {
+	case f.set && f.v == math.MaxInt64:
+		return 0
+	case f.set:
+		return f.v
+	case memoryLimit <= 0 || memoryLimit == math.MaxInt64:
+		return defaultMemoryLimit / bodyBudgetShare
+	}
+	return memoryLimit / bodyBudgetShare
+}
+
+func formatSizeOrOff(n int64) string {
+	if n == math.MaxInt64 {
+		return "off"
+	}
+	return formatSize(n)
 }
 
 // memoryPolicy is what applyMemoryPolicy decided, for the start-up log.
@@ -149,8 +191,9 @@ func decideMemoryPolicy(gc gcPercentFlag, limit memoryLimitFlag, getenv func(str
 	return p
 }
 
-// apply sets the policy in the runtime and logs it once.
-func (p memoryPolicy) apply(log *slog.Logger) {
+// apply sets the policy in the runtime and logs it once. It returns the
+// memory limit in force (math.MaxInt64: none).
+func (p memoryPolicy) apply(log *slog.Logger) int64 {
 	if p.GCPercent != -2 {
 		debug.SetGCPercent(p.GCPercent)
 	}
@@ -162,12 +205,9 @@ func (p memoryPolicy) apply(log *slog.Logger) {
 	gc := debug.SetGCPercent(-1)
 	debug.SetGCPercent(gc)
 	lim := debug.SetMemoryLimit(-1)
-	gcText, limText := strconv.Itoa(gc), formatSize(lim)
+	gcText, limText := strconv.Itoa(gc), formatSizeOrOff(lim)
 	if gc < 0 {
 		gcText = "off"
-	}
-	if lim == math.MaxInt64 {
-		limText = "off"
 	}
 	attrs := []any{slog.String("gc_percent", gcText), slog.String("gc_percent_from", p.GCSource),
 		slog.String("memory_limit", limText), slog.String("memory_limit_from", p.LimitSource)}
@@ -175,6 +215,7 @@ func (p memoryPolicy) apply(log *slog.Logger) {
 		attrs = append(attrs, slog.String("cgroup_limit", formatSize(p.CgroupLimit)), slog.String("cgroup_file", p.CgroupLimitFile))
 	}
 	log.Info("memory policy", attrs...)
+	return lim
 }
 
 // cgroupMemoryLimit finds the memory limit of the cgroup the process runs

@@ -110,16 +110,22 @@ func TestMemoryFlags(t *testing.T) {
 		{"limit", "off", "off"},
 		{"limit", "1MiB", `"1MiB" is below 16MiB: Busbar would do nothing but collect garbage`},
 		{"limit", "lots", `invalid size "lots": write it like 512KiB, 10MiB or 1048576`},
+		{"budget", "64MiB", "64MiB"},
+		{"budget", "off", "off"},
+		{"budget", "1KiB", `"1KiB" is below 64KiB: not even one body's first read would fit`},
 	}
 	for _, c := range cases {
 		var v interface {
 			Set(string) error
 			String() string
 		}
-		if c.flag == "gc" {
+		switch c.flag {
+		case "gc":
 			v = &gcPercentFlag{}
-		} else {
+		case "limit":
 			v = &memoryLimitFlag{}
+		default:
+			v = &bodyBudgetFlag{}
 		}
 		got := ""
 		if err := v.Set(c.value); err != nil {
@@ -157,5 +163,33 @@ func TestMemoryPolicyApply(t *testing.T) {
 	memoryPolicy{GCPercent: -2, GCSource: "GOGC", MemoryLimit: -1, LimitSource: "GOMEMLIMIT"}.apply(log)
 	if !strings.Contains(logs.String(), `gc_percent=150 gc_percent_from=GOGC memory_limit=off memory_limit_from=GOMEMLIMIT`) {
 		t.Errorf("want the environment's values in the log, got %s", logs.String())
+	}
+}
+
+// The body budget is a share of the memory limit in force, so that bodies
+// being received cannot push the process past it; without a limit it is a
+// share of the default one, and only "off" turns it off.
+func TestBodyBudgetDefault(t *testing.T) {
+	set := func(s string) bodyBudgetFlag {
+		var f bodyBudgetFlag
+		if err := f.Set(s); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for i, c := range []struct {
+		flag  bodyBudgetFlag
+		limit int64
+		want  int64
+	}{
+		{bodyBudgetFlag{}, 512 << 20, 128 << 20},
+		{bodyBudgetFlag{}, 2 << 30, 512 << 20},
+		{bodyBudgetFlag{}, math.MaxInt64, defaultMemoryLimit / 4},
+		{set("64MiB"), 512 << 20, 64 << 20},
+		{set("off"), 512 << 20, 0},
+	} {
+		if got := c.flag.bytes(c.limit); got != c.want {
+			t.Errorf("case %d: want %d, got %d", i, c.want, got)
+		}
 	}
 }
