@@ -43,7 +43,7 @@ import (
 // hostileReadTimeout bounds reading one request in this test (the
 // server's ReadTimeout, body included), so that trickled and endless
 // bodies are answered in seconds, not after the 2-minute default.
-const hostileReadTimeout = 2 * time.Second
+const hostileReadTimeout = 4 * time.Second
 
 // hostileTarget is a valid request of one route of the demo.
 type hostileTarget struct {
