@@ -29,8 +29,9 @@ import (
 )
 
 // The hostile-request suite (issue 10): every case under testdata/hostile/
-// is sent to the demo's SOAP facade, REST route or pass-through route,
-// built around a valid request of that target so that only the hostile
+// is sent to the demo's SOAP facade, REST route or pass-through route (or
+// the suite's own pass-through chosen by a soap-header condition,
+// testdata/hostile/config), built around a valid request of that target so that only the hostile
 // part differs. Each answer is checked (status, fault code or problem
 // title, time to answer, no leaked addresses or paths), then the target
 // must still serve a valid request, and cases refused before any backend
@@ -53,6 +54,7 @@ type hostileTarget struct {
 	// may fill with hostile text (default hostileField).
 	body    string
 	payload string // SOAP targets: the body element, for {{payload}}
+	header  string // header-match: the routing header block, for {{header}}
 	action  string // SOAP targets: the SOAPAction
 }
 
@@ -84,6 +86,17 @@ var hostileTargets = map[string]hostileTarget{
 		action:  "urn:sap-com:document:sap:rfc:functions:BAPI_COMPANYCODE_GETDETAIL",
 		payload: `<rfc:BAPI_COMPANYCODE_GETDETAIL xmlns:rfc="urn:sap-com:document:sap:rfc:functions"><COMPANYCODEID>1000</COMPANYCODEID><NOTE>{{field}}</NOTE></rfc:BAPI_COMPANYCODE_GETDETAIL>`,
 		body:    `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>{{payload}}</soapenv:Body></soapenv:Envelope>`,
+	},
+	// A pass-through chosen by a soap-header condition
+	// (testdata/hostile/config), forwarding to the same demo SAP backend.
+	"header-match": {
+		path:    "/hostile/header-match",
+		headers: map[string]string{"Content-Type": "text/xml; charset=utf-8", "SOAPAction": `"urn:sap-com:document:sap:rfc:functions:BAPI_COMPANYCODE_GETDETAIL"`},
+		action:  "urn:sap-com:document:sap:rfc:functions:BAPI_COMPANYCODE_GETDETAIL",
+		payload: `<rfc:BAPI_COMPANYCODE_GETDETAIL xmlns:rfc="urn:sap-com:document:sap:rfc:functions"><COMPANYCODEID>1000</COMPANYCODEID></rfc:BAPI_COMPANYCODE_GETDETAIL>`,
+		body: `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header>{{header}}</soapenv:Header>` +
+			`<soapenv:Body>{{payload}}</soapenv:Body></soapenv:Envelope>`,
+		header: `<h:Routing xmlns:h="urn:busbar:hostile:routing"><h:Target>上海</h:Target><h:Note>{{field}}</h:Note></h:Routing>`,
 	},
 }
 
@@ -233,6 +246,17 @@ func startHostile(t *testing.T) (*busbar, *backendCounter) {
 	if err != nil {
 		t.Fatalf("load %s:\n%v", examples, err)
 	}
+	// The suite's own routes (testdata/hostile/config) are served beside
+	// the examples.
+	extra, err := Load(filepath.Join("testdata", "hostile", "config"))
+	if err != nil {
+		cfg.Close()
+		t.Fatalf("load testdata/hostile/config:\n%v", err)
+	}
+	endpoints, more := cfg.Endpoints(), extra.Endpoints()
+	endpoints.REST = append(endpoints.REST, more.REST...)
+	endpoints.HTTP = append(endpoints.HTTP, more.HTTP...)
+	endpoints.SOAP = append(endpoints.SOAP, more.SOAP...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +266,7 @@ func startHostile(t *testing.T) (*busbar, *backendCounter) {
 		ReadHeaderTimeout: hostileReadTimeout,
 		ReadTimeout:       hostileReadTimeout,
 	})
-	if err := srv.Swap(cfg.Endpoints()); err != nil {
+	if err := srv.Swap(endpoints); err != nil {
 		t.Fatal(err)
 	}
 	counter := &backendCounter{ids: map[string]int{}}
@@ -255,6 +279,7 @@ func startHostile(t *testing.T) (*busbar, *backendCounter) {
 		srv.Shutdown(ctx)
 		backend.Shutdown(ctx)
 		cfg.Close()
+		extra.Close()
 	})
 	return &busbar{URL: "http://" + ln.Addr().String(), srv: srv, cfg: cfg}, counter
 }
@@ -440,9 +465,12 @@ func (c *hostileCase) substitute(s string, tg hostileTarget, field string) ([]by
 		sub := placeholder.FindStringSubmatch(m)
 		switch sub[1] {
 		case "valid":
-			return strings.ReplaceAll(strings.ReplaceAll(tg.body, "{{payload}}", tg.payload), "{{field}}", field)
+			body := strings.NewReplacer("{{payload}}", tg.payload, "{{header}}", tg.header).Replace(tg.body)
+			return strings.ReplaceAll(body, "{{field}}", field)
 		case "payload":
 			return strings.ReplaceAll(tg.payload, "{{field}}", field)
+		case "header":
+			return strings.ReplaceAll(tg.header, "{{field}}", field)
 		case "field":
 			return field
 		case "canary":
