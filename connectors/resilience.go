@@ -141,7 +141,12 @@ func newRetryPolicy(c RetryConfig) *retryPolicy {
 		return nil
 	}
 	if p.backoff == 0 {
-		p.backoff = min(defaultBackoff, max(p.maxBackoff, time.Millisecond))
+		// A max-backoff set below the default backoff caps it; unset, it
+		// does not (it is 0 here, and would have made the default 1ms).
+		p.backoff = defaultBackoff
+		if p.maxBackoff > 0 {
+			p.backoff = min(defaultBackoff, p.maxBackoff)
+		}
 	}
 	if p.maxBackoff == 0 {
 		p.maxBackoff = max(defaultMaxBackoff, p.backoff)

@@ -530,3 +530,45 @@ func parseXMLString(s string) (*etree.Element, error) {
 	}
 	return doc.Root(), nil
 }
+
+// The defaults as docs/routes.md writes them: a connector that sets no
+// retry key gets 3 attempts, 200ms, doubling, capped at 5s.
+func TestRetryDefaults(t *testing.T) {
+	p := newRetryPolicy(RetryConfig{})
+	if p == nil || p.attempts != 3 || p.backoff != 200*time.Millisecond || p.maxBackoff != 5*time.Second {
+		t.Fatalf("defaults: want 3 attempts, 200ms, 5s, got %+v", p)
+	}
+	var waits []time.Duration
+	for n := range 6 {
+		d, _, _ := p.wait(n, nil)
+		waits = append(waits, d)
+	}
+	want := []time.Duration{200, 400, 800, 1600, 3200, 5000}
+	for i := range want {
+		if waits[i] != want[i]*time.Millisecond {
+			t.Fatalf("waits %v, want %v ms", waits, want)
+		}
+	}
+	for _, c := range condNames[1:] {
+		if p.on&condByName(c).bit() == 0 {
+			t.Errorf("%s is not retried by default", c)
+		}
+	}
+	// Only a max-backoff below the default backoff lowers it.
+	if p := newRetryPolicy(RetryConfig{MaxBackoff: bus.Duration(50 * time.Millisecond)}); p.backoff != 50*time.Millisecond {
+		t.Errorf("max-backoff 50ms: backoff %v, want 50ms", p.backoff)
+	}
+	if p := newRetryPolicy(RetryConfig{MaxBackoff: bus.Duration(time.Minute)}); p.backoff != 200*time.Millisecond {
+		t.Errorf("max-backoff 1m: backoff %v, want 200ms", p.backoff)
+	}
+	// Measured on a connector: the first retry waits between half and all
+	// of 200ms (the jitter).
+	b := newBackend(t, status(503, 200))
+	k := build(t, HTTPConfig{URL: b.URL, Breaker: BreakerConfig{Disabled: true}})
+	if got, f := callStatus(context.Background(), k, "GET"); got != 200 || len(b.times) != 2 {
+		t.Fatalf("want 200 after 2 calls, got %d after %d (%v)", got, len(b.times), f)
+	}
+	if gap := b.times[1].Sub(b.times[0]); gap < 100*time.Millisecond || gap > time.Second {
+		t.Errorf("first retry after %v, want 100ms–200ms (plus scheduling)", gap)
+	}
+}
