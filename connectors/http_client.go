@@ -143,9 +143,6 @@ type outbound struct {
 	headers  []fixedHeader         // cfg.Headers, ready to use
 	breaker  *breaker              // nil: no breaker
 	inflight atomic.Int64
-	// isAnswer tells a 5xx reply that is a business answer (a SOAP Fault)
-	// from a failure; nil: every 5xx is a failure.
-	isAnswer func(*http.Response, []byte) bool
 }
 
 func newOutbound(name string, c *HTTPConfig) (*outbound, error) {
@@ -219,7 +216,7 @@ func (o *outbound) callBackend(ctx context.Context, method, url string, header h
 	var err error
 	_, berr := o.breaker.cb.Execute(func() (struct{}, error) {
 		resp, data, err = o.send(ctx, method, url, header, body)
-		return struct{}{}, o.verdict(resp, data, err)
+		return struct{}{}, verdict(resp, data, err)
 	})
 	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
 		return nil, nil, o.breaker.rejected(o.name, berr)

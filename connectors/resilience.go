@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -443,16 +444,82 @@ func newBreaker(name string, c BreakerConfig, log *slog.Logger) *breaker {
 }
 
 // verdict tells the breaker whether a finished call counts against the
-// backend: transport errors, timeouts and 5xx replies do; 4xx replies and
-// business answers (a SOAP Fault) do not.
-func (o *outbound) verdict(resp *http.Response, data []byte, err error) error {
+// backend: transport errors, timeouts and 5xx replies do. A reply that
+// blames the caller never does — a 4xx, or a SOAP Client/Sender fault
+// whatever its status (SOAP 1.1 sends every fault with 500) — or a few bad
+// callers would lock every good one out for open-for. A SOAP Server/Receiver
+// fault on a 5xx counts: the backend says it is the one failing.
+func verdict(resp *http.Response, data []byte, err error) error {
 	switch {
 	case err != nil:
 		return err
-	case resp.StatusCode >= 500 && (o.isAnswer == nil || !o.isAnswer(resp, data)):
+	case resp.StatusCode >= 500 && !faultBlamesCaller(resp.Header.Get("Content-Type"), data):
 		return errBackendFailed
 	}
 	return nil
+}
+
+// faultBlamesCaller tells whether a reply is a SOAP fault whose code blames
+// the caller. It runs on 5xx replies only, and sniffs the code from the
+// bytes instead of parsing the envelope: the SOAP connector parses the reply
+// once anyway, and a pass-through never needs to.
+func faultBlamesCaller(contentType string, data []byte) bool {
+	if !xmlReply(contentType, data) {
+		return false
+	}
+	code := soapFaultCode(data)
+	if i := bytes.LastIndexByte(code, ':'); i >= 0 {
+		code = code[i+1:]
+	}
+	if i := bytes.IndexByte(code, '.'); i >= 0 { // SOAP 1.1 subcodes: Client.Authentication
+		code = code[:i]
+	}
+	switch string(code) {
+	// VersionMismatch, MustUnderstand and DataEncodingUnknown are about the
+	// request's envelope too: a healthy backend refusing it.
+	case "Client", "Sender", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown":
+		return true
+	}
+	return false
+}
+
+// xmlReply: an XML media type, or (backends mislabel their faults as
+// text/html, or send no Content-Type) a body that starts like XML.
+func xmlReply(contentType string, data []byte) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "text/xml" || mt == "application/soap+xml" || mt == "application/xml" ||
+		strings.HasSuffix(mt, "+xml") || looksLikeXML(data)
+}
+
+// soapFaultCode is the text of a fault's code: SOAP 1.1's faultcode, or
+// SOAP 1.2's first Value inside Fault (Code/Value; Subcode comes after it).
+// nil when the body holds no Fault. The tag names are ASCII in every
+// charset a SOAP backend uses, so the raw bytes are searched.
+func soapFaultCode(data []byte) []byte {
+	i := bytes.Index(data, []byte("Fault"))
+	if i < 0 {
+		return nil
+	}
+	rest := data[i:]
+	j := bytes.Index(rest, []byte("faultcode"))
+	if j < 0 {
+		j = bytes.Index(rest, []byte("Value"))
+	}
+	if j < 0 {
+		return nil
+	}
+	rest = rest[j:]
+	start := bytes.IndexByte(rest, '>')
+	if start < 0 {
+		return nil
+	}
+	rest = rest[start+1:]
+	end := bytes.IndexByte(rest, '<')
+	if end < 0 {
+		return nil
+	}
+	return bytes.TrimSpace(rest[:end])
 }
 
 // rejected is the fault for a call the breaker did not let through.

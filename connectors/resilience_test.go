@@ -572,3 +572,70 @@ func TestRetryDefaults(t *testing.T) {
 		t.Errorf("first retry after %v, want 100ms–200ms (plus scheduling)", gap)
 	}
 }
+
+// A reply that blames the caller never counts against the backend, on any
+// connector kind; a Server/Receiver fault on a 5xx does.
+func TestBreakerVerdictOnFaults(t *testing.T) {
+	const (
+		fault11 = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:%s</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>`
+		fault12 = `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:%s</env:Value>` +
+			`<env:Subcode><env:Value>m:Other</env:Value></env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">no</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`
+	)
+	raw := func(k bus.Connector) *bus.Fault {
+		m := bus.NewMessage()
+		m.Format, m.Body, m.ContentType = bus.FormatRaw, []byte("<x/>"), "text/xml"
+		if _, err := k.Call(context.Background(), m); err != nil {
+			return bus.AsFault(err)
+		}
+		return nil
+	}
+	mapped := func(k bus.Connector) *bus.Fault { _, f := call(context.Background(), k, "POST"); return f }
+	soap := func(k bus.Connector) *bus.Fault { _, f := callSOAP(k); return f }
+	cases := []struct {
+		name, version, contentType, body string
+		status                           int
+		call                             func(bus.Connector) *bus.Fault
+		counts                           bool
+	}{
+		{"soap11-client-500", "1.1", "text/xml", fault11, 500, soap, false},
+		{"soap11-client-subcode-500", "1.1", "text/xml", strings.Replace(fault11, "%s", "Client.Auth", 1), 500, soap, false},
+		{"soap11-server-500", "1.1", "text/xml", strings.Replace(fault11, "%s", "Server", 1), 500, soap, true},
+		{"soap12-sender-500", "1.2", "application/soap+xml", fault12, 500, soap, false},
+		{"soap12-receiver-500", "1.2", "application/soap+xml", strings.Replace(fault12, "%s", "Receiver", 1), 500, soap, true},
+		{"soap12-sender-400", "1.2", "application/soap+xml", fault12, 400, soap, false},
+		{"rest-mislabelled-client-fault-500", "", "text/html", fault11, 500, mapped, false},
+		{"rest-503", "", "application/json", `{"error":"down"}`, 503, mapped, true},
+		{"rest-429", "", "application/json", `{"error":"slow down"}`, 429, mapped, false},
+		{"raw-client-fault-500", "", "text/xml; charset=utf-8", fault11, 500, raw, false},
+		{"raw-sender-fault-500", "", "", fault12, 500, raw, false},
+		{"raw-server-fault-500", "", "text/xml", strings.Replace(fault11, "%s", "Server", 1), 500, raw, true},
+		{"raw-html-500", "", "text/html", `<html>Internal Server Error</html>`, 500, raw, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := strings.Replace(c.body, "%s", map[bool]string{true: "Sender", false: "Client"}[strings.Contains(c.body, "2003/05")], 1)
+			b := newBackend(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+				if c.contentType != "" {
+					w.Header().Set("Content-Type", c.contentType)
+				}
+				w.WriteHeader(c.status)
+				io.WriteString(w, body)
+			})
+			hc := HTTPConfig{URL: b.URL, Retry: RetryConfig{Attempts: 1}, Breaker: breakerSettings}
+			var k bus.Connector
+			if c.version != "" {
+				k = mustBuild(t, &SOAPConfig{Version: c.version, HTTPConfig: hc}, "sap")
+			} else {
+				k = build(t, hc)
+			}
+			for range 5 {
+				c.call(k)
+			}
+			f := c.call(k)
+			open := f != nil && f.Title == "Backend circuit open"
+			if open != c.counts || (!c.counts && b.calls.Load() != 6) {
+				t.Errorf("want breaker open %v, got %v after %d backend calls (%v)", c.counts, open, b.calls.Load(), f)
+			}
+		})
+	}
+}

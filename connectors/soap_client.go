@@ -47,21 +47,7 @@ func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.isAnswer = isSOAPFault
 	return &SOAPConnector{outbound: o, version: v}, nil
-}
-
-// isSOAPFault tells a SOAP Fault — the backend's business answer, sent
-// with HTTP 500 — from a failing service, for the breaker. Only 5xx replies
-// are looked at, so the extra parse is paid on errors only.
-func isSOAPFault(resp *http.Response, data []byte) bool {
-	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	env, err := ParseEnvelope(data, params["charset"], 0)
-	if err != nil {
-		return false
-	}
-	env.doc.Release() // only the verdict is kept
-	return env.Fault != nil
 }
 
 // SOAPConnector calls a SOAP service: it wraps the message's XML payload in
