@@ -244,9 +244,14 @@ func fixedHeaders(h map[string]string) []fixedHeader {
 // send makes the call, with retries when the connector has them. The body
 // is already in memory, so each attempt rewinds it for free.
 func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
+	idempotent := o.idempotent(ctx, method)
+	var sent *sentMark
+	if !idempotent {
+		sent = markSent(&ctx)
+	}
 	var call *retryCall
 	if o.retry != nil {
-		call = &retryCall{Context: ctx, idempotent: o.idempotent(ctx, method)}
+		call = &retryCall{Context: ctx, idempotent: idempotent}
 		ctx = call
 	}
 	// The first attempt goes straight to the transport (see roundTrip),
@@ -279,6 +284,9 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		attempts = call.attempts
 	}
 	if err != nil {
+		if sent.wasSent() {
+			return nil, nil, outcomeUnknown(o.name, err, header)
+		}
 		f := transportFault(o.name, err)
 		if attempts > 1 {
 			f.Detail += fmt.Sprintf(" (%d attempts)", attempts)
@@ -288,6 +296,10 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	defer resp.Body.Close()
 	data, err := readReply(resp, o.cfg.MaxReply)
 	if err != nil {
+		// The backend answered, so it took the request; what it said is lost.
+		if sent != nil && !errors.Is(err, errReplyTooLarge) {
+			return nil, nil, outcomeUnknown(o.name, err, header)
+		}
 		return nil, nil, transportFault(o.name, err)
 	}
 	return resp, data, nil
@@ -444,13 +456,16 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 		return nil, err
 	}
 	if int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("reply larger than %d bytes", limit)
+		return nil, fmt.Errorf("%w than %d bytes", errReplyTooLarge, limit)
 	}
 	return buf.Bytes(), nil
 }
 
+var errReplyTooLarge = errors.New("reply larger")
+
 // transportFault classifies a failed call: a timeout is 504, anything else
-// (refused, reset, DNS) 502. Both are the server side's fault.
+// (refused, reset, DNS) 502. Both are the server side's fault. A call that
+// could not connect says so: the caller then knows nothing was sent.
 func transportFault(connector string, err error) *bus.Fault {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -464,7 +479,11 @@ func transportFault(connector string, err error) *bus.Fault {
 		f.Cause = err
 		return f
 	}
-	f := bus.ServerFault(http.StatusBadGateway, "Backend unavailable", fmt.Sprintf("connector %q: %v", connector, err))
+	title := "Backend unavailable"
+	if classifyError(err) == condConnect {
+		title = "Backend unreachable"
+	}
+	f := bus.ServerFault(http.StatusBadGateway, title, fmt.Sprintf("connector %q: %v", connector, err))
 	f.Cause = err
 	return f
 }

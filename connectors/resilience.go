@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -390,6 +391,51 @@ func rewindBody(r *http.Request) error {
 	b, err := r.GetBody()
 	r.Body = b
 	return err
+}
+
+// sentMark records whether a call's request started to go out, so that a
+// failure after it can say the backend may have acted on it. Only calls that
+// must not be repeated carry one: the trace costs a few allocations.
+type sentMark struct {
+	trace httptrace.ClientTrace
+	sent  atomic.Bool
+}
+
+// markSent puts a new sentMark's trace on *ctx. WroteHeaders, not
+// WroteRequest: once the headers are out, a backend may already be acting
+// on a request whose body it is still reading. The transport's own resend of
+// a request that found a pooled connection closed happens only when no byte
+// was written, and fires the hook again, so the mark errs towards "sent".
+func markSent(ctx *context.Context) *sentMark {
+	m := &sentMark{}
+	m.trace.WroteHeaders = func() { m.sent.Store(true) }
+	*ctx = httptrace.WithClientTrace(*ctx, &m.trace)
+	return m
+}
+
+func (m *sentMark) wasSent() bool { return m != nil && m.sent.Load() }
+
+// outcomeUnknown is the fault for a call that must not be repeated and
+// failed after its request went out: it may have been carried out (a
+// voucher posted). It must not read like a plain failure, which callers
+// resend. A caller that hung up gets the usual fault: it reads nothing.
+func outcomeUnknown(connector string, err error, header http.Header) *bus.Fault {
+	if errors.Is(err, context.Canceled) {
+		return transportFault(connector, err)
+	}
+	what := "the connection broke before the reply was complete"
+	if classifyError(err) == condTimeout {
+		what = "no reply in time"
+	}
+	id := ""
+	if v := header["X-Correlation-Id"]; len(v) > 0 {
+		id = " (correlation id " + v[0] + ")"
+	}
+	f := bus.ServerFault(http.StatusGatewayTimeout, "Backend outcome unknown", fmt.Sprintf(
+		"connector %q: %s after the request was sent; the backend may have processed the request; check before resending%s",
+		connector, what, id))
+	f.Cause = err
+	return f
 }
 
 // breaker is a connector's circuit breaker and what its faults need to say.

@@ -639,3 +639,94 @@ func TestBreakerVerdictOnFaults(t *testing.T) {
 		})
 	}
 }
+
+// A call that must not be repeated and failed after its request went out
+// says the backend may have acted on it; one that never connected says
+// nothing was sent. Every connector kind answers alike.
+func TestOutcomeUnknown(t *testing.T) {
+	hang := func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	cut := func(_ int, w http.ResponseWriter, _ *http.Request) { // headers, half the body, then the connection drops
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"posted":`)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	refused := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		ln.Close()
+		return "http://" + ln.Addr().String()
+	}
+	kinds := []struct {
+		name string
+		call func(bus.Connector) *bus.Fault
+		soap bool
+	}{
+		{"mapped", func(k bus.Connector) *bus.Fault {
+			m := bus.NewMessage()
+			m.CorrelationID = "corr-42"
+			m.SetJSON([]byte(`{"voucher":"EXP-1"}`))
+			_, err := k.Call(context.Background(), m)
+			return bus.AsFault(err)
+		}, false},
+		{"raw", func(k bus.Connector) *bus.Fault {
+			m := bus.NewMessage()
+			m.CorrelationID = "corr-42"
+			m.Format, m.Body, m.ContentType = bus.FormatRaw, []byte(`<voucher/>`), "text/xml"
+			_, err := k.Call(context.Background(), m)
+			return bus.AsFault(err)
+		}, false},
+		{"soap", func(k bus.Connector) *bus.Fault {
+			doc, _ := parseXMLString(`<Post xmlns="urn:test"/>`)
+			m := bus.NewMessage()
+			m.CorrelationID = "corr-42"
+			m.SetXML(doc)
+			_, err := k.Call(context.Background(), m)
+			return bus.AsFault(err)
+		}, true},
+	}
+	for _, kind := range kinds {
+		for _, c := range []struct {
+			name    string
+			answer  func(int, http.ResponseWriter, *http.Request)
+			status  int
+			title   string
+			unknown bool
+		}{
+			{"hang", hang, 504, "Backend outcome unknown", true},
+			{"cut-mid-reply", cut, 504, "Backend outcome unknown", true},
+			{"refused", nil, 502, "Backend unreachable", false},
+		} {
+			t.Run(kind.name+"/"+c.name, func(t *testing.T) {
+				url := refused()
+				var b *backend
+				if c.answer != nil {
+					b = newBackend(t, c.answer)
+					url = b.URL
+				}
+				hc := HTTPConfig{URL: url, Timeout: bus.Duration(300 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}}
+				var k bus.Connector = build(t, hc)
+				if kind.soap {
+					k = mustBuild(t, &SOAPConfig{Version: "1.1", HTTPConfig: hc}, "erp")
+				}
+				f := kind.call(k)
+				if f == nil || f.Status != c.status || f.Title != c.title || f.Blame != bus.BlameServer {
+					t.Fatalf("want %d %q, got %v", c.status, c.title, f)
+				}
+				says := strings.Contains(f.Detail, "the backend may have processed the request; check before resending (correlation id corr-42)")
+				if says != c.unknown {
+					t.Errorf("detail %q: want outcome-unknown words %v", f.Detail, c.unknown)
+				}
+				if b != nil && b.calls.Load() != 1 {
+					t.Errorf("the backend got %d calls, want 1: a POST is never resent", b.calls.Load())
+				}
+			})
+		}
+	}
+	// An idempotent call's timeout is a plain timeout: it could be, and was, retried.
+	b := newBackend(t, hang)
+	k := build(t, HTTPConfig{URL: b.URL, Timeout: bus.Duration(100 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}})
+	if _, f := call(context.Background(), k, "GET"); f == nil || f.Title != "Backend timeout" || b.calls.Load() != 3 {
+		t.Errorf("GET: want a plain Backend timeout after 3 calls, got %v after %d", f, b.calls.Load())
+	}
+}
