@@ -39,6 +39,12 @@ func init() {
 type HTTPConfig struct {
 	// URL is the service's base URL; a route's `to.path` is appended to it.
 	URL string `yaml:"url"`
+	// URLs lists several base URLs of one service (SAP application
+	// servers), instead of URL; each has its own breaker.
+	URLs []string `yaml:"urls"`
+	// Balance picks the URL a call goes to: failover (the first whose
+	// breaker is closed, in order; the default) or round-robin.
+	Balance string `yaml:"balance"`
 	// Timeout bounds one attempt, connecting and reading the reply included. Default 30s.
 	Timeout bus.Duration `yaml:"timeout"`
 	// Headers are sent with every call (an API key, a tenant id…).
@@ -74,22 +80,34 @@ const (
 )
 
 func (c *HTTPConfig) Validate() error {
-	u, err := url.Parse(c.URL)
 	switch {
-	case c.URL == "":
-		return errors.New(`field "url" is required`)
-	case err != nil:
-		return fmt.Errorf(`field "url": %v`, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf(`field "url": %q must start with http:// or https://`, c.URL)
-	case u.Host == "":
-		return fmt.Errorf(`field "url": %q has no host`, c.URL)
+	case c.URL == "" && len(c.URLs) == 0:
+		return errors.New(`field "url" is required (or "urls", for several endpoints)`)
+	case c.URL != "" && len(c.URLs) > 0:
+		return errors.New(`field "urls": write either url or urls, not both`)
+	case c.Balance != "" && c.Balance != balanceFailover && c.Balance != balanceRoundRobin:
+		return fmt.Errorf(`field "balance": %q is not a balance: write %s or %s`, c.Balance, balanceFailover, balanceRoundRobin)
 	case c.MaxConns < 0:
 		return errors.New(`field "max-conns" must not be negative`)
 	case c.MaxInflight < 0:
 		return errors.New(`field "max-inflight" must not be negative`)
-	case c.TLS != nil && u.Scheme != "https":
-		return fmt.Errorf(`field "tls": %q is not an https:// URL`, c.URL)
+	}
+	field := "url"
+	if len(c.URLs) > 0 {
+		field = "urls"
+	}
+	for _, raw := range c.urls() {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			return fmt.Errorf(`field %q: %v`, field, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf(`field %q: %q must start with http:// or https://`, field, raw)
+		case u.Host == "":
+			return fmt.Errorf(`field %q: %q has no host`, field, raw)
+		case c.TLS != nil && u.Scheme != "https":
+			return fmt.Errorf(`field "tls": %q is not an https:// URL`, raw)
+		}
 	}
 	if _, err := transforms.CharsetName(c.Charset); err != nil {
 		return fmt.Errorf(`field "charset": %v`, err)
@@ -122,12 +140,20 @@ func (o *outbound) encodeXML(doc []byte) ([]byte, string, error) {
 	return out, name, nil
 }
 
+// urls is url or urls, whichever is set.
+func (c *HTTPConfig) urls() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
 func (c *HTTPConfig) Build(name string) (bus.Connector, error) {
-	o, err := newOutbound(name, c)
+	o, err := newOutbound(name, c, func(u string) string { return strings.TrimSuffix(u, "/") })
 	if err != nil {
 		return nil, err
 	}
-	return &HTTPConnector{outbound: o, base: strings.TrimSuffix(c.URL, "/")}, nil
+	return &HTTPConnector{outbound: o}, nil
 }
 
 // outbound is what every HTTP-based connector shares: its name, settings,
@@ -141,18 +167,39 @@ type outbound struct {
 	retry    *retryPolicy          // nil: one attempt
 	retrying *retryablehttp.Client // set with retry
 	headers  []fixedHeader         // cfg.Headers, ready to use
-	breaker  *breaker              // nil: no breaker
-	inflight atomic.Int64
+	// endpoints are the service's base URLs, in the order of url/urls.
+	endpoints  []endpoint
+	roundRobin bool
+	next       atomic.Uint32 // round-robin: where the next call starts
+	inflight   atomic.Int64
 }
 
-func newOutbound(name string, c *HTTPConfig) (*outbound, error) {
+// endpoint is one base URL of a connector and its own breaker.
+type endpoint struct {
+	base    string
+	breaker *breaker // nil: no breaker
+}
+
+// newOutbound builds what every HTTP-based connector shares; base turns a
+// configured URL into the prefix of every call's URL.
+func newOutbound(name string, c *HTTPConfig, base func(string) string) (*outbound, error) {
 	log := slog.Default()
 	tlsCfg, err := c.TLS.client(name, log)
 	if err != nil {
 		return nil, err
 	}
 	o := &outbound{name: name, cfg: *c, client: newHTTPClient(c, tlsCfg), log: log,
-		retry: newRetryPolicy(c.Retry), breaker: newBreaker(name, c.Breaker, log), headers: fixedHeaders(c.Headers)}
+		retry: newRetryPolicy(c.Retry), headers: fixedHeaders(c.Headers), roundRobin: c.Balance == balanceRoundRobin}
+	urls := c.urls()
+	for i, u := range urls {
+		// With one URL the breaker has the connector's name, as in every
+		// log line before urls existed; with several, sap-ecc[1], [2]…
+		bname := name
+		if len(urls) > 1 {
+			bname = fmt.Sprintf("%s[%d]", name, i+1)
+		}
+		o.endpoints = append(o.endpoints, endpoint{base: base(u), breaker: newBreaker(name, bname, c.Breaker, log)})
+	}
 	if o.retry != nil {
 		o.retrying = newRetryingClient(o)
 	}
@@ -165,7 +212,8 @@ func (o *outbound) Close() error {
 	return nil
 }
 
-// exchange sends a request with the connector's headers (where the route
+// exchange sends a request for path (appended to an endpoint's base URL)
+// with the connector's headers (where the route
 // set none of the same name) and the correlation id, through the in-flight
 // cap, the breaker and the retries, and reads the whole reply, bounded by
 // max-reply. header becomes the request's header (exchange adds to it).
@@ -175,9 +223,9 @@ func (o *outbound) Close() error {
 //
 // The call waits on the network without the request's work slot (see
 // bus.WorkLimiter) and takes one again for the reply's parsing.
-func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
+func (o *outbound) exchange(ctx context.Context, method, path string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
 	resume := bus.PauseWork(ctx)
-	resp, data, err := o.callBackend(ctx, method, url, header, body, correlationID)
+	resp, data, err := o.callBackend(ctx, method, path, header, body, correlationID)
 	if werr := resume(); werr != nil {
 		return nil, nil, werr
 	}
@@ -185,7 +233,7 @@ func (o *outbound) exchange(ctx context.Context, method, url string, header http
 }
 
 // callBackend is exchange while the request holds no work slot.
-func (o *outbound) callBackend(ctx context.Context, method, url string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
+func (o *outbound) callBackend(ctx context.Context, method, path string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
 	if body != nil {
 		defer body.revoke()
 	}
@@ -208,20 +256,33 @@ func (o *outbound) callBackend(ctx context.Context, method, url string, header h
 		}
 		defer o.inflight.Add(-1)
 	}
-	if o.breaker == nil {
-		return o.send(ctx, method, url, header, body)
+	if len(o.endpoints) == 1 {
+		resp, data, err, refused := o.callEndpoint(ctx, &o.endpoints[0], method, path, header, body, false)
+		if refused != nil {
+			return nil, nil, o.endpoints[0].breaker.rejected(o.name, refused)
+		}
+		return resp, data, err
 	}
-	var resp *http.Response
-	var data []byte
-	var err error
-	_, berr := o.breaker.cb.Execute(func() (struct{}, error) {
-		resp, data, err = o.send(ctx, method, url, header, body)
+	return o.callEndpoints(ctx, method, path, header, body)
+}
+
+// callEndpoint is one call to one endpoint through its breaker. refused is
+// the breaker's error when it did not let the call through. moveOn says
+// another endpoint will be tried if nothing reaches this one, so a refused
+// connection is not retried here.
+func (o *outbound) callEndpoint(ctx context.Context, ep *endpoint, method, path string, header http.Header, body *lentBody, moveOn bool) (resp *http.Response, data []byte, err, refused error) {
+	if ep.breaker == nil {
+		resp, data, err = o.send(ctx, method, ep.base+path, header, body, moveOn)
+		return resp, data, err, nil
+	}
+	_, berr := ep.breaker.cb.Execute(func() (struct{}, error) {
+		resp, data, err = o.send(ctx, method, ep.base+path, header, body, moveOn)
 		return struct{}{}, verdict(resp, data, err)
 	})
 	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
-		return nil, nil, o.breaker.rejected(o.name, berr)
+		return nil, nil, nil, berr
 	}
-	return resp, data, err
+	return resp, data, err, nil
 }
 
 var userAgent = []string{"busbar"}
@@ -243,7 +304,7 @@ func fixedHeaders(h map[string]string) []fixedHeader {
 
 // send makes the call, with retries when the connector has them. The body
 // is already in memory, so each attempt rewinds it for free.
-func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
+func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody, moveOn bool) (*http.Response, []byte, error) {
 	idempotent := o.idempotent(ctx, method)
 	var sent *sentMark
 	if !idempotent {
@@ -251,7 +312,7 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	}
 	var call *retryCall
 	if o.retry != nil {
-		call = &retryCall{Context: ctx, idempotent: idempotent}
+		call = &retryCall{Context: ctx, idempotent: idempotent, moveOn: moveOn}
 		ctx = call
 	}
 	// The first attempt goes straight to the transport (see roundTrip),
@@ -284,7 +345,7 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		attempts = call.attempts
 	}
 	if err != nil {
-		if sent.wasSent() {
+		if sent.wasSent(err) {
 			return nil, nil, outcomeUnknown(o.name, err, header)
 		}
 		f := transportFault(o.name, err)
@@ -361,7 +422,6 @@ func newHTTPClient(c *HTTPConfig, tlsCfg *tls.Config) *http.Client {
 // HTTPConnector calls a REST service.
 type HTTPConnector struct {
 	*outbound
-	base string
 }
 
 var _ bus.Connector = (*HTTPConnector)(nil)
@@ -398,7 +458,7 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header[k] = v
 	}
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
-	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, own(body), req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, req.Path, header, own(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +541,7 @@ func transportFault(connector string, err error) *bus.Fault {
 	}
 	title := "Backend unavailable"
 	if classifyError(err) == condConnect {
-		title = "Backend unreachable"
+		title = titleUnreachable
 	}
 	f := bus.ServerFault(http.StatusBadGateway, title, fmt.Sprintf("connector %q: %v", connector, err))
 	f.Cause = err

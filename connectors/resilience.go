@@ -202,6 +202,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 type retryCall struct {
 	context.Context
 	idempotent bool
+	moveOn     bool // another endpoint takes a call that reached nobody here
 	attempts   int
 }
 
@@ -243,7 +244,8 @@ func (o *outbound) checkRetry(ctx context.Context, resp *http.Response, err erro
 	} else {
 		cond = classifyStatus(resp.StatusCode)
 	}
-	if cond == condNone || o.retry.on&cond.bit() == 0 || (cond != condConnect && !call.idempotent) {
+	if cond == condNone || o.retry.on&cond.bit() == 0 || (cond != condConnect && !call.idempotent) ||
+		(cond == condConnect && call.moveOn) {
 		return false, nil
 	}
 	d, _, ok := o.retry.wait(call.attempts-1, resp)
@@ -413,7 +415,18 @@ func markSent(ctx *context.Context) *sentMark {
 	return m
 }
 
-func (m *sentMark) wasSent() bool { return m != nil && m.sent.Load() }
+// wasSent tells whether a failed call's request may have reached the
+// backend's application. A TLS alert came from the backend's TLS layer,
+// which refused the connection before handing anything on (TLS 1.3 servers
+// check a client certificate after the client has started writing).
+func (m *sentMark) wasSent(err error) bool {
+	return m != nil && m.sent.Load() && !tlsAlert(err)
+}
+
+func tlsAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
 
 // outcomeUnknown is the fault for a call that must not be repeated and
 // failed after its request went out: it may have been carried out (a
@@ -449,7 +462,8 @@ type breaker struct {
 // business answer.
 var errBackendFailed = errors.New("backend failed")
 
-func newBreaker(name string, c BreakerConfig, log *slog.Logger) *breaker {
+// newBreaker makes the breaker called name of a connector's endpoint.
+func newBreaker(connector, name string, c BreakerConfig, log *slog.Logger) *breaker {
 	if c.Disabled {
 		return nil
 	}
@@ -483,7 +497,7 @@ func newBreaker(name string, c BreakerConfig, log *slog.Logger) *breaker {
 				level = slog.LevelWarn
 			}
 			log.LogAttrs(context.Background(), level, "circuit breaker "+to.String(),
-				slog.String("connector", name), slog.String("from", from.String()))
+				slog.String("connector", connector), slog.String("breaker", name), slog.String("from", from.String()))
 		},
 	})
 	return b
@@ -568,20 +582,102 @@ func soapFaultCode(data []byte) []byte {
 	return bytes.TrimSpace(rest[:end])
 }
 
+// reopens is when a breaker that refused a call with err lets calls through
+// again: at the end of open-for, or in a moment while trial calls run.
+func (b *breaker) reopens(err error) time.Time {
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return time.Now().Add(time.Second)
+	}
+	return time.Unix(0, b.openUntil.Load())
+}
+
+// secondsUntil is a Retry-After for t: whole seconds, at least 1.
+func secondsUntil(t time.Time) int {
+	return max(int(time.Until(t).Round(time.Second)/time.Second), 1)
+}
+
 // rejected is the fault for a call the breaker did not let through.
 func (b *breaker) rejected(connector string, err error) *bus.Fault {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return unavailable(connector, "Backend recovering", 1,
 			"trial calls are testing whether the backend is back; try again in a moment")
 	}
-	until := time.Unix(0, b.openUntil.Load())
-	secs := max(int(time.Until(until).Round(time.Second)/time.Second), 1)
+	until := b.reopens(err)
+	secs := secondsUntil(until)
 	why := fmt.Sprintf("%d calls in a row failed", b.failures)
 	if b.failures == 1 {
 		why = "a call failed"
 	}
 	return unavailable(connector, "Backend circuit open", secs, fmt.Sprintf(
 		"%s; calls are refused until %s (in %ds)", why, until.UTC().Format(time.RFC3339), secs))
+}
+
+// Values of a connector's `balance`.
+const (
+	balanceFailover   = "failover"
+	balanceRoundRobin = "round-robin"
+)
+
+// titleUnreachable is the title of a call that reached no backend: its
+// request was never sent.
+const titleUnreachable = "Backend unreachable"
+
+// callEndpoints is a call to a connector with several endpoints. It tries
+// them in order — from the first (failover) or from the next in turn
+// (round-robin) — skipping those whose breaker refuses the call.
+//
+// A call moves on to the next endpoint only when it reached nobody (the
+// connection was refused or never made): then nothing was sent, and trying
+// elsewhere is as safe as a retry. A call whose request went out never
+// moves, whatever came of it: the endpoint may have posted the voucher, and
+// another endpoint of the same system would post it again. Retries within
+// an endpoint follow the retry policy as with one URL, except that a
+// refused connection moves on instead of waiting to try the same one again.
+func (o *outbound) callEndpoints(ctx context.Context, method, path string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
+	n := len(o.endpoints)
+	start := 0
+	if o.roundRobin {
+		start = int((o.next.Add(1) - 1) % uint32(n))
+	}
+	var soonest time.Time
+	var unreachable error
+	for i := range n {
+		ep := &o.endpoints[(start+i)%n]
+		resp, data, err, refused := o.callEndpoint(ctx, ep, method, path, header, body, i < n-1)
+		if refused != nil {
+			if t := ep.breaker.reopens(refused); soonest.IsZero() || t.Before(soonest) {
+				soonest = t
+			}
+			continue
+		}
+		if err != nil && i < n-1 && neverSent(err) && ctx.Err() == nil {
+			o.log.LogAttrs(ctx, slog.LevelDebug, "endpoint unreachable, trying the next", slog.String("connector", o.name),
+				slog.String("breaker", ep.breaker.name()), slog.String("error", err.Error()))
+			unreachable = err
+			continue
+		}
+		return resp, data, err
+	}
+	if unreachable != nil {
+		return nil, nil, unreachable
+	}
+	secs := secondsUntil(soonest)
+	return nil, nil, unavailable(o.name, "Backend circuit open", secs, fmt.Sprintf(
+		"the breakers of all %d endpoints are open; the first lets calls through at %s (in %ds)",
+		n, soonest.UTC().Format(time.RFC3339), secs))
+}
+
+// neverSent tells a failed call that reached no endpoint.
+func neverSent(err error) bool {
+	var f *bus.Fault
+	return errors.As(err, &f) && f.Title == titleUnreachable
+}
+
+func (b *breaker) name() string {
+	if b == nil {
+		return ""
+	}
+	return b.cb.Name()
 }
 
 // busy is the fault for a call beyond max-inflight.

@@ -383,13 +383,13 @@ func TestBreakerHalfOpen(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			call(context.Background(), k, "POST")
 		}
-		if k.breaker.cb.State() != gobreaker.StateOpen {
-			t.Fatalf("breaker %v after 2 failures", k.breaker.cb.State())
+		if k.endpoints[0].breaker.cb.State() != gobreaker.StateOpen {
+			t.Fatalf("breaker %v after 2 failures", k.endpoints[0].breaker.cb.State())
 		}
 	}
 	waitHalfOpen := func() {
 		t.Helper()
-		for i := 0; k.breaker.cb.State() != gobreaker.StateHalfOpen; i++ {
+		for i := 0; k.endpoints[0].breaker.cb.State() != gobreaker.StateHalfOpen; i++ {
 			if i > 200 {
 				t.Fatal("the breaker never became half-open")
 			}
@@ -417,8 +417,8 @@ func TestBreakerHalfOpen(t *testing.T) {
 			t.Fatalf("call %d after recovery: %v", i+1, f)
 		}
 	}
-	if k.breaker.cb.State() != gobreaker.StateClosed {
-		t.Errorf("breaker %v after a good trial", k.breaker.cb.State())
+	if k.endpoints[0].breaker.cb.State() != gobreaker.StateClosed {
+		t.Errorf("breaker %v after a good trial", k.endpoints[0].breaker.cb.State())
 	}
 }
 
@@ -728,5 +728,84 @@ func TestOutcomeUnknown(t *testing.T) {
 	k := build(t, HTTPConfig{URL: b.URL, Timeout: bus.Duration(100 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}})
 	if _, f := call(context.Background(), k, "GET"); f == nil || f.Title != "Backend timeout" || b.calls.Load() != 3 {
 		t.Errorf("GET: want a plain Backend timeout after 3 calls, got %v after %d", f, b.calls.Load())
+	}
+}
+
+// Several endpoints: failover takes the first whose breaker is closed,
+// round-robin takes turns; a call moves on only when it reached nobody.
+func TestEndpoints(t *testing.T) {
+	refused := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		ln.Close()
+		return "http://" + ln.Addr().String()
+	}
+	ok := func() *backend { return newBackend(t, status(200)) }
+	brk := BreakerConfig{Failures: 1, OpenFor: bus.Duration(time.Minute)}
+
+	t.Run("failover-past-a-refused-endpoint", func(t *testing.T) {
+		good := ok()
+		k := build(t, HTTPConfig{URLs: []string{refused(), good.URL}, Retry: fast, Breaker: brk})
+		for i := range 3 {
+			if got, f := callStatus(context.Background(), k, "POST"); got != 200 {
+				t.Fatalf("call %d: want 200 from the second endpoint, got %d %v", i+1, got, f)
+			}
+		}
+		if good.calls.Load() != 3 || k.endpoints[0].breaker.cb.State() != gobreaker.StateOpen ||
+			k.endpoints[0].breaker.name() != "erp[1]" || k.endpoints[1].breaker.name() != "erp[2]" {
+			t.Errorf("want 3 calls on erp[2] and erp[1] open, got %d, %s %v", good.calls.Load(),
+				k.endpoints[0].breaker.name(), k.endpoints[0].breaker.cb.State())
+		}
+	})
+	t.Run("round-robin", func(t *testing.T) {
+		a, b := ok(), ok()
+		k := build(t, HTTPConfig{URLs: []string{a.URL, b.URL}, Balance: "round-robin", Retry: fast, Breaker: brk})
+		for range 6 {
+			callStatus(context.Background(), k, "POST")
+		}
+		if a.calls.Load() != 3 || b.calls.Load() != 3 {
+			t.Errorf("want 3 calls each, got %d and %d", a.calls.Load(), b.calls.Load())
+		}
+	})
+	t.Run("a-sent-call-never-moves", func(t *testing.T) {
+		hang := newBackend(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		good := ok()
+		k := build(t, HTTPConfig{URLs: []string{hang.URL, good.URL}, Timeout: bus.Duration(200 * time.Millisecond), Retry: fast, Breaker: brk})
+		_, f := call(context.Background(), k, "POST")
+		if f == nil || f.Title != "Backend outcome unknown" || hang.calls.Load() != 1 || good.calls.Load() != 0 {
+			t.Errorf("want outcome unknown from the first endpoint alone, got %v (calls %d, %d)", f, hang.calls.Load(), good.calls.Load())
+		}
+		// Its breaker opened: the next call goes to the second endpoint.
+		if got, f := callStatus(context.Background(), k, "POST"); got != 200 || good.calls.Load() != 1 {
+			t.Errorf("want the open endpoint skipped, got %d %v", got, f)
+		}
+	})
+	t.Run("all-open", func(t *testing.T) {
+		k := build(t, HTTPConfig{URLs: []string{refused(), refused()}, Retry: fast,
+			Breaker: BreakerConfig{Failures: 1, OpenFor: bus.Duration(time.Minute)}})
+		if _, f := call(context.Background(), k, "POST"); f == nil || f.Title != "Backend unreachable" {
+			t.Fatalf("want Backend unreachable when no endpoint answers, got %v", f)
+		}
+		_, f := call(context.Background(), k, "POST")
+		ra, _ := strconv.Atoi(f.Header.Get("Retry-After"))
+		if f == nil || f.Status != 503 || f.Title != "Backend circuit open" || ra < 55 || ra > 60 ||
+			!strings.Contains(f.Detail, "the breakers of all 2 endpoints are open") {
+			t.Errorf("want 503 Backend circuit open with Retry-After about 60, got %v %v", f, f.Header)
+		}
+	})
+}
+
+func TestEndpointsValidation(t *testing.T) {
+	for i, c := range []struct {
+		cfg  HTTPConfig
+		want string
+	}{
+		{HTTPConfig{}, `field "url" is required (or "urls", for several endpoints)`},
+		{HTTPConfig{URL: "http://a", URLs: []string{"http://b"}}, `field "urls": write either url or urls, not both`},
+		{HTTPConfig{URLs: []string{"http://a", "ftp://b"}}, `field "urls": "ftp://b" must start with http:// or https://`},
+		{HTTPConfig{URL: "http://a", Balance: "random"}, `field "balance": "random" is not a balance: write failover or round-robin`},
+	} {
+		if err := c.cfg.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("case %d: want %q, got %v", i, c.want, err)
+		}
 	}
 }

@@ -43,7 +43,7 @@ func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
 	if c.Version == "1.2" {
 		v = bus.SOAP12
 	}
-	o, err := newOutbound(name, &c.HTTPConfig)
+	o, err := newOutbound(name, &c.HTTPConfig, func(u string) string { return u })
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header["Accept"] = acceptSOAP
 	}
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
-	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, lend(body), req.CorrelationID)
+	resp, data, err := c.exchange(ctx, http.MethodPost, req.Path, header, lend(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
