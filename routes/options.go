@@ -7,6 +7,7 @@ type Option func(*options)
 
 type options struct {
 	connector ConnectorBuilder
+	reuse     *Config // see Reusing
 }
 
 // ConnectorBuilder builds the connector named name, of kind kind, from its

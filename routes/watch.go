@@ -17,7 +17,16 @@ import (
 // Editors save by writing a temporary file and renaming it, and often touch
 // a file several times in a row, so changes are gathered for a short quiet
 // period before one reload.
-func Watch(ctx context.Context, dir string, apply func(*Config), reject func(error)) error {
+//
+// opts are Load's; with Reusing(the configuration serving at the start),
+// connectors whose configuration did not change keep their state across
+// reloads, each reload reusing those of the one before.
+func Watch(ctx context.Context, dir string, apply func(*Config), reject func(error), opts ...Option) error {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	prev := o.reuse
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -50,12 +59,13 @@ func Watch(ctx context.Context, dir string, apply func(*Config), reject func(err
 			}
 			reject(err)
 		case <-timer.C:
-			cfg, err := Load(dir)
+			cfg, err := Load(dir, append(opts, Reusing(prev))...)
 			if err != nil {
 				reject(err)
 				continue
 			}
 			apply(cfg)
+			prev = cfg
 		}
 	}
 }

@@ -182,7 +182,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			log.Info("routes reloaded", slog.Int("routes", len(next.Routes)))
 		}, func(err error) {
 			log.Error("reload failed, the previous routes keep serving", slog.String("error", err.Error()))
-		})
+		}, routes.Reusing(cfg))
 		if err != nil {
 			log.Error("cannot watch the configuration directory", slog.String("error", err.Error()))
 		}
