@@ -540,8 +540,11 @@ func transportFault(connector string, err error) *bus.Fault {
 		return f
 	}
 	title := "Backend unavailable"
-	if classifyError(err) == condConnect {
+	switch {
+	case classifyError(err) == condConnect:
 		title = titleUnreachable
+	case errors.Is(err, errReplyTooLarge):
+		title = "Backend reply too large"
 	}
 	f := bus.ServerFault(http.StatusBadGateway, title, fmt.Sprintf("connector %q: %v", connector, err))
 	f.Cause = err
@@ -563,6 +566,10 @@ func restStatusFault(connector string, resp *http.Response, data []byte) *bus.Fa
 		f.Detail += ": " + reason
 	}
 	f.Extra = map[string]any{"backendStatus": resp.StatusCode}
+	// A 429 reaches the caller as a 429: when to come back is the backend's to say.
+	if ra := resp.Header.Get("Retry-After"); ra != "" && resp.StatusCode == http.StatusTooManyRequests {
+		f.Header = http.Header{"Retry-After": {ra}}
+	}
 	return f
 }
 

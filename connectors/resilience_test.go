@@ -145,6 +145,13 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// refusedURL is the URL of a loopback port nothing listens on.
+func refusedURL() string {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
 // Nothing listens: the call never reached a backend, so even a POST is retried.
 func TestRetryConnectionRefused(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -652,11 +659,6 @@ func TestOutcomeUnknown(t *testing.T) {
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler)
 	}
-	refused := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		ln.Close()
-		return "http://" + ln.Addr().String()
-	}
 	kinds := []struct {
 		name string
 		call func(bus.Connector) *bus.Fault
@@ -698,7 +700,7 @@ func TestOutcomeUnknown(t *testing.T) {
 			{"refused", nil, 502, "Backend unreachable", false},
 		} {
 			t.Run(kind.name+"/"+c.name, func(t *testing.T) {
-				url := refused()
+				url := refusedURL()
 				var b *backend
 				if c.answer != nil {
 					b = newBackend(t, c.answer)
@@ -734,17 +736,12 @@ func TestOutcomeUnknown(t *testing.T) {
 // Several endpoints: failover takes the first whose breaker is closed,
 // round-robin takes turns; a call moves on only when it reached nobody.
 func TestEndpoints(t *testing.T) {
-	refused := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		ln.Close()
-		return "http://" + ln.Addr().String()
-	}
 	ok := func() *backend { return newBackend(t, status(200)) }
 	brk := BreakerConfig{Failures: 1, OpenFor: bus.Duration(time.Minute)}
 
 	t.Run("failover-past-a-refused-endpoint", func(t *testing.T) {
 		good := ok()
-		k := build(t, HTTPConfig{URLs: []string{refused(), good.URL}, Retry: fast, Breaker: brk})
+		k := build(t, HTTPConfig{URLs: []string{refusedURL(), good.URL}, Retry: fast, Breaker: brk})
 		for i := range 3 {
 			if got, f := callStatus(context.Background(), k, "POST"); got != 200 {
 				t.Fatalf("call %d: want 200 from the second endpoint, got %d %v", i+1, got, f)
@@ -780,7 +777,7 @@ func TestEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("all-open", func(t *testing.T) {
-		k := build(t, HTTPConfig{URLs: []string{refused(), refused()}, Retry: fast,
+		k := build(t, HTTPConfig{URLs: []string{refusedURL(), refusedURL()}, Retry: fast,
 			Breaker: BreakerConfig{Failures: 1, OpenFor: bus.Duration(time.Minute)}})
 		if _, f := call(context.Background(), k, "POST"); f == nil || f.Title != "Backend unreachable" {
 			t.Fatalf("want Backend unreachable when no endpoint answers, got %v", f)
