@@ -541,7 +541,7 @@ func transportFault(connector string, err error) *bus.Fault {
 	}
 	title := "Backend unavailable"
 	switch {
-	case classifyError(err) == condConnect:
+	case dialFailed(err):
 		title = titleUnreachable
 	case errors.Is(err, errReplyTooLarge):
 		title = "Backend reply too large"

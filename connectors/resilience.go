@@ -667,6 +667,13 @@ func (o *outbound) callEndpoints(ctx context.Context, method, path string, heade
 		n, soonest.UTC().Format(time.RFC3339), secs))
 }
 
+// dialFailed tells an error of a call that never had a connection: refused,
+// timed out connecting, or a name that does not resolve.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // neverSent tells a failed call that reached no endpoint.
 func neverSent(err error) bool {
 	var f *bus.Fault
