@@ -213,13 +213,12 @@ func (o *outbound) Close() error {
 }
 
 // exchange sends a request for path (appended to an endpoint's base URL)
-// with the connector's headers (where the route
-// set none of the same name) and the correlation id, through the in-flight
-// cap, the breaker and the retries, and reads the whole reply, bounded by
-// max-reply. header becomes the request's header (exchange adds to it).
-// body is nil for a call without one; it is revoked when exchange returns,
-// so it may live in a pooled buffer (see lentBody). Failures come back as
-// Faults.
+// with the connector's headers (where the route set none of the same name)
+// and the correlation id, through the in-flight cap, the endpoints'
+// breakers and the retries, and reads the whole reply, bounded by max-reply.
+// header becomes the request's header (exchange adds to it). body is nil
+// for a call without one; it is revoked when exchange returns, so it may
+// live in a pooled buffer (see lentBody). Failures come back as Faults.
 //
 // The call waits on the network without the request's work slot (see
 // bus.WorkLimiter) and takes one again for the reply's parsing.
@@ -257,20 +256,20 @@ func (o *outbound) callBackend(ctx context.Context, method, path string, header 
 		defer o.inflight.Add(-1)
 	}
 	if len(o.endpoints) == 1 {
-		resp, data, err, refused := o.callEndpoint(ctx, &o.endpoints[0], method, path, header, body, false)
-		if refused != nil {
-			return nil, nil, o.endpoints[0].breaker.rejected(o.name, refused)
+		resp, data, err, blocked := o.callEndpoint(ctx, &o.endpoints[0], method, path, header, body, false)
+		if blocked != nil {
+			return nil, nil, o.endpoints[0].breaker.rejected(o.name, blocked)
 		}
 		return resp, data, err
 	}
 	return o.callEndpoints(ctx, method, path, header, body)
 }
 
-// callEndpoint is one call to one endpoint through its breaker. refused is
+// callEndpoint is one call to one endpoint through its breaker. blocked is
 // the breaker's error when it did not let the call through. moveOn says
 // another endpoint will be tried if nothing reaches this one, so a refused
 // connection is not retried here.
-func (o *outbound) callEndpoint(ctx context.Context, ep *endpoint, method, path string, header http.Header, body *lentBody, moveOn bool) (resp *http.Response, data []byte, err, refused error) {
+func (o *outbound) callEndpoint(ctx context.Context, ep *endpoint, method, path string, header http.Header, body *lentBody, moveOn bool) (resp *http.Response, data []byte, err, blocked error) {
 	if ep.breaker == nil {
 		resp, data, err = o.send(ctx, method, ep.base+path, header, body, moveOn)
 		return resp, data, err, nil

@@ -26,10 +26,12 @@ import (
 
 // Every outbound call goes through the same wrappers, in this order:
 //
-//	max-inflight → breaker → retry (backoff) → timeout → call
+//	max-inflight → endpoint (its breaker) → retry (backoff) → timeout → call
 //
 // The in-flight cap is outermost so a refused call costs nothing and counts
-// for nothing. The breaker sits outside the retries: one call that failed
+// for nothing. Each endpoint (url, or one of urls) has its own breaker, so
+// choosing the endpoint and passing its breaker are one step (see
+// callEndpoints). The breaker sits outside the retries: one call that failed
 // after all its attempts is one failure, and an open breaker stops the
 // retries of every caller at once. The connector's timeout bounds each
 // attempt; the route's deadline (the context) bounds them all.
@@ -643,9 +645,9 @@ func (o *outbound) callEndpoints(ctx context.Context, method, path string, heade
 	var unreachable error
 	for i := range n {
 		ep := &o.endpoints[(start+i)%n]
-		resp, data, err, refused := o.callEndpoint(ctx, ep, method, path, header, body, i < n-1)
-		if refused != nil {
-			if t := ep.breaker.reopens(refused); soonest.IsZero() || t.Before(soonest) {
+		resp, data, err, blocked := o.callEndpoint(ctx, ep, method, path, header, body, i < n-1)
+		if blocked != nil {
+			if t := ep.breaker.reopens(blocked); soonest.IsZero() || t.Before(soonest) {
 				soonest = t
 			}
 			continue
