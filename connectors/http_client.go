@@ -39,6 +39,12 @@ func init() {
 type HTTPConfig struct {
 	// URL is the service's base URL; a route's `to.path` is appended to it.
 	URL string `yaml:"url"`
+	// URLs lists several base URLs of one service (SAP application
+	// servers), instead of URL; each has its own breaker.
+	URLs []string `yaml:"urls"`
+	// Balance picks the URL a call goes to: failover (the first whose
+	// breaker is closed, in order; the default) or round-robin.
+	Balance string `yaml:"balance"`
 	// Timeout bounds one attempt, connecting and reading the reply included. Default 30s.
 	Timeout bus.Duration `yaml:"timeout"`
 	// Headers are sent with every call (an API key, a tenant id…).
@@ -74,22 +80,34 @@ const (
 )
 
 func (c *HTTPConfig) Validate() error {
-	u, err := url.Parse(c.URL)
 	switch {
-	case c.URL == "":
-		return errors.New(`field "url" is required`)
-	case err != nil:
-		return fmt.Errorf(`field "url": %v`, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf(`field "url": %q must start with http:// or https://`, c.URL)
-	case u.Host == "":
-		return fmt.Errorf(`field "url": %q has no host`, c.URL)
+	case c.URL == "" && len(c.URLs) == 0:
+		return errors.New(`field "url" is required (or "urls", for several endpoints)`)
+	case c.URL != "" && len(c.URLs) > 0:
+		return errors.New(`field "urls": write either url or urls, not both`)
+	case c.Balance != "" && c.Balance != balanceFailover && c.Balance != balanceRoundRobin:
+		return fmt.Errorf(`field "balance": %q is not a balance: write %s or %s`, c.Balance, balanceFailover, balanceRoundRobin)
 	case c.MaxConns < 0:
 		return errors.New(`field "max-conns" must not be negative`)
 	case c.MaxInflight < 0:
 		return errors.New(`field "max-inflight" must not be negative`)
-	case c.TLS != nil && u.Scheme != "https":
-		return fmt.Errorf(`field "tls": %q is not an https:// URL`, c.URL)
+	}
+	field := "url"
+	if len(c.URLs) > 0 {
+		field = "urls"
+	}
+	for _, raw := range c.urls() {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			return fmt.Errorf(`field %q: %v`, field, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf(`field %q: %q must start with http:// or https://`, field, raw)
+		case u.Host == "":
+			return fmt.Errorf(`field %q: %q has no host`, field, raw)
+		case c.TLS != nil && u.Scheme != "https":
+			return fmt.Errorf(`field "tls": %q is not an https:// URL`, raw)
+		}
 	}
 	if _, err := transforms.CharsetName(c.Charset); err != nil {
 		return fmt.Errorf(`field "charset": %v`, err)
@@ -122,12 +140,20 @@ func (o *outbound) encodeXML(doc []byte) ([]byte, string, error) {
 	return out, name, nil
 }
 
+// urls is url or urls, whichever is set.
+func (c *HTTPConfig) urls() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
 func (c *HTTPConfig) Build(name string) (bus.Connector, error) {
-	o, err := newOutbound(name, c)
+	o, err := newOutbound(name, c, func(u string) string { return strings.TrimSuffix(u, "/") })
 	if err != nil {
 		return nil, err
 	}
-	return &HTTPConnector{outbound: o, base: strings.TrimSuffix(c.URL, "/")}, nil
+	return &HTTPConnector{outbound: o}, nil
 }
 
 // outbound is what every HTTP-based connector shares: its name, settings,
@@ -141,21 +167,39 @@ type outbound struct {
 	retry    *retryPolicy          // nil: one attempt
 	retrying *retryablehttp.Client // set with retry
 	headers  []fixedHeader         // cfg.Headers, ready to use
-	breaker  *breaker              // nil: no breaker
-	inflight atomic.Int64
-	// isAnswer tells a 5xx reply that is a business answer (a SOAP Fault)
-	// from a failure; nil: every 5xx is a failure.
-	isAnswer func(*http.Response, []byte) bool
+	// endpoints are the service's base URLs, in the order of url/urls.
+	endpoints  []endpoint
+	roundRobin bool
+	next       atomic.Uint32 // round-robin: where the next call starts
+	inflight   atomic.Int64
 }
 
-func newOutbound(name string, c *HTTPConfig) (*outbound, error) {
+// endpoint is one base URL of a connector and its own breaker.
+type endpoint struct {
+	base    string
+	breaker *breaker // nil: no breaker
+}
+
+// newOutbound builds what every HTTP-based connector shares; base turns a
+// configured URL into the prefix of every call's URL.
+func newOutbound(name string, c *HTTPConfig, base func(string) string) (*outbound, error) {
 	log := slog.Default()
 	tlsCfg, err := c.TLS.client(name, log)
 	if err != nil {
 		return nil, err
 	}
 	o := &outbound{name: name, cfg: *c, client: newHTTPClient(c, tlsCfg), log: log,
-		retry: newRetryPolicy(c.Retry), breaker: newBreaker(name, c.Breaker, log), headers: fixedHeaders(c.Headers)}
+		retry: newRetryPolicy(c.Retry), headers: fixedHeaders(c.Headers), roundRobin: c.Balance == balanceRoundRobin}
+	urls := c.urls()
+	for i, u := range urls {
+		// With one URL the breaker has the connector's name, as in every
+		// log line before urls existed; with several, sap-ecc[1], [2]…
+		bname := name
+		if len(urls) > 1 {
+			bname = fmt.Sprintf("%s[%d]", name, i+1)
+		}
+		o.endpoints = append(o.endpoints, endpoint{base: base(u), breaker: newBreaker(name, bname, c.Breaker, log)})
+	}
 	if o.retry != nil {
 		o.retrying = newRetryingClient(o)
 	}
@@ -168,19 +212,19 @@ func (o *outbound) Close() error {
 	return nil
 }
 
-// exchange sends a request with the connector's headers (where the route
-// set none of the same name) and the correlation id, through the in-flight
-// cap, the breaker and the retries, and reads the whole reply, bounded by
-// max-reply. header becomes the request's header (exchange adds to it).
-// body is nil for a call without one; it is revoked when exchange returns,
-// so it may live in a pooled buffer (see lentBody). Failures come back as
-// Faults.
+// exchange sends a request for path (appended to an endpoint's base URL)
+// with the connector's headers (where the route set none of the same name)
+// and the correlation id, through the in-flight cap, the endpoints'
+// breakers and the retries, and reads the whole reply, bounded by max-reply.
+// header becomes the request's header (exchange adds to it). body is nil
+// for a call without one; it is revoked when exchange returns, so it may
+// live in a pooled buffer (see lentBody). Failures come back as Faults.
 //
 // The call waits on the network without the request's work slot (see
 // bus.WorkLimiter) and takes one again for the reply's parsing.
-func (o *outbound) exchange(ctx context.Context, method, url string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
+func (o *outbound) exchange(ctx context.Context, method, path string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
 	resume := bus.PauseWork(ctx)
-	resp, data, err := o.callBackend(ctx, method, url, header, body, correlationID)
+	resp, data, err := o.callBackend(ctx, method, path, header, body, correlationID)
 	if werr := resume(); werr != nil {
 		return nil, nil, werr
 	}
@@ -188,7 +232,7 @@ func (o *outbound) exchange(ctx context.Context, method, url string, header http
 }
 
 // callBackend is exchange while the request holds no work slot.
-func (o *outbound) callBackend(ctx context.Context, method, url string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
+func (o *outbound) callBackend(ctx context.Context, method, path string, header http.Header, body *lentBody, correlationID string) (*http.Response, []byte, error) {
 	if body != nil {
 		defer body.revoke()
 	}
@@ -211,20 +255,33 @@ func (o *outbound) callBackend(ctx context.Context, method, url string, header h
 		}
 		defer o.inflight.Add(-1)
 	}
-	if o.breaker == nil {
-		return o.send(ctx, method, url, header, body)
+	if len(o.endpoints) == 1 {
+		resp, data, err, blocked := o.callEndpoint(ctx, &o.endpoints[0], method, path, header, body, false)
+		if blocked != nil {
+			return nil, nil, o.endpoints[0].breaker.rejected(o.name, blocked)
+		}
+		return resp, data, err
 	}
-	var resp *http.Response
-	var data []byte
-	var err error
-	_, berr := o.breaker.cb.Execute(func() (struct{}, error) {
-		resp, data, err = o.send(ctx, method, url, header, body)
-		return struct{}{}, o.verdict(resp, data, err)
+	return o.callEndpoints(ctx, method, path, header, body)
+}
+
+// callEndpoint is one call to one endpoint through its breaker. blocked is
+// the breaker's error when it did not let the call through. moveOn says
+// another endpoint will be tried if nothing reaches this one, so a refused
+// connection is not retried here.
+func (o *outbound) callEndpoint(ctx context.Context, ep *endpoint, method, path string, header http.Header, body *lentBody, moveOn bool) (resp *http.Response, data []byte, err, blocked error) {
+	if ep.breaker == nil {
+		resp, data, err = o.send(ctx, method, ep.base+path, header, body, moveOn)
+		return resp, data, err, nil
+	}
+	_, berr := ep.breaker.cb.Execute(func() (struct{}, error) {
+		resp, data, err = o.send(ctx, method, ep.base+path, header, body, moveOn)
+		return struct{}{}, verdict(resp, data, err)
 	})
 	if errors.Is(berr, gobreaker.ErrOpenState) || errors.Is(berr, gobreaker.ErrTooManyRequests) {
-		return nil, nil, o.breaker.rejected(o.name, berr)
+		return nil, nil, nil, berr
 	}
-	return resp, data, err
+	return resp, data, err, nil
 }
 
 var userAgent = []string{"busbar"}
@@ -246,10 +303,15 @@ func fixedHeaders(h map[string]string) []fixedHeader {
 
 // send makes the call, with retries when the connector has them. The body
 // is already in memory, so each attempt rewinds it for free.
-func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
+func (o *outbound) send(ctx context.Context, method, url string, header http.Header, body *lentBody, moveOn bool) (*http.Response, []byte, error) {
+	idempotent := o.idempotent(ctx, method)
+	var sent *sentMark
+	if !idempotent {
+		sent = markSent(&ctx)
+	}
 	var call *retryCall
 	if o.retry != nil {
-		call = &retryCall{Context: ctx, idempotent: o.idempotent(ctx, method)}
+		call = &retryCall{Context: ctx, idempotent: idempotent, moveOn: moveOn}
 		ctx = call
 	}
 	// The first attempt goes straight to the transport (see roundTrip),
@@ -283,6 +345,9 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 		attempts = call.attempts
 	}
 	if err != nil {
+		if sent.wasSent(err) {
+			return nil, nil, outcomeUnknown(o.name, err, header)
+		}
 		f := transportFault(o.name, err)
 		if attempts > 1 {
 			f.AddDetail(fmt.Sprintf(" (%d attempts)", attempts))
@@ -292,6 +357,10 @@ func (o *outbound) send(ctx context.Context, method, url string, header http.Hea
 	defer resp.Body.Close()
 	data, err := readReply(resp, o.cfg.MaxReply)
 	if err != nil {
+		// The backend answered, so it took the request; what it said is lost.
+		if sent != nil && !errors.Is(err, errReplyTooLarge) {
+			return nil, nil, outcomeUnknown(o.name, err, header)
+		}
 		return nil, nil, transportFault(o.name, err)
 	}
 	return resp, data, nil
@@ -353,7 +422,6 @@ func newHTTPClient(c *HTTPConfig, tlsCfg *tls.Config) *http.Client {
 // HTTPConnector calls a REST service.
 type HTTPConnector struct {
 	*outbound
-	base string
 }
 
 var _ bus.Connector = (*HTTPConnector)(nil)
@@ -390,7 +458,7 @@ func (c *HTTPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header[k] = v
 	}
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
-	resp, data, err := c.exchange(ctx, method, c.base+req.Path, header, own(body), req.CorrelationID)
+	resp, data, err := c.exchange(ctx, method, req.Path, header, own(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}
@@ -448,14 +516,17 @@ func readReply(resp *http.Response, max bus.ByteSize) ([]byte, error) {
 		return nil, err
 	}
 	if int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("reply larger than %d bytes", limit)
+		return nil, fmt.Errorf("%w than %d bytes", errReplyTooLarge, limit)
 	}
 	return buf.Bytes(), nil
 }
 
+var errReplyTooLarge = errors.New("reply larger")
+
 // transportFault classifies a failed call: a timeout is 504, anything else
-// (refused, reset, DNS) 502. Both are the server side's fault. The Go error
-// names the backend's URL and socket addresses: it is for the log only.
+// (refused, reset, DNS) 502. Both are the server side's fault. A call that
+// could not connect says so: the caller then knows nothing was sent. The Go
+// error names the backend's URL and socket addresses: it is for the log only.
 func transportFault(connector string, err error) *bus.Fault {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -470,8 +541,15 @@ func transportFault(connector string, err error) *bus.Fault {
 		f.Cause = err
 		return f
 	}
-	f := bus.ServerFault(http.StatusBadGateway, "Backend unavailable", fmt.Sprintf("connector %q: %v", connector, err)).
-		Hide(fmt.Sprintf("connector %q: no reply could be had from the backend", connector))
+	title, public := "Backend unavailable", "no reply could be had from the backend"
+	switch {
+	case dialFailed(err):
+		title, public = titleUnreachable, "the backend could not be reached; nothing was sent"
+	case errors.Is(err, errReplyTooLarge):
+		title, public = "Backend reply too large", "the backend's reply is larger than the connector accepts"
+	}
+	f := bus.ServerFault(http.StatusBadGateway, title, fmt.Sprintf("connector %q: %v", connector, err)).
+		Hide(fmt.Sprintf("connector %q: %s", connector, public))
 	f.Cause = err
 	return f
 }
@@ -491,6 +569,10 @@ func restStatusFault(connector string, resp *http.Response, data []byte) *bus.Fa
 		f.Detail += ": " + reason
 	}
 	f.Extra = map[string]any{"backendStatus": resp.StatusCode}
+	// A 429 reaches the caller as a 429: when to come back is the backend's to say.
+	if ra := resp.Header.Get("Retry-After"); ra != "" && resp.StatusCode == http.StatusTooManyRequests {
+		f.Header = http.Header{"Retry-After": {ra}}
+	}
 	return f
 }
 

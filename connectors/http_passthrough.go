@@ -31,7 +31,7 @@ func (c *HTTPConnector) callRaw(ctx context.Context, req *bus.Message) (*bus.Mes
 	if method == "" {
 		method = http.MethodPost
 	}
-	target := c.base + req.Path
+	target := req.Path
 	if len(req.Query) > 0 {
 		target += "?" + req.Query.Encode()
 	}

@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,10 +26,12 @@ import (
 
 // Every outbound call goes through the same wrappers, in this order:
 //
-//	max-inflight → breaker → retry (backoff) → timeout → call
+//	max-inflight → endpoint (its breaker) → retry (backoff) → timeout → call
 //
 // The in-flight cap is outermost so a refused call costs nothing and counts
-// for nothing. The breaker sits outside the retries: one call that failed
+// for nothing. Each endpoint (url, or one of urls) has its own breaker, so
+// choosing the endpoint and passing its breaker are one step (see
+// callEndpoints). The breaker sits outside the retries: one call that failed
 // after all its attempts is one failure, and an open breaker stops the
 // retries of every caller at once. The connector's timeout bounds each
 // attempt; the route's deadline (the context) bounds them all.
@@ -141,7 +145,12 @@ func newRetryPolicy(c RetryConfig) *retryPolicy {
 		return nil
 	}
 	if p.backoff == 0 {
-		p.backoff = min(defaultBackoff, max(p.maxBackoff, time.Millisecond))
+		// A max-backoff set below the default backoff caps it; unset, it
+		// does not (it is 0 here, and would have made the default 1ms).
+		p.backoff = defaultBackoff
+		if p.maxBackoff > 0 {
+			p.backoff = min(defaultBackoff, p.maxBackoff)
+		}
 	}
 	if p.maxBackoff == 0 {
 		p.maxBackoff = max(defaultMaxBackoff, p.backoff)
@@ -195,6 +204,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 type retryCall struct {
 	context.Context
 	idempotent bool
+	moveOn     bool // another endpoint takes a call that reached nobody here
 	attempts   int
 }
 
@@ -236,7 +246,8 @@ func (o *outbound) checkRetry(ctx context.Context, resp *http.Response, err erro
 	} else {
 		cond = classifyStatus(resp.StatusCode)
 	}
-	if cond == condNone || o.retry.on&cond.bit() == 0 || (cond != condConnect && !call.idempotent) {
+	if cond == condNone || o.retry.on&cond.bit() == 0 || (cond != condConnect && !call.idempotent) ||
+		(cond == condConnect && call.moveOn) {
 		return false, nil
 	}
 	d, _, ok := o.retry.wait(call.attempts-1, resp)
@@ -386,6 +397,63 @@ func rewindBody(r *http.Request) error {
 	return err
 }
 
+// sentMark records whether a call's request started to go out, so that a
+// failure after it can say the backend may have acted on it. Only calls that
+// must not be repeated carry one: the trace costs a few allocations.
+type sentMark struct {
+	trace httptrace.ClientTrace
+	sent  atomic.Bool
+}
+
+// markSent puts a new sentMark's trace on *ctx. WroteHeaders, not
+// WroteRequest: once the headers are out, a backend may already be acting
+// on a request whose body it is still reading. The transport's own resend of
+// a request that found a pooled connection closed happens only when no byte
+// was written, and fires the hook again, so the mark errs towards "sent".
+func markSent(ctx *context.Context) *sentMark {
+	m := &sentMark{}
+	m.trace.WroteHeaders = func() { m.sent.Store(true) }
+	*ctx = httptrace.WithClientTrace(*ctx, &m.trace)
+	return m
+}
+
+// wasSent tells whether a failed call's request may have reached the
+// backend's application. A TLS alert came from the backend's TLS layer,
+// which refused the connection before handing anything on (TLS 1.3 servers
+// check a client certificate after the client has started writing).
+func (m *sentMark) wasSent(err error) bool {
+	return m != nil && m.sent.Load() && !tlsAlert(err)
+}
+
+func tlsAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
+
+// outcomeUnknown is the fault for a call that must not be repeated and
+// failed after its request went out: it may have been carried out (a
+// voucher posted). It must not read like a plain failure, which callers
+// resend. A caller that hung up gets the usual fault: it reads nothing.
+func outcomeUnknown(connector string, err error, header http.Header) *bus.Fault {
+	if errors.Is(err, context.Canceled) {
+		return transportFault(connector, err)
+	}
+	what := "the connection broke before the reply was complete"
+	if classifyError(err) == condTimeout {
+		what = "no reply in time"
+	}
+	id := ""
+	if v := header["X-Correlation-Id"]; len(v) > 0 {
+		id = " (correlation id " + v[0] + ")"
+	}
+	f := bus.ServerFault(http.StatusGatewayTimeout, "Backend outcome unknown", fmt.Sprintf(
+		"connector %q: %s after the request was sent; the backend may have processed the request; check before resending%s",
+		connector, what, id))
+	f.Internal = f.Detail + ": " + err.Error() // the log's account names the socket
+	f.Cause = err
+	return f
+}
+
 // breaker is a connector's circuit breaker and what its faults need to say.
 type breaker struct {
 	cb        *gobreaker.CircuitBreaker[struct{}]
@@ -397,7 +465,8 @@ type breaker struct {
 // business answer.
 var errBackendFailed = errors.New("backend failed")
 
-func newBreaker(name string, c BreakerConfig, log *slog.Logger) *breaker {
+// newBreaker makes the breaker called name of a connector's endpoint.
+func newBreaker(connector, name string, c BreakerConfig, log *slog.Logger) *breaker {
 	if c.Disabled {
 		return nil
 	}
@@ -431,23 +500,103 @@ func newBreaker(name string, c BreakerConfig, log *slog.Logger) *breaker {
 				level = slog.LevelWarn
 			}
 			log.LogAttrs(context.Background(), level, "circuit breaker "+to.String(),
-				slog.String("connector", name), slog.String("from", from.String()))
+				slog.String("connector", connector), slog.String("breaker", name), slog.String("from", from.String()))
 		},
 	})
 	return b
 }
 
 // verdict tells the breaker whether a finished call counts against the
-// backend: transport errors, timeouts and 5xx replies do; 4xx replies and
-// business answers (a SOAP Fault) do not.
-func (o *outbound) verdict(resp *http.Response, data []byte, err error) error {
+// backend: transport errors, timeouts and 5xx replies do. A reply that
+// blames the caller never does — a 4xx, or a SOAP Client/Sender fault
+// whatever its status (SOAP 1.1 sends every fault with 500) — or a few bad
+// callers would lock every good one out for open-for. A SOAP Server/Receiver
+// fault on a 5xx counts: the backend says it is the one failing.
+func verdict(resp *http.Response, data []byte, err error) error {
 	switch {
 	case err != nil:
 		return err
-	case resp.StatusCode >= 500 && (o.isAnswer == nil || !o.isAnswer(resp, data)):
+	case resp.StatusCode >= 500 && !faultBlamesCaller(resp.Header.Get("Content-Type"), data):
 		return errBackendFailed
 	}
 	return nil
+}
+
+// faultBlamesCaller tells whether a reply is a SOAP fault whose code blames
+// the caller. It runs on 5xx replies only, and sniffs the code from the
+// bytes instead of parsing the envelope: the SOAP connector parses the reply
+// once anyway, and a pass-through never needs to.
+func faultBlamesCaller(contentType string, data []byte) bool {
+	if !xmlReply(contentType, data) {
+		return false
+	}
+	code := soapFaultCode(data)
+	if i := bytes.LastIndexByte(code, ':'); i >= 0 {
+		code = code[i+1:]
+	}
+	if i := bytes.IndexByte(code, '.'); i >= 0 { // SOAP 1.1 subcodes: Client.Authentication
+		code = code[:i]
+	}
+	switch string(code) {
+	// VersionMismatch, MustUnderstand and DataEncodingUnknown are about the
+	// request's envelope too: a healthy backend refusing it.
+	case "Client", "Sender", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown":
+		return true
+	}
+	return false
+}
+
+// xmlReply: an XML media type, or (backends mislabel their faults as
+// text/html, or send no Content-Type) a body that starts like XML.
+func xmlReply(contentType string, data []byte) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "text/xml" || mt == "application/soap+xml" || mt == "application/xml" ||
+		strings.HasSuffix(mt, "+xml") || looksLikeXML(data)
+}
+
+// soapFaultCode is the text of a fault's code: SOAP 1.1's faultcode, or
+// SOAP 1.2's first Value inside Fault (Code/Value; Subcode comes after it).
+// nil when the body holds no Fault. The tag names are ASCII in every
+// charset a SOAP backend uses, so the raw bytes are searched.
+func soapFaultCode(data []byte) []byte {
+	i := bytes.Index(data, []byte("Fault"))
+	if i < 0 {
+		return nil
+	}
+	rest := data[i:]
+	j := bytes.Index(rest, []byte("faultcode"))
+	if j < 0 {
+		j = bytes.Index(rest, []byte("Value"))
+	}
+	if j < 0 {
+		return nil
+	}
+	rest = rest[j:]
+	start := bytes.IndexByte(rest, '>')
+	if start < 0 {
+		return nil
+	}
+	rest = rest[start+1:]
+	end := bytes.IndexByte(rest, '<')
+	if end < 0 {
+		return nil
+	}
+	return bytes.TrimSpace(rest[:end])
+}
+
+// reopens is when a breaker that refused a call with err lets calls through
+// again: at the end of open-for, or in a moment while trial calls run.
+func (b *breaker) reopens(err error) time.Time {
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return time.Now().Add(time.Second)
+	}
+	return time.Unix(0, b.openUntil.Load())
+}
+
+// secondsUntil is a Retry-After for t: whole seconds, at least 1.
+func secondsUntil(t time.Time) int {
+	return max(int(time.Until(t).Round(time.Second)/time.Second), 1)
 }
 
 // rejected is the fault for a call the breaker did not let through.
@@ -456,14 +605,89 @@ func (b *breaker) rejected(connector string, err error) *bus.Fault {
 		return unavailable(connector, "Backend recovering", 1,
 			"trial calls are testing whether the backend is back; try again in a moment")
 	}
-	until := time.Unix(0, b.openUntil.Load())
-	secs := max(int(time.Until(until).Round(time.Second)/time.Second), 1)
+	until := b.reopens(err)
+	secs := secondsUntil(until)
 	why := fmt.Sprintf("%d calls in a row failed", b.failures)
 	if b.failures == 1 {
 		why = "a call failed"
 	}
 	return unavailable(connector, "Backend circuit open", secs, fmt.Sprintf(
 		"%s; calls are refused until %s (in %ds)", why, until.UTC().Format(time.RFC3339), secs))
+}
+
+// Values of a connector's `balance`.
+const (
+	balanceFailover   = "failover"
+	balanceRoundRobin = "round-robin"
+)
+
+// titleUnreachable is the title of a call that reached no backend: its
+// request was never sent.
+const titleUnreachable = "Backend unreachable"
+
+// callEndpoints is a call to a connector with several endpoints. It tries
+// them in order — from the first (failover) or from the next in turn
+// (round-robin) — skipping those whose breaker refuses the call.
+//
+// A call moves on to the next endpoint only when it reached nobody (the
+// connection was refused or never made): then nothing was sent, and trying
+// elsewhere is as safe as a retry. A call whose request went out never
+// moves, whatever came of it: the endpoint may have posted the voucher, and
+// another endpoint of the same system would post it again. Retries within
+// an endpoint follow the retry policy as with one URL, except that a
+// refused connection moves on instead of waiting to try the same one again.
+func (o *outbound) callEndpoints(ctx context.Context, method, path string, header http.Header, body *lentBody) (*http.Response, []byte, error) {
+	n := len(o.endpoints)
+	start := 0
+	if o.roundRobin {
+		start = int((o.next.Add(1) - 1) % uint32(n))
+	}
+	var soonest time.Time
+	var unreachable error
+	for i := range n {
+		ep := &o.endpoints[(start+i)%n]
+		resp, data, err, blocked := o.callEndpoint(ctx, ep, method, path, header, body, i < n-1)
+		if blocked != nil {
+			if t := ep.breaker.reopens(blocked); soonest.IsZero() || t.Before(soonest) {
+				soonest = t
+			}
+			continue
+		}
+		if err != nil && i < n-1 && neverSent(err) && ctx.Err() == nil {
+			o.log.LogAttrs(ctx, slog.LevelDebug, "endpoint unreachable, trying the next", slog.String("connector", o.name),
+				slog.String("breaker", ep.breaker.name()), slog.String("error", err.Error()))
+			unreachable = err
+			continue
+		}
+		return resp, data, err
+	}
+	if unreachable != nil {
+		return nil, nil, unreachable
+	}
+	secs := secondsUntil(soonest)
+	return nil, nil, unavailable(o.name, "Backend circuit open", secs, fmt.Sprintf(
+		"the breakers of all %d endpoints are open; the first lets calls through at %s (in %ds)",
+		n, soonest.UTC().Format(time.RFC3339), secs))
+}
+
+// dialFailed tells an error of a call that never had a connection: refused,
+// timed out connecting, or a name that does not resolve.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// neverSent tells a failed call that reached no endpoint.
+func neverSent(err error) bool {
+	var f *bus.Fault
+	return errors.As(err, &f) && f.Title == titleUnreachable
+}
+
+func (b *breaker) name() string {
+	if b == nil {
+		return ""
+	}
+	return b.cb.Name()
 }
 
 // busy is the fault for a call beyond max-inflight.

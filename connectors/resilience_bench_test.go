@@ -54,7 +54,7 @@ func BenchmarkExchange(b *testing.B) {
 			start := cputime.Process()
 			defer func() { cputime.Report(b, start, time.Nanosecond) }()
 			for b.Loop() {
-				resp, _, err := o.exchange(ctx, http.MethodPost, backend.URL+"/vouchers",
+				resp, _, err := o.exchange(ctx, http.MethodPost, "/vouchers",
 					http.Header{"Content-Type": {"application/json"}}, own(body), "corr-1")
 				if err != nil || resp.StatusCode != 200 {
 					b.Fatal(resp, err)
@@ -98,7 +98,7 @@ func BenchmarkWrappers(b *testing.B) {
 			start := cputime.Process()
 			defer func() { cputime.Report(b, start, time.Nanosecond) }()
 			for b.Loop() {
-				if _, _, err := o.exchange(ctx, http.MethodPost, "http://backend.invalid/vouchers",
+				if _, _, err := o.exchange(ctx, http.MethodPost, "/vouchers",
 					http.Header{"Content-Type": {"application/json"}}, own(body), "corr-1"); err != nil {
 					b.Fatal(err)
 				}

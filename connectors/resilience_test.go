@@ -145,6 +145,13 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// refusedURL is the URL of a loopback port nothing listens on.
+func refusedURL() string {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln.Close()
+	return "http://" + ln.Addr().String()
+}
+
 // Nothing listens: the call never reached a backend, so even a POST is retried.
 func TestRetryConnectionRefused(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -383,13 +390,13 @@ func TestBreakerHalfOpen(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			call(context.Background(), k, "POST")
 		}
-		if k.breaker.cb.State() != gobreaker.StateOpen {
-			t.Fatalf("breaker %v after 2 failures", k.breaker.cb.State())
+		if k.endpoints[0].breaker.cb.State() != gobreaker.StateOpen {
+			t.Fatalf("breaker %v after 2 failures", k.endpoints[0].breaker.cb.State())
 		}
 	}
 	waitHalfOpen := func() {
 		t.Helper()
-		for i := 0; k.breaker.cb.State() != gobreaker.StateHalfOpen; i++ {
+		for i := 0; k.endpoints[0].breaker.cb.State() != gobreaker.StateHalfOpen; i++ {
 			if i > 200 {
 				t.Fatal("the breaker never became half-open")
 			}
@@ -417,8 +424,8 @@ func TestBreakerHalfOpen(t *testing.T) {
 			t.Fatalf("call %d after recovery: %v", i+1, f)
 		}
 	}
-	if k.breaker.cb.State() != gobreaker.StateClosed {
-		t.Errorf("breaker %v after a good trial", k.breaker.cb.State())
+	if k.endpoints[0].breaker.cb.State() != gobreaker.StateClosed {
+		t.Errorf("breaker %v after a good trial", k.endpoints[0].breaker.cb.State())
 	}
 }
 
@@ -529,4 +536,273 @@ func parseXMLString(s string) (*etree.Element, error) {
 		return nil, err
 	}
 	return doc.Root(), nil
+}
+
+// The defaults as docs/routes.md writes them: a connector that sets no
+// retry key gets 3 attempts, 200ms, doubling, capped at 5s.
+func TestRetryDefaults(t *testing.T) {
+	p := newRetryPolicy(RetryConfig{})
+	if p == nil || p.attempts != 3 || p.backoff != 200*time.Millisecond || p.maxBackoff != 5*time.Second {
+		t.Fatalf("defaults: want 3 attempts, 200ms, 5s, got %+v", p)
+	}
+	var waits []time.Duration
+	for n := range 6 {
+		d, _, _ := p.wait(n, nil)
+		waits = append(waits, d)
+	}
+	want := []time.Duration{200, 400, 800, 1600, 3200, 5000}
+	for i := range want {
+		if waits[i] != want[i]*time.Millisecond {
+			t.Fatalf("waits %v, want %v ms", waits, want)
+		}
+	}
+	for _, c := range condNames[1:] {
+		if p.on&condByName(c).bit() == 0 {
+			t.Errorf("%s is not retried by default", c)
+		}
+	}
+	// Only a max-backoff below the default backoff lowers it.
+	if p := newRetryPolicy(RetryConfig{MaxBackoff: bus.Duration(50 * time.Millisecond)}); p.backoff != 50*time.Millisecond {
+		t.Errorf("max-backoff 50ms: backoff %v, want 50ms", p.backoff)
+	}
+	if p := newRetryPolicy(RetryConfig{MaxBackoff: bus.Duration(time.Minute)}); p.backoff != 200*time.Millisecond {
+		t.Errorf("max-backoff 1m: backoff %v, want 200ms", p.backoff)
+	}
+	// Measured on a connector: the first retry waits between half and all
+	// of 200ms (the jitter).
+	b := newBackend(t, status(503, 200))
+	k := build(t, HTTPConfig{URL: b.URL, Breaker: BreakerConfig{Disabled: true}})
+	if got, f := callStatus(context.Background(), k, "GET"); got != 200 || len(b.times) != 2 {
+		t.Fatalf("want 200 after 2 calls, got %d after %d (%v)", got, len(b.times), f)
+	}
+	if gap := b.times[1].Sub(b.times[0]); gap < 100*time.Millisecond || gap > time.Second {
+		t.Errorf("first retry after %v, want 100ms–200ms (plus scheduling)", gap)
+	}
+}
+
+// A reply that blames the caller never counts against the backend, on any
+// connector kind; a Server/Receiver fault on a 5xx does.
+func TestBreakerVerdictOnFaults(t *testing.T) {
+	const (
+		fault11 = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:%s</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>`
+		fault12 = `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>env:%s</env:Value>` +
+			`<env:Subcode><env:Value>m:Other</env:Value></env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">no</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`
+	)
+	raw := func(k bus.Connector) *bus.Fault {
+		m := bus.NewMessage()
+		m.Format, m.Body, m.ContentType = bus.FormatRaw, []byte("<x/>"), "text/xml"
+		if _, err := k.Call(context.Background(), m); err != nil {
+			return bus.AsFault(err)
+		}
+		return nil
+	}
+	mapped := func(k bus.Connector) *bus.Fault { _, f := call(context.Background(), k, "POST"); return f }
+	soap := func(k bus.Connector) *bus.Fault { _, f := callSOAP(k); return f }
+	cases := []struct {
+		name, version, contentType, body string
+		status                           int
+		call                             func(bus.Connector) *bus.Fault
+		counts                           bool
+	}{
+		{"soap11-client-500", "1.1", "text/xml", fault11, 500, soap, false},
+		{"soap11-client-subcode-500", "1.1", "text/xml", strings.Replace(fault11, "%s", "Client.Auth", 1), 500, soap, false},
+		{"soap11-server-500", "1.1", "text/xml", strings.Replace(fault11, "%s", "Server", 1), 500, soap, true},
+		{"soap12-sender-500", "1.2", "application/soap+xml", fault12, 500, soap, false},
+		{"soap12-receiver-500", "1.2", "application/soap+xml", strings.Replace(fault12, "%s", "Receiver", 1), 500, soap, true},
+		{"soap12-sender-400", "1.2", "application/soap+xml", fault12, 400, soap, false},
+		{"rest-mislabelled-client-fault-500", "", "text/html", fault11, 500, mapped, false},
+		{"rest-503", "", "application/json", `{"error":"down"}`, 503, mapped, true},
+		{"rest-429", "", "application/json", `{"error":"slow down"}`, 429, mapped, false},
+		{"raw-client-fault-500", "", "text/xml; charset=utf-8", fault11, 500, raw, false},
+		{"raw-sender-fault-500", "", "", fault12, 500, raw, false},
+		{"raw-server-fault-500", "", "text/xml", strings.Replace(fault11, "%s", "Server", 1), 500, raw, true},
+		{"raw-html-500", "", "text/html", `<html>Internal Server Error</html>`, 500, raw, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := strings.Replace(c.body, "%s", map[bool]string{true: "Sender", false: "Client"}[strings.Contains(c.body, "2003/05")], 1)
+			b := newBackend(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+				if c.contentType != "" {
+					w.Header().Set("Content-Type", c.contentType)
+				}
+				w.WriteHeader(c.status)
+				io.WriteString(w, body)
+			})
+			hc := HTTPConfig{URL: b.URL, Retry: RetryConfig{Attempts: 1}, Breaker: breakerSettings}
+			var k bus.Connector
+			if c.version != "" {
+				k = mustBuild(t, &SOAPConfig{Version: c.version, HTTPConfig: hc}, "sap")
+			} else {
+				k = build(t, hc)
+			}
+			for range 5 {
+				c.call(k)
+			}
+			f := c.call(k)
+			open := f != nil && f.Title == "Backend circuit open"
+			if open != c.counts || (!c.counts && b.calls.Load() != 6) {
+				t.Errorf("want breaker open %v, got %v after %d backend calls (%v)", c.counts, open, b.calls.Load(), f)
+			}
+		})
+	}
+}
+
+// A call that must not be repeated and failed after its request went out
+// says the backend may have acted on it; one that never connected says
+// nothing was sent. Every connector kind answers alike.
+func TestOutcomeUnknown(t *testing.T) {
+	hang := func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	cut := func(_ int, w http.ResponseWriter, _ *http.Request) { // headers, half the body, then the connection drops
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"posted":`)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	kinds := []struct {
+		name string
+		call func(bus.Connector) *bus.Fault
+		soap bool
+	}{
+		{"mapped", func(k bus.Connector) *bus.Fault {
+			m := bus.NewMessage()
+			m.CorrelationID = "corr-42"
+			m.SetJSON([]byte(`{"voucher":"EXP-1"}`))
+			_, err := k.Call(context.Background(), m)
+			return bus.AsFault(err)
+		}, false},
+		{"raw", func(k bus.Connector) *bus.Fault {
+			m := bus.NewMessage()
+			m.CorrelationID = "corr-42"
+			m.Format, m.Body, m.ContentType = bus.FormatRaw, []byte(`<voucher/>`), "text/xml"
+			_, err := k.Call(context.Background(), m)
+			return bus.AsFault(err)
+		}, false},
+		{"soap", func(k bus.Connector) *bus.Fault {
+			doc, _ := parseXMLString(`<Post xmlns="urn:test"/>`)
+			m := bus.NewMessage()
+			m.CorrelationID = "corr-42"
+			m.SetXML(doc)
+			_, err := k.Call(context.Background(), m)
+			return bus.AsFault(err)
+		}, true},
+	}
+	for _, kind := range kinds {
+		for _, c := range []struct {
+			name    string
+			answer  func(int, http.ResponseWriter, *http.Request)
+			status  int
+			title   string
+			unknown bool
+		}{
+			{"hang", hang, 504, "Backend outcome unknown", true},
+			{"cut-mid-reply", cut, 504, "Backend outcome unknown", true},
+			{"refused", nil, 502, "Backend unreachable", false},
+		} {
+			t.Run(kind.name+"/"+c.name, func(t *testing.T) {
+				url := refusedURL()
+				var b *backend
+				if c.answer != nil {
+					b = newBackend(t, c.answer)
+					url = b.URL
+				}
+				hc := HTTPConfig{URL: url, Timeout: bus.Duration(300 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}}
+				var k bus.Connector = build(t, hc)
+				if kind.soap {
+					k = mustBuild(t, &SOAPConfig{Version: "1.1", HTTPConfig: hc}, "erp")
+				}
+				f := kind.call(k)
+				if f == nil || f.Status != c.status || f.Title != c.title || f.Blame != bus.BlameServer {
+					t.Fatalf("want %d %q, got %v", c.status, c.title, f)
+				}
+				says := strings.Contains(f.Detail, "the backend may have processed the request; check before resending (correlation id corr-42)")
+				if says != c.unknown {
+					t.Errorf("detail %q: want outcome-unknown words %v", f.Detail, c.unknown)
+				}
+				if b != nil && b.calls.Load() != 1 {
+					t.Errorf("the backend got %d calls, want 1: a POST is never resent", b.calls.Load())
+				}
+			})
+		}
+	}
+	// An idempotent call's timeout is a plain timeout: it could be, and was, retried.
+	b := newBackend(t, hang)
+	k := build(t, HTTPConfig{URL: b.URL, Timeout: bus.Duration(100 * time.Millisecond), Retry: fast, Breaker: BreakerConfig{Disabled: true}})
+	if _, f := call(context.Background(), k, "GET"); f == nil || f.Title != "Backend timeout" || b.calls.Load() != 3 {
+		t.Errorf("GET: want a plain Backend timeout after 3 calls, got %v after %d", f, b.calls.Load())
+	}
+}
+
+// Several endpoints: failover takes the first whose breaker is closed,
+// round-robin takes turns; a call moves on only when it reached nobody.
+func TestEndpoints(t *testing.T) {
+	ok := func() *backend { return newBackend(t, status(200)) }
+	brk := BreakerConfig{Failures: 1, OpenFor: bus.Duration(time.Minute)}
+
+	t.Run("failover-past-a-refused-endpoint", func(t *testing.T) {
+		good := ok()
+		k := build(t, HTTPConfig{URLs: []string{refusedURL(), good.URL}, Retry: fast, Breaker: brk})
+		for i := range 3 {
+			if got, f := callStatus(context.Background(), k, "POST"); got != 200 {
+				t.Fatalf("call %d: want 200 from the second endpoint, got %d %v", i+1, got, f)
+			}
+		}
+		if good.calls.Load() != 3 || k.endpoints[0].breaker.cb.State() != gobreaker.StateOpen ||
+			k.endpoints[0].breaker.name() != "erp[1]" || k.endpoints[1].breaker.name() != "erp[2]" {
+			t.Errorf("want 3 calls on erp[2] and erp[1] open, got %d, %s %v", good.calls.Load(),
+				k.endpoints[0].breaker.name(), k.endpoints[0].breaker.cb.State())
+		}
+	})
+	t.Run("round-robin", func(t *testing.T) {
+		a, b := ok(), ok()
+		k := build(t, HTTPConfig{URLs: []string{a.URL, b.URL}, Balance: "round-robin", Retry: fast, Breaker: brk})
+		for range 6 {
+			callStatus(context.Background(), k, "POST")
+		}
+		if a.calls.Load() != 3 || b.calls.Load() != 3 {
+			t.Errorf("want 3 calls each, got %d and %d", a.calls.Load(), b.calls.Load())
+		}
+	})
+	t.Run("a-sent-call-never-moves", func(t *testing.T) {
+		hang := newBackend(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		good := ok()
+		k := build(t, HTTPConfig{URLs: []string{hang.URL, good.URL}, Timeout: bus.Duration(200 * time.Millisecond), Retry: fast, Breaker: brk})
+		_, f := call(context.Background(), k, "POST")
+		if f == nil || f.Title != "Backend outcome unknown" || hang.calls.Load() != 1 || good.calls.Load() != 0 {
+			t.Errorf("want outcome unknown from the first endpoint alone, got %v (calls %d, %d)", f, hang.calls.Load(), good.calls.Load())
+		}
+		// Its breaker opened: the next call goes to the second endpoint.
+		if got, f := callStatus(context.Background(), k, "POST"); got != 200 || good.calls.Load() != 1 {
+			t.Errorf("want the open endpoint skipped, got %d %v", got, f)
+		}
+	})
+	t.Run("all-open", func(t *testing.T) {
+		k := build(t, HTTPConfig{URLs: []string{refusedURL(), refusedURL()}, Retry: fast,
+			Breaker: BreakerConfig{Failures: 1, OpenFor: bus.Duration(time.Minute)}})
+		if _, f := call(context.Background(), k, "POST"); f == nil || f.Title != "Backend unreachable" {
+			t.Fatalf("want Backend unreachable when no endpoint answers, got %v", f)
+		}
+		_, f := call(context.Background(), k, "POST")
+		ra, _ := strconv.Atoi(f.Header.Get("Retry-After"))
+		if f == nil || f.Status != 503 || f.Title != "Backend circuit open" || ra < 55 || ra > 60 ||
+			!strings.Contains(f.Detail, "the breakers of all 2 endpoints are open") {
+			t.Errorf("want 503 Backend circuit open with Retry-After about 60, got %v %v", f, f.Header)
+		}
+	})
+}
+
+func TestEndpointsValidation(t *testing.T) {
+	for i, c := range []struct {
+		cfg  HTTPConfig
+		want string
+	}{
+		{HTTPConfig{}, `field "url" is required (or "urls", for several endpoints)`},
+		{HTTPConfig{URL: "http://a", URLs: []string{"http://b"}}, `field "urls": write either url or urls, not both`},
+		{HTTPConfig{URLs: []string{"http://a", "ftp://b"}}, `field "urls": "ftp://b" must start with http:// or https://`},
+		{HTTPConfig{URL: "http://a", Balance: "random"}, `field "balance": "random" is not a balance: write failover or round-robin`},
+	} {
+		if err := c.cfg.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("case %d: want %q, got %v", i, c.want, err)
+		}
+	}
 }

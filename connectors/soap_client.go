@@ -43,25 +43,11 @@ func (c *SOAPConfig) Build(name string) (bus.Connector, error) {
 	if c.Version == "1.2" {
 		v = bus.SOAP12
 	}
-	o, err := newOutbound(name, &c.HTTPConfig)
+	o, err := newOutbound(name, &c.HTTPConfig, func(u string) string { return u })
 	if err != nil {
 		return nil, err
 	}
-	o.isAnswer = isSOAPFault
 	return &SOAPConnector{outbound: o, version: v}, nil
-}
-
-// isSOAPFault tells a SOAP Fault — the backend's business answer, sent
-// with HTTP 500 — from a failing service, for the breaker. Only 5xx replies
-// are looked at, so the extra parse is paid on errors only.
-func isSOAPFault(resp *http.Response, data []byte) bool {
-	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	env, err := ParseEnvelope(data, params["charset"], 0)
-	if err != nil {
-		return false
-	}
-	env.doc.Release() // only the verdict is kept
-	return env.Fault != nil
 }
 
 // SOAPConnector calls a SOAP service: it wraps the message's XML payload in
@@ -109,7 +95,7 @@ func (c *SOAPConnector) Call(ctx context.Context, req *bus.Message) (*bus.Messag
 		header["Accept"] = acceptSOAP
 	}
 	reply := req.Reply() // before the call: req (and its tree) need not live through it
-	resp, data, err := c.exchange(ctx, http.MethodPost, c.cfg.URL+req.Path, header, lend(body), req.CorrelationID)
+	resp, data, err := c.exchange(ctx, http.MethodPost, req.Path, header, lend(body), req.CorrelationID)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,20 @@ func (c *HTTPConfig) ResolveFiles(dir string) []string {
 	return files
 }
 
+// Files lists the files the connector reads (TLS material), resolved.
+func (c *HTTPConfig) Files() []string {
+	if c.TLS == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range []string{c.TLS.CA, c.TLS.Cert, c.TLS.Key} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // validate reads the files, so a missing or broken one is reported with the
 // connector file, not at the first call.
 func (c *TLSConfig) validate() error {

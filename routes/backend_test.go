@@ -54,7 +54,7 @@ func TestBackendFailures(t *testing.T) {
 		r.expect(t, 502, "application/problem+json")
 		var p map[string]any
 		json.Unmarshal([]byte(r.Body), &p)
-		if p["title"] != "Backend unavailable" || p["route"] != "rest-to-gone-soap" {
+		if p["title"] != "Backend unreachable" || p["route"] != "rest-to-gone-soap" {
 			t.Errorf("problem: %s", r.Body)
 		}
 	})

@@ -27,7 +27,9 @@ type Config struct {
 	// read holds every file the load read besides the scanned *.yaml files
 	// (maps, tables, WSDLs, certificates, ${file:…}), as absolute paths:
 	// Watch reloads when one of them changes.
-	read fileSet
+	read      fileSet
+	built     map[string]builtConnector // by connector name: what each was built from (see Reusing)
+	handedOff handOff                   // connectors a newer Config took over
 }
 
 // Route is one compiled route.
@@ -66,10 +68,13 @@ func (r *Route) Describe() string {
 // Endpoints returns the inbound endpoints the server should serve.
 func (c *Config) Endpoints() connectors.Endpoints { return c.endpoints }
 
-// Close releases the connectors' idle connections.
+// Close releases the connectors' idle connections, except those of
+// connectors a newer configuration took over (see Reusing).
 func (c *Config) Close() {
-	for _, k := range c.Connectors {
-		k.Close()
+	for name, k := range c.Connectors {
+		if !c.handedOff.has(name) {
+			k.Close()
+		}
 	}
 }
 
@@ -113,6 +118,7 @@ func load(dir string, opts ...Option) (*Config, fileSet, error) {
 		return nil, l.read, errs.Sorted()
 	}
 	l.cfg.read = l.read
+	l.handOver()
 	// Routes sharing a method and path are tried with the most conditions
 	// first, then in file order (the order they were read in); the
 	// fallback, with none, comes last.
@@ -141,6 +147,7 @@ type loader struct {
 	wsdls         map[string]*wsdlFile                // by path relative to dir
 	facades       map[string]*connectors.SOAPEndpoint // by path
 	routeNames    map[string]string                   // name -> file
+	reused        []string                            // connectors taken over from opts.reuse
 	inbound       []*inboundDecl                      // from.rest and from.http endpoints, in file order
 	// connectorHeaders are the header names each connector sets itself;
 	// pass-through routes do not forward a caller's header of those names.
@@ -246,7 +253,7 @@ func (l *loader) connector(f *file) Errors {
 		}
 		l.connectorSchemas[head.Connector] = w.schema
 	}
-	c, err := l.buildConnector(head.Connector, head.Type, cfg)
+	c, err := l.reuseOrBuild(head.Connector, head.Type, cfg)
 	if err != nil {
 		return fail(nil, "%v", err)
 	}

@@ -56,7 +56,7 @@ func TestFaultDetailsStayInTheLog(t *testing.T) {
 			`"20.11.2026" does not match the date layout "2006-01-02" (input $.date)`,
 			[]string{"voucher-to-bapi.yaml", "DOC_DATE", "date($.date"}, []string{"maps/voucher-to-bapi.yaml:", "DOC_DATE"}},
 		{"unreachable", balancedVoucher, 502,
-			`connector "sap-ecc": no reply could be had from the backend`,
+			`connector "sap-ecc": the backend could not be reached; nothing was sent`,
 			[]string{"127.0.0.1:1", "dial tcp", "/sap/bapi"}, []string{"127.0.0.1:1", "connection refused"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ type Option func(*options)
 type options struct {
 	connector  ConnectorBuilder
 	rateLimits *RateLimits
+	reuse      *Config // see Reusing
 }
 
 // ConnectorBuilder builds the connector named name, of kind kind, from its

@@ -24,8 +24,12 @@ import (
 // Editors save by writing a temporary file and renaming it, and often touch
 // a file several times in a row, so changes are gathered for a short quiet
 // period before one reload.
+//
+// Connectors whose configuration did not change keep their state (breakers,
+// in-flight counts, idle connections) across reloads: each reload reuses
+// those of the one before, starting with current.
 func Watch(ctx context.Context, current *Config, apply func(*Config), reject func(error), opts ...Option) error {
-	dir := current.Dir
+	dir, prev := current.Dir, current
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -61,7 +65,7 @@ func Watch(ctx context.Context, current *Config, apply func(*Config), reject fun
 			}
 			reject(err)
 		case <-timer.C:
-			cfg, read, err := load(dir, opts...)
+			cfg, read, err := load(dir, append(opts, Reusing(prev))...)
 			if err != nil {
 				reads.read = good.union(read)
 				reject(err)
@@ -69,6 +73,7 @@ func Watch(ctx context.Context, current *Config, apply func(*Config), reject fun
 			}
 			good, reads.read = read, read
 			apply(cfg)
+			prev = cfg
 		}
 	}
 }
