@@ -22,7 +22,9 @@ import (
 //
 // The element is detached from the envelope; the namespace declarations it
 // inherited from the Envelope are copied onto it, so its prefixes resolve.
-// An error means the XML is broken before the end of the Header.
+// An error means the XML is broken before the end of the Header, or (a
+// *bus.Fault) that a second Header follows it: the route would be chosen
+// by one Header and then read, or forward to a backend that reads, another.
 func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 	if charsetLabel == "" || isUTF8Label(charsetLabel) {
 		if h, sure := scanSOAPHeaderFast(body); sure {
@@ -90,7 +92,31 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 		if err := readChildren(dec, header); err != nil {
 			return nil, err
 		}
+		if second := nextHeader(dec, envelope.Attr, envNS); second != nil {
+			return nil, secondPart(qname(second.Name), "Header")
+		}
 		return header, nil
+	}
+}
+
+// nextHeader reads on to the start tag of the Envelope's next child and
+// returns it when it is a second Header. Nothing more is checked: a broken
+// token there is left to whoever reads the rest.
+func nextHeader(dec *xml.Decoder, envAttrs []xml.Attr, envNS string) *xml.StartElement {
+	for {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return nil
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "Header" && nsOf(t.Name.Space, t.Attr, envAttrs) == envNS {
+				return &t
+			}
+			return nil
+		case xml.EndElement:
+			return nil
+		}
 	}
 }
 
