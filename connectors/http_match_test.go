@@ -53,6 +53,10 @@ func TestScanSOAPHeader(t *testing.T) {
 			"the envelope has a second <s:Header>"},
 		{"second-header-gbk", gbkBody[:strings.Index(gbkBody, "<s:Body/>")] + `<s:Header/></s:Envelope>`, "", "",
 			"the envelope has a second <s:Header>"},
+		{"doctype", `<!DOCTYPE s:Envelope>` + env11 + `<s:Header/><s:Body/></s:Envelope>`, "", "",
+			"the message holds a document type declaration (<!DOCTYPE>)"},
+		{"pi-in-header", env11 + `<s:Header><h:T><?route b?>a</h:T></s:Header><s:Body/></s:Envelope>`, "", "",
+			"the message holds a processing instruction <?route?>"},
 		{"header-then-header-of-another-namespace", env11 + `<s:Header/><h:Header/><s:Body/></s:Envelope>`, "",
 			`<s:Header xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:h="urn:h"/>`, ""},
 	}

@@ -136,12 +136,10 @@ func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
 		return nil, f
 	}
 	if pi := d.ProcInst(); pi != "" {
-		return nil, envelopeFault("Malformed SOAP envelope",
-			fmt.Sprintf("the message holds a processing instruction <?%s?>, which SOAP does not allow", pi))
+		return nil, procInstFault(pi)
 	}
 	if dir := d.Directive(); dir != "" {
-		return nil, envelopeFault("Malformed SOAP envelope",
-			fmt.Sprintf("the message holds a document type declaration (<!%s>), which SOAP does not allow", dir))
+		return nil, directiveFault(dir)
 	}
 	header, body, err := envelopeParts(root, ns)
 	if err != nil {
@@ -194,6 +192,21 @@ func envelopeParts(root *transforms.DocPayload, ns string) (header, body *transf
 		return nil, nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
 	}
 	return header, body, nil
+}
+
+// procInstFault refuses a processing instruction (by its target): SOAP 1.1
+// §3 and SOAP 1.2 part 1 §5 forbid them in a SOAP message.
+func procInstFault(target string) *bus.Fault {
+	return envelopeFault("Malformed SOAP envelope",
+		fmt.Sprintf("the message holds a processing instruction <?%s?>, which SOAP does not allow", target))
+}
+
+// directiveFault refuses a DTD (<!DOCTYPE …>, by its keyword): SOAP forbids
+// one, and what it declares (entities, defaults) would make the envelope
+// read differently by whoever honours it.
+func directiveFault(keyword string) *bus.Fault {
+	return envelopeFault("Malformed SOAP envelope",
+		fmt.Sprintf("the message holds a document type declaration (<!%s>), which SOAP does not allow", keyword))
 }
 
 // secondPart is the fault for an envelope's second Header or Body (tag as

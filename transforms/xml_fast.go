@@ -28,6 +28,12 @@ import (
 //     surrogate (&#xD800;) is an error (encoding/xml made it U+FFFD); invalid
 //     UTF-8 and control characters are errors inside comments, processing
 //     instructions and DOCTYPE too, not only in text and attribute values.
+//   - Stricter, as XML and Namespaces in XML require: the XML declaration only
+//     at the very start (encoding/xml reads one anywhere, and switches
+//     charset there), no processing instruction named XML in another case, no
+//     prefix used without a declaration in scope, no prefix declared empty
+//     (xmlns:p=""). A name with an unbound prefix was read as in no
+//     namespace, which is not what its sender meant.
 //   - Line ends (\r\n and a lone \r) become \n in comments, processing
 //     instructions and DOCTYPE as well, not only in text and attribute values.
 //
