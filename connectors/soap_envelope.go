@@ -43,6 +43,15 @@ func (e *Envelope) PayloadTag() string {
 	return e.payload.Tag()
 }
 
+// PayloadNamespace is the payload element's namespace URI, "" when there
+// is none (or no payload).
+func (e *Envelope) PayloadNamespace() string {
+	if e.payload == nil {
+		return ""
+	}
+	return e.payload.NamespaceURI()
+}
+
 // Payload is the payload as an etree element (built on the first call),
 // nil when there is none.
 func (e *Envelope) Payload() *etree.Element {
