@@ -374,6 +374,7 @@ func (p *xmlParser) startTag() error {
 	}
 	p.tag = p.tag[:0]
 	selfClosing := false
+	prefixed := colon > 0 // a prefix in the tag: checkNamespaces has work
 	for {
 		p.skipSpace()
 		if p.pos >= len(s) {
@@ -421,6 +422,7 @@ func (p *xmlParser) startTag() error {
 			return err
 		}
 		p.tag = append(p.tag, rawAttr{name: aName, colon: aColon, at: aAt, val: v})
+		prefixed = prefixed || aColon > 0
 	}
 	if len(p.tag) > 1 {
 		if err := p.checkDuplicates(name); err != nil {
@@ -439,24 +441,34 @@ func (p *xmlParser) startTag() error {
 
 	var e *etree.Element
 	var node, nsTop int32
+	// checkNamespaces once the tag's declarations are in scope, and only
+	// for a tag that has a prefix: most have none.
 	if p.flat != nil {
 		node, nsTop = p.docElement(name, colon)
+		if prefixed {
+			if err := p.checkNamespaces(name, colon, at); err != nil {
+				return err
+			}
+		}
+		if selfClosing {
+			p.docClose(node, nsTop)
+			return nil
+		}
 	} else {
-		nsTop = p.declare()
+		nsTop = int32(len(p.prefixes))
+		if prefixed {
+			p.declare()
+			if err := p.checkNamespaces(name, colon, at); err != nil {
+				return err
+			}
+		}
 		e = p.element(name, colon)
 		p.kids = append(p.kids, e)
-	}
-	if err := p.checkNamespaces(name, colon, at); err != nil {
-		return err
-	}
-	if selfClosing {
-		if p.flat != nil {
-			p.docClose(node, nsTop)
-		} else {
+		if selfClosing {
 			e.Child = []etree.Token{}
 			p.prefixes = p.prefixes[:nsTop]
+			return nil
 		}
-		return nil
 	}
 	// Field by field: a composite literal is built on the stack and copied
 	// with wide loads that stall on its narrow stores.
@@ -604,16 +616,13 @@ func (p *xmlParser) checkDuplicates(elem string) error {
 }
 
 // declare puts the prefixes the start tag just read declares in scope, for
-// a tree (a Doc keeps its own scope, docElement), and returns the scope's
-// size before them.
-func (p *xmlParser) declare() int32 {
-	top := int32(len(p.prefixes))
+// a tree (a Doc keeps its own scope, docElement).
+func (p *xmlParser) declare() {
 	for _, ra := range p.tag {
 		if ra.colon == len("xmlns") && ra.name[:ra.colon] == "xmlns" {
 			p.prefixes = append(p.prefixes, ra.name[ra.colon+1:])
 		}
 	}
-	return top
 }
 
 // checkNamespaces refuses, in the start tag just read (its declarations in
@@ -623,20 +632,12 @@ func (p *xmlParser) declare() int32 {
 // element that named one namespace was read as in none. The xml prefix is
 // bound without a declaration.
 func (p *xmlParser) checkNamespaces(name string, colon, at int) error {
-	prefixed := colon > 0
 	for _, ra := range p.tag {
-		if ra.colon <= 0 {
-			continue
-		}
-		prefixed = true
 		if ra.colon == len("xmlns") && ra.name[:ra.colon] == "xmlns" && !ra.val.decoded() && ra.val.s == "" {
 			err := p.errAt(ra.at, "namespace prefix %s in element <%s> is declared empty (xmlns:%[1]s=\"\"), which XML 1.0 does not allow", ra.name[ra.colon+1:], name)
 			err.stricter = true
 			return err
 		}
-	}
-	if !prefixed {
-		return nil
 	}
 	if space, _ := splitQName(name, colon); space != "" && !p.bound(space) {
 		err := p.errAt(at+1, "element <%s>: namespace prefix %s is not declared", name, space)
