@@ -46,15 +46,14 @@ func (op *SOAPOperation) accepts(ns, local string) bool {
 	return op.Element == "" || op.Element == local && op.Namespace == ns
 }
 
-// label names the operation in a fault: its name, else its element.
+// label names the operation in a fault: its name, else (a route without a
+// WSDL or operation) its element. An operation with neither accepts every
+// element, so dispatch never names it.
 func (op *SOAPOperation) label() string {
-	switch {
-	case op.Name != "":
+	if op.Name != "" {
 		return op.Name
-	case op.Element != "":
-		return elementName(op.Namespace, op.Element)
 	}
-	return "of route " + op.Route
+	return elementName(op.Namespace, op.Element)
 }
 
 // elementName writes a qualified name as a caller would have to write the
