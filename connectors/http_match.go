@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -219,6 +220,9 @@ func (in *inbound) soapHeader() (*etree.Element, error) {
 		return nil, err
 	}
 	hdr, err := scanSOAPHeader(body, mediaParam(in.r.Header.Get("Content-Type"), "charset"))
+	if f := (*bus.Fault)(nil); errors.As(err, &f) {
+		return nil, f
+	}
 	if err != nil {
 		return nil, bus.ClientFault(http.StatusBadRequest, "Malformed SOAP envelope",
 			"the route is chosen by a SOAP header field and the envelope is broken before the end of its Header: "+err.Error())

@@ -42,6 +42,23 @@ func TestScanSOAPHeader(t *testing.T) {
 		{"json", `{"a": 1}`, "", "", ""},
 		{"broken-in-header", env11 + `<s:Header><h:T></s:Header>`, "", "", "closed by </s:Header>"},
 		{"ends-in-header", env11 + `<s:Header><h:T>`, "", "", "ends inside <h:T>"},
+		// A route chosen by the first Header must not then read another.
+		{"second-header", env11 + `<s:Header><h:T>a</h:T></s:Header><s:Header><h:T>b</h:T></s:Header><s:Body/></s:Envelope>`, "", "",
+			"the envelope has a second <s:Header>"},
+		{"second-empty-header", env11 + `<s:Header><h:T>a</h:T></s:Header>` + "\n <!-- c -->\n" + `<s:Header/><s:Body/></s:Envelope>`, "", "",
+			"the envelope has a second <s:Header>"},
+		{"second-header-own-prefix", env11 + `<s:Header/><x:Header xmlns:x="http://schemas.xmlsoap.org/soap/envelope/"/><s:Body/></s:Envelope>`, "", "",
+			"the envelope has a second <x:Header>"},
+		{"second-header-after-pi", env11 + `<s:Header/><?pi?><s:Header/><s:Body/></s:Envelope>`, "", "",
+			"the envelope has a second <s:Header>"},
+		{"second-header-gbk", gbkBody[:strings.Index(gbkBody, "<s:Body/>")] + `<s:Header/></s:Envelope>`, "", "",
+			"the envelope has a second <s:Header>"},
+		{"doctype", `<!DOCTYPE s:Envelope>` + env11 + `<s:Header/><s:Body/></s:Envelope>`, "", "",
+			"the message holds a document type declaration (<!DOCTYPE>)"},
+		{"pi-in-header", env11 + `<s:Header><h:T><?route b?>a</h:T></s:Header><s:Body/></s:Envelope>`, "", "",
+			"the message holds a processing instruction <?route?>"},
+		{"header-then-header-of-another-namespace", env11 + `<s:Header/><h:Header/><s:Body/></s:Envelope>`, "",
+			`<s:Header xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:h="urn:h"/>`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -206,6 +223,7 @@ func FuzzScanSOAPHeader(f *testing.F) {
 		env + `<s:Header><h:A x="1" x="2"/></s:Header></s:Envelope>`,
 		`<?xml version="1.0" encoding="GBK"?>` + env + `<s:Header/></s:Envelope>`,
 		env + `<s:Body/></s:Envelope>`,
+		env + `<s:Header><h:A/></s:Header><s:Header><h:B/></s:Header><s:Body/></s:Envelope>`,
 		`<a:b:c/>`,
 		`{"a":1}`,
 	} {

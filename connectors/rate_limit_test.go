@@ -202,7 +202,7 @@ func TestRateLimitAnswers(t *testing.T) {
 		REST: []RESTEndpoint{{Route: "r", Method: "POST", Path: "/r", Limits: lim(), Handle: echoHandle}},
 		HTTP: []HTTPEndpoint{{Route: "h", Method: "POST", Path: "/h", Limits: lim(), Handle: echoHandle},
 			{Route: "hs", Method: "POST", Path: "/hs", Limits: lim(), Handle: echoHandle}},
-		SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo", Limits: lim(), Handle: echoHandle}}}},
+		SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo", Namespace: "urn:t", Limits: lim(), Handle: echoHandle}}}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,15 @@ func (e *Envelope) PayloadTag() string {
 	return e.payload.Tag()
 }
 
+// PayloadNamespace is the payload element's namespace URI, "" when there
+// is none (or no payload).
+func (e *Envelope) PayloadNamespace() string {
+	if e.payload == nil {
+		return ""
+	}
+	return e.payload.NamespaceURI()
+}
+
 // Payload is the payload as an etree element (built on the first call),
 // nil when there is none.
 func (e *Envelope) Payload() *etree.Element {
@@ -135,22 +144,20 @@ func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
 		f.Code = "VersionMismatch"
 		return nil, f
 	}
-	var body *transforms.DocPayload
-	for c := range root.ChildElements() {
-		if c.NamespaceURI() != ns {
-			continue
-		}
-		switch c.Tag() {
-		case "Header":
-			// Small, and read by the facade's mustUnderstand check and
-			// header conditions as a tree.
-			env.Header = c.Element()
-		case "Body":
-			body = c
-		}
+	if pi := d.ProcInst(); pi != "" {
+		return nil, procInstFault(pi)
 	}
-	if body == nil {
-		return nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
+	if dir := d.Directive(); dir != "" {
+		return nil, directiveFault(dir)
+	}
+	header, body, err := envelopeParts(root, ns)
+	if err != nil {
+		return nil, err
+	}
+	if header != nil {
+		// Small, and read by the facade's mustUnderstand check and header
+		// conditions as a tree.
+		env.Header = header.Element()
 	}
 	switch c := body.FirstChildElement(); {
 	case c == nil:
@@ -160,6 +167,61 @@ func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
 		env.payload = c
 	}
 	return env, nil
+}
+
+// envelopeParts finds the Header (nil when there is none) and the Body of
+// an envelope whose namespace is ns. The Envelope holds an optional Header
+// and then the Body, nothing else: SOAP 1.2 (part 1 §5) says so, and for
+// SOAP 1.1 WS-I Basic Profile R1011 forbids the elements its §4.1 let
+// follow the Body. Anything more is refused rather than read one way here
+// and another by the backend: with two Bodies the route saw one and a
+// pass-through forwarded both, and a second, empty Header hid the first's
+// mustUnderstand blocks.
+func envelopeParts(root *transforms.DocPayload, ns string) (header, body *transforms.DocPayload, err error) {
+	for c := range root.ChildElements() {
+		soap := c.NamespaceURI() == ns
+		switch {
+		case body != nil && soap && c.Tag() == "Body":
+			return nil, nil, secondPart(c.FullTag(), "Body")
+		case body != nil && soap && c.Tag() == "Header":
+			return nil, nil, envelopeFault("Malformed SOAP envelope", fmt.Sprintf("<%s> follows the Body: the Header must come first", c.FullTag()))
+		case body != nil:
+			return nil, nil, envelopeFault("Malformed SOAP envelope", fmt.Sprintf("<%s> follows the Body: nothing may follow the Body of an envelope", c.FullTag()))
+		case soap && c.Tag() == "Header" && header != nil:
+			return nil, nil, secondPart(c.FullTag(), "Header")
+		case soap && c.Tag() == "Header":
+			header = c
+		case soap && c.Tag() == "Body":
+			body = c
+		default:
+			return nil, nil, envelopeFault("Malformed SOAP envelope", fmt.Sprintf("<%s> comes before the Body: only a Header may", c.FullTag()))
+		}
+	}
+	if body == nil {
+		return nil, nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
+	}
+	return header, body, nil
+}
+
+// procInstFault refuses a processing instruction (by its target): SOAP 1.1
+// §3 and SOAP 1.2 part 1 §5 forbid them in a SOAP message.
+func procInstFault(target string) *bus.Fault {
+	return envelopeFault("Malformed SOAP envelope",
+		fmt.Sprintf("the message holds a processing instruction <?%s?>, which SOAP does not allow", target))
+}
+
+// directiveFault refuses a DTD (<!DOCTYPE …>, by its keyword): SOAP forbids
+// one, and what it declares (entities, defaults) would make the envelope
+// read differently by whoever honours it.
+func directiveFault(keyword string) *bus.Fault {
+	return envelopeFault("Malformed SOAP envelope",
+		fmt.Sprintf("the message holds a document type declaration (<!%s>), which SOAP does not allow", keyword))
+}
+
+// secondPart is the fault for an envelope's second Header or Body (tag as
+// written).
+func secondPart(tag, part string) *bus.Fault {
+	return envelopeFault("Malformed SOAP envelope", fmt.Sprintf("the envelope has a second <%s>: it may have one %s", tag, part))
 }
 
 func envelopeFault(title, detail string) *bus.Fault {

@@ -135,6 +135,12 @@ func gbkBytes(t *testing.T, s string) []byte {
 func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><a/></s:Body></s:Envelope>`))
 	f.Add([]byte(`<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><e:Fault><e:Code><e:Value>e:Sender</e:Value></e:Code></e:Fault></e:Body></e:Envelope>`))
+	hostile, _ := filepath.Glob(filepath.Join("testdata", "hostile", "*.xml"))
+	for _, name := range hostile {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		env, err := ParseEnvelope(b, "", 0)
 		if err == nil && env.HasPayload() {

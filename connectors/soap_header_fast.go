@@ -41,10 +41,29 @@ func scanSOAPHeaderFast(b []byte) (header *etree.Element, sure bool) {
 	for _, a := range h.attrs {
 		addAttr(header, a)
 	}
-	if !h.empty && !s.children(header, h.name, 0) {
+	if !h.empty && !s.children(header, h.name, 0) || !s.noSecondHeader(env) {
 		return nil, false
 	}
 	return header, true
+}
+
+// noSecondHeader reads on from the end of the Header to the start tag of
+// the Envelope's next child, and is true when that is not a second Header
+// (see scanSOAPHeader); false too when the scanner cannot tell, for the
+// decoder path to decide.
+func (s *fastScan) noSecondHeader(env fastTag) bool {
+	if !s.misc(false) {
+		return false
+	}
+	if s.at("</") {
+		return true
+	}
+	if !s.at("<") || s.at("<!") || s.at("<?") {
+		return false
+	}
+	s.i++
+	t, ok := s.startTag()
+	return ok && (t.name.Local != "Header" || nsOf(t.name.Space, t.attrs, env.attrs) != nsOf(env.name.Space, env.attrs, nil))
 }
 
 // headerStart reads an envelope up to the end of its Header's start tag.

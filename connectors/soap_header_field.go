@@ -76,7 +76,7 @@ func scanHeaderField(b []byte, path []FieldStep) (value []byte, found, sure bool
 	}
 	w.path = path
 	w.scope = append(w.scope[:0], env.attrs, h.attrs)
-	if !h.empty && !w.children(h.name, 0, 0, false) {
+	if !h.empty && !w.children(h.name, 0, 0, false) || !w.s.noSecondHeader(env) {
 		return nil, false, false
 	}
 	switch {

@@ -47,6 +47,8 @@ func TestHeaderFieldMatchesExpression(t *testing.T) {
 		env + `<s:Header/><s:Body/></s:Envelope>`,
 		`<h:Routing xmlns:h="urn:h"><h:Target>b</h:Target></h:Routing>`,
 		env + `<s:Header><h:Routing><g:Target xmlns:g="urn:g">b</g:Target></h:Routing></s:Header></s:Envelope>`,
+		env + `<s:Header><h:Routing><h:Target>b</h:Target></h:Routing></s:Header><s:Header><h:Routing><h:Target>c</h:Target></h:Routing></s:Header><s:Body/></s:Envelope>`,
+		env + `<s:Header/><s:Header><h:Routing><h:Target>b</h:Target></h:Routing></s:Header><s:Body/></s:Envelope>`,
 	}
 	exprs := []string{
 		"/h:Routing/h:Target == 'b'",

@@ -22,7 +22,11 @@ import (
 //
 // The element is detached from the envelope; the namespace declarations it
 // inherited from the Envelope are copied onto it, so its prefixes resolve.
-// An error means the XML is broken before the end of the Header.
+// An error means the XML is broken before the end of the Header, or (a
+// *bus.Fault) that what was read is no SOAP message: a processing
+// instruction or a DOCTYPE, or a second Header after the first, by which
+// the route would be chosen and then read, or forward to a backend that
+// reads, another.
 func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 	if charsetLabel == "" || isUTF8Label(charsetLabel) {
 		if h, sure := scanSOAPHeaderFast(body); sure {
@@ -57,12 +61,15 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 		if err != nil {
 			return nil, err
 		}
+		if f := forbiddenToken(tok); f != nil {
+			return nil, f
+		}
 		start, ok := tok.(xml.StartElement)
 		if !ok {
 			if _, end := tok.(xml.EndElement); end {
 				return nil, nil // the envelope ended without a Header
 			}
-			continue // prolog, comments, whitespace
+			continue // the declaration, comments, whitespace
 		}
 		if envelope == nil {
 			envNS = nsOf(start.Name.Space, start.Attr, nil)
@@ -90,7 +97,47 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 		if err := readChildren(dec, header); err != nil {
 			return nil, err
 		}
+		if second := nextHeader(dec, envelope.Attr, envNS); second != nil {
+			return nil, secondPart(qname(second.Name), "Header")
+		}
 		return header, nil
+	}
+}
+
+// forbiddenToken is the fault for what a SOAP message must not hold (as
+// envelopeOf refuses it), nil for any other token. The fast path never
+// reads these: it leaves them to this one.
+func forbiddenToken(tok xml.Token) *bus.Fault {
+	switch t := tok.(type) {
+	case xml.ProcInst:
+		if t.Target != "xml" {
+			return procInstFault(t.Target)
+		}
+	case xml.Directive:
+		keyword, _, _ := strings.Cut(string(t), " ")
+		return directiveFault(keyword)
+	}
+	return nil
+}
+
+// nextHeader reads on to the start tag of the Envelope's next child and
+// returns it when it is a second Header. Nothing more is checked: a broken
+// token there is left to whoever reads the rest.
+func nextHeader(dec *xml.Decoder, envAttrs []xml.Attr, envNS string) *xml.StartElement {
+	for {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return nil
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "Header" && nsOf(t.Name.Space, t.Attr, envAttrs) == envNS {
+				return &t
+			}
+			return nil
+		case xml.EndElement:
+			return nil
+		}
 	}
 }
 
@@ -104,6 +151,9 @@ func readChildren(dec *xml.Decoder, e *etree.Element) error {
 		}
 		if err != nil {
 			return err
+		}
+		if f := forbiddenToken(tok); f != nil {
+			return f
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

@@ -25,15 +25,44 @@ type SOAPEndpoint struct {
 }
 
 // SOAPOperation binds one operation of a facade to its route. A request is
-// dispatched on its SOAPAction first and then on its body element's local
-// name, which is what WS-I Basic Profile callers send.
+// dispatched on its body element's qualified name (namespace and local
+// name), which is what WS-I Basic Profile callers rely on, and on its
+// SOAPAction when that names an operation (see dispatch).
 type SOAPOperation struct {
-	Route   string
-	Name    string // operation name, for errors
-	Action  string // SOAPAction / action parameter; "" matches on Element only
-	Element string // local name of the body element; "" matches any
-	Limits  Limits
-	Handle  Handler
+	Route  string
+	Name   string // operation name, for errors
+	Action string // SOAPAction / action parameter; "" matches on Element only
+	// Element and Namespace name the body element: its local name ("":
+	// any element, when the facade has this one operation) and its
+	// namespace URI ("": no namespace).
+	Element   string
+	Namespace string
+	Limits    Limits
+	Handle    Handler
+}
+
+// accepts reports whether the operation takes a body element.
+func (op *SOAPOperation) accepts(ns, local string) bool {
+	return op.Element == "" || op.Element == local && op.Namespace == ns
+}
+
+// label names the operation in a fault: its name, else (a route without a
+// WSDL or operation) its element. An operation with neither accepts every
+// element, so dispatch never names it.
+func (op *SOAPOperation) label() string {
+	if op.Name != "" {
+		return op.Name
+	}
+	return elementName(op.Namespace, op.Element)
+}
+
+// elementName writes a qualified name as a caller would have to write the
+// element, so that its namespace cannot be missed.
+func elementName(ns, local string) string {
+	if ns == "" {
+		return "<" + local + ">"
+	}
+	return fmt.Sprintf("<%s xmlns=%q>", local, ns)
 }
 
 func (ep *SOAPEndpoint) accepts(v bus.SOAPVersion) bool {
@@ -48,21 +77,45 @@ func (ep *SOAPEndpoint) accepts(v bus.SOAPVersion) bool {
 	return false
 }
 
-// dispatch finds the operation for a request.
-func (ep *SOAPEndpoint) dispatch(action, element string) (*SOAPOperation, bool) {
-	if action != "" {
-		for i := range ep.Operations {
-			if op := &ep.Operations[i]; op.Action == action && (op.Element == "" || op.Element == element) {
-				return op, true
+// dispatch finds the operation for a request whose body element is
+// {ns}local. The element decides, by namespace and local name: an element
+// of the right name in another namespace is another element. A SOAPAction
+// that names operations must name the element's: one that names another is
+// a Client fault naming both, as CXF answers, rather than a choice between
+// what the header says and what the body holds. An empty SOAPAction, or
+// one no operation has, leaves the element to decide alone.
+func (ep *SOAPEndpoint) dispatch(action, ns, local string) (*SOAPOperation, *bus.Fault) {
+	var byElement, byAction *SOAPOperation
+	for i := range ep.Operations {
+		op := &ep.Operations[i]
+		if action != "" && op.Action == action {
+			if op.accepts(ns, local) {
+				return op, nil
+			}
+			if byAction == nil {
+				byAction = op
 			}
 		}
-	}
-	for i := range ep.Operations {
-		if op := &ep.Operations[i]; op.Element == element || (op.Element == "" && len(ep.Operations) == 1) {
-			return op, true
+		if byElement == nil && op.Element == local && op.Namespace == ns {
+			byElement = op
 		}
 	}
-	return nil, false
+	if byElement == nil && len(ep.Operations) == 1 && ep.Operations[0].Element == "" {
+		byElement = &ep.Operations[0]
+	}
+	switch {
+	case byAction != nil:
+		detail := fmt.Sprintf("SOAPAction %q is operation %s, whose body element is %s; the body holds %s",
+			action, byAction.label(), elementName(byAction.Namespace, byAction.Element), elementName(ns, local))
+		if byElement != nil {
+			detail += ", the element of operation " + byElement.label()
+		}
+		return nil, bus.ClientFault(0, "SOAPAction does not match the body", detail)
+	case byElement == nil:
+		return nil, bus.ClientFault(0, "Unknown operation", fmt.Sprintf(
+			"no operation of %s accepts %s (SOAPAction %q)", ep.Path, elementName(ns, local), action))
+	}
+	return byElement, nil
 }
 
 // limits is the largest limits of the facade's operations: the body must
@@ -140,10 +193,9 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 			fail(env.Version, bus.ClientFault(0, "Malformed SOAP envelope", "the SOAP Body is empty"))
 			return
 		}
-		op, ok := ep.dispatch(action, env.PayloadTag())
-		if !ok {
-			fail(env.Version, bus.ClientFault(0, "Unknown operation", fmt.Sprintf(
-				"no operation of %s accepts <%s> (SOAPAction %q)", ep.Path, env.PayloadTag(), action)))
+		op, f := ep.dispatch(action, env.PayloadNamespace(), env.PayloadTag())
+		if f != nil {
+			fail(env.Version, f)
 			return
 		}
 		// The body was read under the largest max-body of the facade's

@@ -15,8 +15,8 @@ import (
 func TestSOAPOperationMaxBody(t *testing.T) {
 	srv := NewServer(ServerConfig{})
 	err := srv.Swap(Endpoints{SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{
-		{Route: "small", Element: "Small", Limits: Limits{MaxBody: 1 << 10}, Handle: echoHandle},
-		{Route: "big", Element: "Big", Limits: Limits{MaxBody: 64 << 10}, Handle: echoHandle},
+		{Route: "small", Element: "Small", Namespace: "urn:t", Limits: Limits{MaxBody: 1 << 10}, Handle: echoHandle},
+		{Route: "big", Element: "Big", Namespace: "urn:t", Limits: Limits{MaxBody: 64 << 10}, Handle: echoHandle},
 	}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +51,55 @@ func TestSOAPOperationMaxBody(t *testing.T) {
 		}
 		if resp.StatusCode != wantStatus || !strings.Contains(string(body), c.want) {
 			t.Errorf("case %d: %s of %d bytes: want %d with %q, got %d %.300s", i, c.op, c.size, wantStatus, c.want, resp.StatusCode, body)
+		}
+	}
+}
+
+// A facade dispatches on the body element's namespace and local name; a
+// SOAPAction that names an operation must name the element's.
+func TestSOAPDispatch(t *testing.T) {
+	const ns = "urn:busbar:demo:expense"
+	expense := &SOAPEndpoint{Path: "/soap/expense", Operations: []SOAPOperation{
+		{Route: "submit", Name: "SubmitExpense", Action: ns + ":SubmitExpense", Element: "SubmitExpense", Namespace: ns},
+		{Route: "status", Name: "GetExpenseStatus", Action: ns + ":GetExpenseStatus", Element: "GetExpenseStatus", Namespace: ns},
+		{Route: "ping", Element: "Ping"}, // no action, no namespace
+	}}
+	wildcard := &SOAPEndpoint{Path: "/soap/any", Operations: []SOAPOperation{{Route: "any"}}}
+	cases := []struct {
+		name              string
+		ep                *SOAPEndpoint
+		action, ns, local string
+		route             string // "" for a fault
+		title, detail     string
+	}{
+		{"action and element", expense, ns + ":SubmitExpense", ns, "SubmitExpense", "submit", "", ""},
+		{"element alone", expense, "", ns, "GetExpenseStatus", "status", "", ""},
+		{"unknown action: the element decides", expense, "urn:other", ns, "GetExpenseStatus", "status", "", ""},
+		{"element without namespace", expense, "", "", "Ping", "ping", "", ""},
+		{"foreign namespace", expense, "", "urn:evil", "SubmitExpense", "", "Unknown operation",
+			`no operation of /soap/expense accepts <SubmitExpense xmlns="urn:evil"> (SOAPAction "")`},
+		{"no namespace where one is expected", expense, "", "", "SubmitExpense", "", "Unknown operation",
+			`accepts <SubmitExpense> (SOAPAction "")`},
+		{"namespace where none is expected", expense, "", ns, "Ping", "", "Unknown operation",
+			`accepts <Ping xmlns="urn:busbar:demo:expense">`},
+		{"action of another operation", expense, ns + ":SubmitExpense", ns, "GetExpenseStatus", "", "SOAPAction does not match the body",
+			`SOAPAction "urn:busbar:demo:expense:SubmitExpense" is operation SubmitExpense, whose body element is <SubmitExpense xmlns="urn:busbar:demo:expense">; ` +
+				`the body holds <GetExpenseStatus xmlns="urn:busbar:demo:expense">, the element of operation GetExpenseStatus`},
+		{"action with a foreign element", expense, ns + ":GetExpenseStatus", "urn:evil", "GetExpenseStatus", "", "SOAPAction does not match the body",
+			`is operation GetExpenseStatus, whose body element is <GetExpenseStatus xmlns="urn:busbar:demo:expense">; the body holds <GetExpenseStatus xmlns="urn:evil">`},
+		{"action of an operation without element", expense, ns + ":SubmitExpense", "", "Ping", "", "SOAPAction does not match the body",
+			"the body holds <Ping>, the element of operation <Ping>"},
+		{"the one operation takes any element", wildcard, "urn:whatever", "urn:x", "Anything", "any", "", ""},
+	}
+	for _, c := range cases {
+		op, f := c.ep.dispatch(c.action, c.ns, c.local)
+		switch {
+		case c.route != "" && (f != nil || op == nil || op.Route != c.route):
+			t.Errorf("%s: want route %q, got %+v, %v", c.name, c.route, op, f)
+		case c.route == "" && (f == nil || op != nil):
+			t.Errorf("%s: want a fault, got %+v, %v", c.name, op, f)
+		case c.route == "" && (f.Status != 400 || f.Title != c.title || !strings.Contains(f.Detail, c.detail)):
+			t.Errorf("%s: want 400 %q with %q, got %d %q: %q", c.name, c.title, c.detail, f.Status, f.Title, f.Detail)
 		}
 	}
 }

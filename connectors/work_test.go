@@ -23,7 +23,7 @@ func TestWorkSlotWaitCancelled(t *testing.T) {
 	srv := NewServer(ServerConfig{Work: work})
 	err := srv.Swap(Endpoints{
 		REST: []RESTEndpoint{{Route: "r", Method: "POST", Path: "/r", Handle: echoHandle}},
-		SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo", Handle: echoHandle}}}},
+		SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo", Namespace: "urn:t", Handle: echoHandle}}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestWorkSlotResumeTimeout(t *testing.T) {
 	defer conn.Close()
 	work := bus.NewWorkLimiter(1)
 	srv := NewServer(ServerConfig{Work: work})
-	srv.Swap(Endpoints{SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo",
+	srv.Swap(Endpoints{SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo", Namespace: "urn:t",
 		Limits: Limits{Timeout: 300 * time.Millisecond},
 		Handle: func(ctx context.Context, m *bus.Message) (*bus.Message, error) { return conn.Call(ctx, m) }}}}}})
 	req := httptest.NewRequest(http.MethodPost, "/s", strings.NewReader(soapEcho))

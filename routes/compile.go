@@ -645,7 +645,7 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 				continue
 			}
 			found = true
-			op.Action, op.Element = o.Action, o.Input.Local
+			op.Action, op.Element, op.Namespace = o.Action, o.Input.Local, o.Input.Space
 			schema = rc.l.loadWSDL(in.WSDL).schema
 			if o.Output.Local != "" {
 				responseElement, responseNS = o.Output.Local, o.Output.Space
@@ -664,17 +664,21 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 		if ep.WSDL == nil {
 			ep.WSDL = func(address string) ([]byte, error) { return wsdl.Publish(src, address) }
 		}
-	} else if in.Element == "" && in.Operation != "" {
+	} else if in.Element != "" {
+		if op.Namespace, op.Element = rc.elementName(in.Element); op.Element == "" {
+			return
+		}
+	} else if in.Operation != "" {
 		op.Element = in.Operation
 	}
 	for _, other := range ep.Operations {
-		if other.Element == op.Element && other.Action == op.Action {
+		if other.Element == op.Element && other.Namespace == op.Namespace && other.Action == op.Action {
 			rc.fail([]string{"from", "soap"}, "facade %s already dispatches this operation to route %q", in.Path, other.Route)
 			return
 		}
 	}
 	if responseElement == "Response" { // neither WSDL nor operation: name it after the request
-		responseElement = in.Element + "Response"
+		responseElement = op.Element + "Response"
 	}
 	rc.facadeNames(ep.Charset, responseElement)
 	// SOAP callers get XML: a JSON result (a REST reply nobody mapped) is
@@ -723,6 +727,26 @@ func (rc *routeCompiler) facadeNames(charset, responseElement string) {
 			return
 		}
 	}
+}
+
+// elementName reads `from.soap.element`: a local name (an element in no
+// namespace), or prefix:local with the prefix from the route's
+// `namespaces`, as its XPath names elements. "" local after a load error.
+func (rc *routeCompiler) elementName(name string) (ns, local string) {
+	prefix, local, prefixed := strings.Cut(name, ":")
+	if !prefixed {
+		return "", name
+	}
+	ns, ok := rc.spec.Namespaces[prefix]
+	switch {
+	case prefix == "" || local == "" || strings.Contains(local, ":"):
+		rc.fail([]string{"from", "soap", "element"}, "element %q: write name (an element in no namespace) or prefix:name (a prefix of `namespaces`)", name)
+	case !ok || ns == "":
+		rc.fail([]string{"from", "soap", "element"}, "element %q: prefix %q is not declared in the route's `namespaces`", name, prefix)
+	default:
+		return ns, local
+	}
+	return "", ""
 }
 
 func toXML(m *bus.Message, element, ns string, schema *transforms.Schema) (*bus.Message, error) {

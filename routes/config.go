@@ -89,7 +89,9 @@ type SOAPFrom struct {
 	// Operation is the WSDL operation this route serves; its SOAPAction and
 	// body element dispatch requests. Required when a WSDL is given.
 	Operation string `yaml:"operation"`
-	// Element is the body element's local name to dispatch on, when there is no WSDL.
+	// Element is the body element to dispatch on, when there is no WSDL:
+	// prefix:name for an element in the namespace `namespaces` gives the
+	// prefix, a bare name for an element in no namespace.
 	Element string `yaml:"element"`
 	// Version restricts callers to "1.1" or "1.2"; default both.
 	Version string `yaml:"version"`

@@ -143,6 +143,20 @@ func TestSOAPToREST(t *testing.T) {
 		{"unknown-operation", func() reply {
 			return b.postSOAP11(t, "/soap/expense", "urn:nope", `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><Nope/></s:Body></s:Envelope>`)
 		}, 500, "text/xml; charset=utf-8"},
+		// The body element is matched by namespace and local name: the
+		// right name in another namespace is another element.
+		{"foreign-namespace", func() reply {
+			return b.postSOAP11(t, "/soap/expense", "", strings.Replace(submit11, "urn:busbar:demo:expense", "urn:evil", 1))
+		}, 500, "text/xml; charset=utf-8"},
+		{"foreign-namespace-with-action", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "urn:busbar:demo:expense", "urn:evil", 1))
+		}, 500, "text/xml; charset=utf-8"},
+		// A SOAPAction naming one operation and a body element of another
+		// is refused, not served by either.
+		{"action-mismatch", func() reply {
+			return b.postSOAP11(t, "/soap/expense", actionSubmit, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetExpenseStatus xmlns="urn:busbar:demo:expense"><claimId>CLM-1</claimId></GetExpenseStatus></s:Body></s:Envelope>`)
+		}, 500, "text/xml; charset=utf-8"},
+		{"action-mismatch-soap12", func() reply { return b.postSOAP12(t, "/soap/expense", actionStatus, submit12("E1001", "99.99")) }, 400, "application/soap+xml; charset=utf-8"},
 		{"must-understand", func() reply {
 			return b.postSOAP11(t, "/soap/expense", actionSubmit, strings.Replace(submit11, "<soap:Body>",
 				`<soap:Header><w:Security xmlns:w="urn:x" soap:mustUnderstand="1"/></soap:Header><soap:Body>`, 1))

@@ -26,6 +26,10 @@ type Doc struct {
 	nodes []docNode // nodes[0] is the document node
 	attrs []docAttr
 	uris  []string // namespace URIs, uris[0] == ""
+	// The first processing instruction other than the XML declaration, and
+	// the first <!…> declaration (DOCTYPE), 0 when there is none: SOAP
+	// forbids both, and its reader asks here instead of walking every node.
+	procInst, directive int32
 
 	mu    sync.Mutex
 	trees map[int32]*docTree // what Element built, by element
@@ -77,6 +81,29 @@ func (d *Doc) Root() int32 {
 		}
 	}
 	return -1
+}
+
+// ProcInst is the target of the document's first processing instruction
+// other than its XML declaration, "" when it has none.
+func (d *Doc) ProcInst() string {
+	if d.procInst == 0 {
+		return ""
+	}
+	return d.local(d.procInst)
+}
+
+// Directive is the keyword of the document's first <!…> declaration
+// ("DOCTYPE"), or its first characters when it has no keyword; "" when the
+// document has none.
+func (d *Doc) Directive() string {
+	if d.directive == 0 {
+		return ""
+	}
+	text := d.local(d.directive) // never empty: at least the byte after <!
+	if name := directiveName(text); name != "" {
+		return name
+	}
+	return strings.ToValidUTF8(text[:min(len(text), 8)], "")
 }
 
 func (d *Doc) local(i int32) string { return d.str(d.nodes[i].name) }

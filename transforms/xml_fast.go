@@ -27,6 +27,12 @@ import (
 //     surrogate (&#xD800;) is an error (encoding/xml made it U+FFFD); invalid
 //     UTF-8 and control characters are errors inside comments, processing
 //     instructions and DOCTYPE too, not only in text and attribute values.
+//   - Stricter, as XML and Namespaces in XML require: the XML declaration only
+//     at the very start (encoding/xml reads one anywhere, and switches
+//     charset there), no processing instruction named XML in another case, no
+//     prefix used without a declaration in scope, no prefix declared empty
+//     (xmlns:p=""). A name with an unbound prefix was read as in no
+//     namespace, which is not what its sender meant.
 //   - Line ends (\r\n and a lone \r) become \n in comments, processing
 //     instructions and DOCTYPE as well, not only in text and attribute values.
 //   - Bytes with no character in the document's charset are an error (x/text's
@@ -178,6 +184,9 @@ type xmlScratch struct {
 	// the namespace URIs met so far (Doc.uris[1:]).
 	ns   []nsBinding
 	uris []docSpan
+	// For a tree: the prefixes declared by the open elements, innermost
+	// last, which checkNamespaces looks in.
+	prefixes []string
 }
 
 var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
@@ -186,7 +195,7 @@ var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
 // just built; what a huge document made huge is left to the collector.
 func (s *xmlScratch) release() {
 	if cap(s.kids) > 1<<14 || cap(s.dec) > 1<<20 || cap(s.fixes) > 1<<14 || cap(s.open) > maxXMLDepth || cap(s.tag) > 1<<10 ||
-		cap(s.ns) > 1<<10 || cap(s.uris) > 1<<10 {
+		cap(s.ns) > 1<<10 || cap(s.uris) > 1<<10 || cap(s.prefixes) > 1<<10 {
 		return
 	}
 	clear(s.open[:cap(s.open)])
@@ -194,7 +203,8 @@ func (s *xmlScratch) release() {
 	clear(s.tag[:cap(s.tag)])
 	clear(s.fixes[:cap(s.fixes)])
 	s.open, s.kids, s.tag, s.dec, s.fixes = s.open[:0], s.kids[:0], s.tag[:0], s.dec[:0], s.fixes[:0]
-	s.ns, s.uris = s.ns[:0], s.uris[:0]
+	clear(s.prefixes[:cap(s.prefixes)]) // they point into the input
+	s.ns, s.uris, s.prefixes = s.ns[:0], s.uris[:0], s.prefixes[:0]
 	xmlScratchPool.Put(s)
 }
 
@@ -203,7 +213,8 @@ type openElement struct {
 	name string // qualified, as written
 	kids int    // index in kids of its first child
 	at   int    // offset of its start tag
-	// For a Doc: the element's node, and len(ns) before its declarations.
+	// For a Doc: the element's node. ns is len(ns) (a Doc) or len(prefixes)
+	// (a tree) before its declarations.
 	node, ns int32
 }
 
@@ -348,6 +359,7 @@ func (p *xmlParser) startTag() error {
 	}
 	p.tag = p.tag[:0]
 	selfClosing := false
+	prefixed := colon > 0 // a prefix in the tag: checkNamespaces has work
 	for {
 		p.skipSpace()
 		if p.pos >= len(s) {
@@ -395,6 +407,7 @@ func (p *xmlParser) startTag() error {
 			return err
 		}
 		p.tag = append(p.tag, rawAttr{name: aName, colon: aColon, at: aAt, val: v})
+		prefixed = prefixed || aColon > 0
 	}
 	if len(p.tag) > 1 {
 		if err := p.checkDuplicates(name); err != nil {
@@ -413,17 +426,32 @@ func (p *xmlParser) startTag() error {
 
 	var e *etree.Element
 	var node, nsTop int32
+	// checkNamespaces once the tag's declarations are in scope, and only
+	// for a tag that has a prefix: most have none.
 	if p.flat != nil {
 		node, nsTop = p.docElement(name, colon)
+		if prefixed {
+			if err := p.checkNamespaces(name, colon, at); err != nil {
+				return err
+			}
+		}
 		if selfClosing {
 			p.docClose(node, nsTop)
 			return nil
 		}
 	} else {
+		nsTop = int32(len(p.prefixes))
+		if prefixed {
+			p.declare()
+			if err := p.checkNamespaces(name, colon, at); err != nil {
+				return err
+			}
+		}
 		e = p.element(name, colon)
 		p.kids = append(p.kids, e)
 		if selfClosing {
 			e.Child = []etree.Token{}
+			p.prefixes = p.prefixes[:nsTop]
 			return nil
 		}
 	}
@@ -469,6 +497,7 @@ func (p *xmlParser) startTag() error {
 			p.tokens = p.tokens[1:]
 			p.pos = end + 1
 			p.open = p.open[:n]
+			p.prefixes = p.prefixes[:nsTop]
 			return nil
 		}
 		if err := p.addText(t, textAt); err != nil {
@@ -571,6 +600,62 @@ func (p *xmlParser) checkDuplicates(elem string) error {
 	return nil
 }
 
+// declare puts the prefixes the start tag just read declares in scope, for
+// a tree (a Doc keeps its own scope, docElement).
+func (p *xmlParser) declare() {
+	for _, ra := range p.tag {
+		if ra.colon == len("xmlns") && ra.name[:ra.colon] == "xmlns" {
+			p.prefixes = append(p.prefixes, ra.name[ra.colon+1:])
+		}
+	}
+}
+
+// checkNamespaces refuses, in the start tag just read (its declarations in
+// scope), what Namespaces in XML 1.0 makes malformed: a prefix no
+// declaration binds, and a prefix declared empty (xmlns:p=""). encoding/xml
+// lets both through, and etree then finds no namespace for the name: an
+// element that named one namespace was read as in none. The xml prefix is
+// bound without a declaration.
+func (p *xmlParser) checkNamespaces(name string, colon, at int) error {
+	for _, ra := range p.tag {
+		if ra.colon == len("xmlns") && ra.name[:ra.colon] == "xmlns" && !ra.val.decoded() && ra.val.s == "" {
+			err := p.errAt(ra.at, "namespace prefix %s in element <%s> is declared empty (xmlns:%[1]s=\"\"), which XML 1.0 does not allow", ra.name[ra.colon+1:], name)
+			err.stricter = true
+			return err
+		}
+	}
+	if space, _ := splitQName(name, colon); space != "" && !p.bound(space) {
+		err := p.errAt(at+1, "element <%s>: namespace prefix %s is not declared", name, space)
+		err.stricter = true
+		return err
+	}
+	for _, ra := range p.tag {
+		if space, _ := splitQName(ra.name, ra.colon); space != "" && space != "xmlns" && !p.bound(space) {
+			err := p.errAt(ra.at, "attribute %s in element <%s>: namespace prefix %s is not declared", ra.name, name, space)
+			err.stricter = true
+			return err
+		}
+	}
+	return nil
+}
+
+// bound reports whether a namespace prefix is declared in scope.
+func (p *xmlParser) bound(prefix string) bool {
+	if prefix == "xml" {
+		return true
+	}
+	if p.flat != nil {
+		// Declarations of an empty URI were refused: index 0 is "none".
+		return p.docNS(prefix) != 0
+	}
+	for i := len(p.prefixes) - 1; i >= 0; i-- {
+		if p.prefixes[i] == prefix {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *xmlParser) endTag() error {
 	s, at := p.src, p.pos
 	p.pos += 2
@@ -617,6 +702,7 @@ func (p *xmlParser) close(o *openElement) {
 		p.docClose(o.node, o.ns)
 		return
 	}
+	p.prefixes = p.prefixes[:o.ns]
 	p.adopt(o.e, o.kids)
 }
 
@@ -1039,6 +1125,11 @@ func (p *xmlParser) procInst() error {
 	if target == "" {
 		return p.errAt(p.pos, "expected target name after <?")
 	}
+	if strings.EqualFold(target, "xml") {
+		if err := p.declarationAt(target, at); err != nil {
+			return err
+		}
+	}
 	p.skipSpace()
 	start := p.pos
 	n := strings.Index(s[start:], "?>")
@@ -1062,6 +1153,9 @@ func (p *xmlParser) procInst() error {
 		}
 	}
 	if p.flat != nil {
+		if target != "xml" && p.flat.procInst == 0 {
+			p.flat.procInst = int32(len(p.flat.nodes))
+		}
 		// By offset: target is in the input as it was before a switch.
 		p.docLeaf(docProcInst, docSpan{uint32(at + 2), uint32(at + 2 + len(target))}, p.docText(t))
 		return nil
@@ -1072,9 +1166,27 @@ func (p *xmlParser) procInst() error {
 	return nil
 }
 
-// declaration applies <?xml …?> as encoding/xml does wherever it appears:
-// only version 1.0, and without a charset from the transport, the rest of
-// the input is decoded from the declared encoding.
+// declarationAt refuses an XML declaration anywhere but at the very start
+// of the document (after a byte-order mark), and the other spellings of its
+// reserved target: encoding/xml reads <?xml …?> anywhere, even after the
+// document element, where a charset switch would re-read what follows.
+func (p *xmlParser) declarationAt(target string, at int) error {
+	var err *xmlSyntaxError
+	switch {
+	case target != "xml":
+		err = p.errAt(at, "processing instruction target %s is reserved by XML", target)
+	case at != 0 && (at != len("\uFEFF") || !strings.HasPrefix(p.src, "\uFEFF")):
+		err = p.errAt(at, "the XML declaration <?xml …?> must be at the very start of the document, before any whitespace, comment or element")
+	default:
+		return nil
+	}
+	err.stricter = true
+	return err
+}
+
+// declaration applies the XML declaration (at the start: declarationAt) as
+// encoding/xml does: only version 1.0, and without a charset from the
+// transport, the rest of the input is decoded from the declared encoding.
 func (p *xmlParser) declaration(content string, at int) error {
 	if v := procInstParam("version", content); v != "" && v != "1.0" {
 		return p.errAt(at, "unsupported XML version %q; only version 1.0 is supported", v)
@@ -1208,6 +1320,9 @@ func (p *xmlParser) directive() error {
 	}
 	p.pos = i
 	if p.flat != nil {
+		if p.flat.directive == 0 {
+			p.flat.directive = int32(len(p.flat.nodes))
+		}
 		p.docLeaf(docDirective, p.docBytes(buf, s[at+2:i-1]), docSpan{})
 		return nil
 	}

@@ -254,8 +254,9 @@ var sameCases = []xmlCase{
 	{"end tag space", "<a>x</a \n>", ""},
 	{"spaces in tag", "<a \n b = \"1\"\t/>", ""},
 	{"names", `<a.b-c_d1 _x="1" x.y="2"/>`, ""},
-	{"xml pi later", `<a/><?xml version="1.0"?>`, ""},
 	{"bom", "\uFEFF<a/>", ""},
+	{"bom and declaration", "\uFEFF<?xml version=\"1.0\"?><a/>", ""},
+	{"prefix declared after its use", `<p:a p:x="1" xmlns:p="urn:p"><p:b/></p:a>`, ""},
 	{"reference to CR", "<a>&#13;&#10;\n</a>", ""},
 	{"whitespace reference outside root", "&#32;<a/>", ""},
 }
@@ -283,8 +284,8 @@ var errorCases = []struct {
 	msg       string
 }{
 	{"<a>\n  <b></c>\n</a>", 2, 6, "element <b> closed by </c> (<b> opened at line 2, column 3)"},
-	{"<s:Body><a></b>", 1, 12, "element <a> closed by </b>"},
-	{"<a:x></b:x>", 1, 6, "element <a:x> closed by </b:x>"},
+	{`<s:Body xmlns:s="urn:s"><a></b>`, 1, 28, "element <a> closed by </b>"},
+	{`<a:x xmlns:a="urn:a"></b:x>`, 1, 22, "element <a:x> closed by </b:x>"},
 	{"<a>\n<b>", 2, 4, "unexpected EOF: element <b> (line 2, column 1) is not closed"},
 	{"<a>x</a></a>", 1, 9, "unexpected end element </a>"},
 	{"<a/>\n<b/>", 2, 1, "more than one document element: <b> follows the end of the first"},
@@ -331,6 +332,19 @@ var errorCases = []struct {
 	{"<a>x</a y>", 1, 9, "invalid characters between </a and >"},
 	{"<a>\n  中文<b></c></a>", 2, 8, "element <b> closed by </c>"},
 	{strings.Repeat("<a>", maxXMLDepth+1), 1, 3*maxXMLDepth + 1, "elements nested deeper than 1024 levels"},
+	// Stricter than encoding/xml: Namespaces in XML, and where the XML
+	// declaration may be.
+	{`<a><u:b/></a>`, 1, 5, "element <u:b>: namespace prefix u is not declared"},
+	{`<a u:x="1"/>`, 1, 4, "attribute u:x in element <a>: namespace prefix u is not declared"},
+	{`<a><b xmlns:p="urn:p"/><p:c/></a>`, 1, 25, "element <p:c>: namespace prefix p is not declared"},
+	{`<a><b xmlns:p="urn:p"></b><p:c/></a>`, 1, 28, "element <p:c>: namespace prefix p is not declared"},
+	{`<a><b xmlns:p="urn:p">t</b><p:c/></a>`, 1, 29, "element <p:c>: namespace prefix p is not declared"},
+	{`<a xmlns:p=""/>`, 1, 4, `namespace prefix p in element <a> is declared empty (xmlns:p="")`},
+	{`<!-- c --><?xml version="1.0"?><a/>`, 1, 11, "the XML declaration <?xml …?> must be at the very start of the document"},
+	{` <?xml version="1.0"?><a/>`, 1, 2, "the XML declaration <?xml …?> must be at the very start"},
+	{`<a/><?xml version="1.0"?>`, 1, 5, "the XML declaration <?xml …?> must be at the very start"},
+	{"<a>x&amp;y</a><?xml version=\"1.0\" encoding=\"GBK\"?><!-- \xb2\xee -->", 1, 15, "the XML declaration <?xml …?> must be at the very start"},
+	{`<a><?XML x?></a>`, 1, 4, "processing instruction target XML is reserved by XML"},
 }
 
 // TestParseXMLFastErrors: malformed input fails with a message that says
