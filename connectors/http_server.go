@@ -238,7 +238,32 @@ func (s *Server) groupHandler(g *dispatchGroup) http.Handler {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if f := ambiguousHeaders(r.Header); f != nil {
+		if v := requestSOAPVersion(r.Header); v != 0 {
+			writeSOAPFault(w, v, f, "utf-8")
+		} else {
+			writeProblem(w, f)
+		}
+		return
+	}
 	(*s.router.Load()).ServeHTTP(w, r)
+}
+
+// ambiguousHeaders refuses a request that carries twice a header Busbar
+// acts on: it would read the first copy, and a backend or a proxy behind it
+// might read the other (a SOAPAction naming one operation for Busbar's
+// checks and another for SAP's dispatch).
+func ambiguousHeaders(h http.Header) *bus.Fault {
+	for _, name := range [...]string{"Content-Type", "Soapaction"} {
+		if n := len(h[name]); n > 1 {
+			if name == "Soapaction" {
+				name = "SOAPAction"
+			}
+			return bus.ClientFault(http.StatusBadRequest, "Ambiguous request",
+				fmt.Sprintf("the request carries %d %s headers; send one", n, name))
+		}
+	}
+	return nil
 }
 
 // Handler exposes the current routing, for tests that use httptest.

@@ -127,3 +127,40 @@ func TestReadBody(t *testing.T) {
 		}
 	}
 }
+
+// A header Busbar acts on, sent twice, is refused before any route runs:
+// Busbar would read the first copy and the backend might read the other.
+func TestAmbiguousHeadersRefused(t *testing.T) {
+	srv := NewServer(ServerConfig{})
+	called := 0
+	handle := func(_ context.Context, m *bus.Message) (*bus.Message, error) { called++; return m.Reply(), nil }
+	err := srv.Swap(Endpoints{
+		REST: []RESTEndpoint{{Route: "r", Method: "POST", Path: "/r", Handle: handle}},
+		SOAP: []*SOAPEndpoint{{Path: "/s", Operations: []SOAPOperation{{Route: "s", Element: "Echo", Handle: handle}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path   string
+		header http.Header
+		status int
+		want   string
+	}{
+		{"/s", http.Header{"Content-Type": {"text/xml"}, "Soapaction": {`"a"`, `"b"`}}, 500,
+			"<faultcode>soap:Client</faultcode><faultstring>Ambiguous request: the request carries 2 SOAPAction headers; send one</faultstring>"},
+		{"/r", http.Header{"Content-Type": {"application/json", "text/xml; charset=gbk"}}, 400,
+			`"title":"Ambiguous request","status":400,"detail":"the request carries 2 Content-Type headers; send one"`},
+	} {
+		r := httptest.NewRequest("POST", c.path, strings.NewReader(`<Echo/>`))
+		r.Header = c.header
+		w := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(w, r)
+		if w.Code != c.status || !strings.Contains(w.Body.String(), c.want) {
+			t.Errorf("%s: want %d with %s, got %d %s", c.path, c.status, c.want, w.Code, w.Body)
+		}
+	}
+	if called != 0 {
+		t.Errorf("a route ran %d times", called)
+	}
+}

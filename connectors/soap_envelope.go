@@ -29,6 +29,9 @@ type Envelope struct {
 	// payload is the first element child of soap:Body, nil for an empty
 	// body: an element of the parsed Doc, read in place by mappings.
 	payload *transforms.DocPayload
+	// parts counts soap:Body's child elements: a facade reads one, and
+	// refuses a request with more rather than drop the rest (WS-I BP R2201).
+	parts int
 	doc     *transforms.Doc // the parsed envelope
 }
 
@@ -159,6 +162,9 @@ func envelopeOf(d *transforms.Doc, want bus.SOAPVersion) (*Envelope, error) {
 		// conditions as a tree.
 		env.Header = header.Element()
 	}
+	for range body.ChildElements() {
+		env.parts++
+	}
 	switch c := body.FirstChildElement(); {
 	case c == nil:
 	case c.Tag() == "Fault" && c.NamespaceURI() == ns:
@@ -199,6 +205,12 @@ func envelopeParts(root *transforms.DocPayload, ns string) (header, body *transf
 	}
 	if body == nil {
 		return nil, nil, envelopeFault("Malformed SOAP envelope", "the envelope has no Body")
+	}
+	for _, part := range [...]*transforms.DocPayload{root, body} {
+		if text, ok := part.StrayText(); ok {
+			return nil, nil, envelopeFault("Malformed SOAP envelope", fmt.Sprintf(
+				"text %q stands directly inside <%s>, which holds elements only", clip(strings.TrimSpace(text), 40), part.FullTag()))
+		}
 	}
 	return header, body, nil
 }
@@ -382,4 +394,15 @@ func standalone(e *etree.Element) *etree.Element {
 	c := e.Copy()
 	c.Attr = append(inherited, c.Attr...)
 	return c
+}
+
+// clip shortens s to n runes for a fault's text, marking the cut.
+func clip(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i] + "…"
+		}
+		n--
+	}
+	return s
 }

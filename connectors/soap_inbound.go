@@ -104,6 +104,13 @@ func (ep *SOAPEndpoint) dispatch(action, ns, local string) (*SOAPOperation, *bus
 		byElement = &ep.Operations[0]
 	}
 	switch {
+	case byAction == nil && byElement != nil && action != "" && byElement.Action != "":
+		// An action no operation declares, on a facade whose operations
+		// declare theirs: the caller meant something this service does not
+		// offer, whatever its body says.
+		return nil, bus.ClientFault(0, "SOAPAction does not match the body", fmt.Sprintf(
+			"SOAPAction %q names no operation of %s; the body holds %s, the element of operation %s (SOAPAction %q)",
+			action, ep.Path, elementName(ns, local), byElement.label(), byElement.Action))
 	case byAction != nil:
 		detail := fmt.Sprintf("SOAPAction %q is operation %s, whose body element is %s; the body holds %s",
 			action, byAction.label(), elementName(byAction.Namespace, byAction.Element), elementName(ns, local))
@@ -191,6 +198,11 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		}
 		if !env.HasPayload() {
 			fail(env.Version, bus.ClientFault(0, "Malformed SOAP envelope", "the SOAP Body is empty"))
+			return
+		}
+		if env.parts > 1 {
+			fail(env.Version, bus.ClientFault(0, "Malformed SOAP envelope", fmt.Sprintf(
+				"the SOAP Body holds %d elements; an operation takes one (<%s>)", env.parts, env.PayloadTag())))
 			return
 		}
 		op, f := ep.dispatch(action, env.PayloadNamespace(), env.PayloadTag())

@@ -74,7 +74,9 @@ func TestSOAPDispatch(t *testing.T) {
 	}{
 		{"action and element", expense, ns + ":SubmitExpense", ns, "SubmitExpense", "submit", "", ""},
 		{"element alone", expense, "", ns, "GetExpenseStatus", "status", "", ""},
-		{"unknown action: the element decides", expense, "urn:other", ns, "GetExpenseStatus", "status", "", ""},
+		{"unknown action where operations declare theirs", expense, "urn:other", ns, "GetExpenseStatus", "", "SOAPAction does not match the body",
+			`SOAPAction "urn:other" names no operation of /soap/expense; the body holds <GetExpenseStatus xmlns="urn:busbar:demo:expense">, the element of operation GetExpenseStatus`},
+		{"any action for an operation that declares none", expense, "urn:other", "", "Ping", "ping", "", ""},
 		{"element without namespace", expense, "", "", "Ping", "ping", "", ""},
 		{"foreign namespace", expense, "", "urn:evil", "SubmitExpense", "", "Unknown operation",
 			`no operation of /soap/expense accepts <SubmitExpense xmlns="urn:evil"> (SOAPAction "")`},

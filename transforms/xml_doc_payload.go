@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"iter"
+	"strings"
 
 	"github.com/beevik/etree"
 
@@ -53,6 +54,21 @@ func (p *DocPayload) ChildElements() iter.Seq[*DocPayload] {
 			}
 		}
 	}
+}
+
+// StrayText is the first text directly inside the element that is not
+// whitespace, for elements whose content is elements only (a SOAP Envelope
+// or Body): text there is read by nobody, so it is refused, not dropped.
+func (p *DocPayload) StrayText() (string, bool) {
+	d := p.Doc
+	for c := p.Node + 1; c < d.nodes[p.Node].end; c = d.nodes[c].end {
+		if d.nodes[c].kind == docText {
+			if s := d.str(d.nodes[c].name); strings.TrimSpace(s) != "" {
+				return s, true
+			}
+		}
+	}
+	return "", false
 }
 
 // FirstChildElement is the element's first child element, nil when it has none.
