@@ -238,6 +238,16 @@ func (s *Server) groupHandler(g *dispatchGroup) http.Handler {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(r.TransferEncoding) > 0 {
+		// RFC 9112 §6.1: a request with both Transfer-Encoding and
+		// Content-Length (a smuggling attempt, or a broken proxy) must not
+		// leave its connection open. net/http in Go 1.26 drops the
+		// Content-Length before a handler can see it and keeps the
+		// connection (golang/go#80942), so every chunked request's
+		// connection is closed after its reply: chunked uploads are rare
+		// among SOAP and REST callers, and a reconnect is cheap.
+		w.Header()["Connection"] = []string{"close"}
+	}
 	if f := ambiguousHeaders(r.Header); f != nil {
 		if v := requestSOAPVersion(r.Header); v != 0 {
 			writeSOAPFault(w, v, f, "utf-8")
