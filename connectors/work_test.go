@@ -84,7 +84,13 @@ func TestWorkSlotResumeTimeout(t *testing.T) {
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	go func() { srv.Handler().ServeHTTP(rec, req); close(done) }()
-	<-arrived // the request waits on its backend: its slot is free
+	select { // the request waits on its backend: its slot is free
+	case <-arrived:
+	case <-done:
+		t.Fatalf("the request never reached its backend: %d %s", rec.Code, rec.Body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach its backend within 10s")
+	}
 	_, holder, err := work.Begin(context.Background())
 	if err != nil {
 		t.Fatal(err)
