@@ -1,12 +1,9 @@
 package routes
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -144,23 +141,8 @@ func (s schemaLoader) Load(u string) (any, error) {
 	if err := transforms.CheckJSON(b); err != nil {
 		return nil, err
 	}
-	return decodeNumbers(b)
-}
-
-// decodeNumbers decodes JSON with its numbers as json.Number, so that
-// `multipleOf: 0.01` and "123.45" are compared as the exact decimals they
-// are written as, never as float64s.
-func decodeNumbers(b []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON document")
-	}
-	return v, nil
+	v, _, err := decodeChecked(b)
+	return v, err
 }
 
 // schemaProblem says what is wrong with a schema, with paths relative to
@@ -205,11 +187,15 @@ func (s *requestSchema) check(_ context.Context, m *bus.Message) (*bus.Message, 
 		return nil, bus.ClientFault(http.StatusUnsupportedMediaType, "Unsupported media type",
 			"this route checks its request against a JSON Schema: send application/json")
 	}
-	doc, err := decodeNumbers(m.Body)
-	if err != nil { // the inbound side checked the JSON; this is a bug's safety net
+	if !m.JSONChecked { // the REST inbound side checks every body; a step that wrote one may not have
+		if err := transforms.CheckJSON(m.Body); err != nil {
+			return nil, bus.ClientFault(http.StatusBadRequest, "Malformed JSON", err.Error())
+		}
+	}
+	doc, vs, err := decodeChecked(m.Body)
+	if err != nil {
 		return nil, bus.ClientFault(http.StatusBadRequest, "Malformed JSON", err.Error())
 	}
-	vs := hugeNumbers(doc, nil, nil)
 	if len(vs) == 0 {
 		if vs, err = s.validate(doc); err != nil {
 			return nil, err
@@ -322,44 +308,6 @@ func tokensLess(a, b []string) bool {
 		return a[i] < b[i]
 	}
 	return len(a) < len(b)
-}
-
-// hugeNumbers lists the numbers of v beyond what the validator checks
-// cheaply (see maxNumberText). path is v's place; it allocates only for
-// what it finds.
-func hugeNumbers(v any, path []step, out []violation) []violation {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			out = hugeNumbers(e, append(path, step{key: k, index: -1}), out)
-		}
-	case []any:
-		for i, e := range v {
-			out = hugeNumbers(e, append(path, step{index: i}), out)
-		}
-	case json.Number:
-		if tooBig(string(v)) {
-			tokens := make([]string, len(path))
-			for i, s := range path {
-				tokens[i] = s.key
-				if s.index >= 0 {
-					tokens[i] = strconv.Itoa(s.index)
-				}
-			}
-			out = append(out, newViolation(tokens, fmt.Sprintf("a number too long or too large to check exactly (at most %d characters, an exponent within ±%d)",
-				maxNumberText, maxNumberExponent)))
-		}
-	}
-	if len(path) == 0 && len(out) > 1 {
-		sort.SliceStable(out, func(i, j int) bool { return tokensLess(out[i].tokens, out[j].tokens) })
-	}
-	return out
-}
-
-// step is one step of a path into a document: a member's key, or an index.
-type step struct {
-	key   string
-	index int // -1 for a member
 }
 
 func tooBig(n string) bool {
