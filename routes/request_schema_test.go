@@ -131,6 +131,31 @@ func TestRequestValidateHugeNumbers(t *testing.T) {
 	}
 }
 
+// A body with thousands of violations gets the first hundred, in document
+// order, and the detail says how many there are.
+func TestRequestValidateListsTheFirstHundred(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "lines.json", `{"properties": {"lines": {"items": {"type": "string"}}}}`)
+	s, err := compileSchema(dir, "lines.json", fileSet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := bus.NewMessage()
+	m.SetCheckedJSON([]byte(`{"lines": [` + strings.TrimSuffix(strings.Repeat(`1,`, 250), ",") + `]}`))
+	_, err = s.check(t.Context(), m)
+	f, ok := err.(*bus.Fault)
+	if !ok {
+		t.Fatalf("want a fault, got %v", err)
+	}
+	vs := f.Extra["errors"].([]violation)
+	if len(vs) != maxViolations || vs[0].Pointer != "/lines/0" || vs[99].Pointer != "/lines/99" {
+		t.Errorf("want /lines/0 … /lines/99, got %d from %q to %q", len(vs), vs[0].Pointer, vs[len(vs)-1].Pointer)
+	}
+	if want := "250 violations, the first: /lines/0: got number, want string (the first 100 are listed)"; f.Detail != want {
+		t.Errorf("detail: want %q, got %q", want, f.Detail)
+	}
+}
+
 // A schema is configuration: its $ref never makes the bus fetch a URL, nor
 // read a file outside the configuration directory.
 func TestRequestValidateRefusesRemoteRefs(t *testing.T) {
