@@ -208,13 +208,17 @@ func (s *requestSchema) check(_ context.Context, m *bus.Message) (*bus.Message, 
 }
 
 // validate runs the validator. A panic in it (a number math/big cannot
-// take, should one pass hugeNumbers) is the bus's fault, not a crash.
+// take, should one pass decodeChecked's bound) is the bus's fault, a 500
+// for that request, not a crash.
 func (s *requestSchema) validate(doc any) (vs []violation, err error) {
+	failed := func(why string) *bus.Fault {
+		f := bus.ServerFault(0, "Request validation failed", "the request could not be checked against its schema")
+		f.Internal = fmt.Sprintf("schema %s: %s", s.rel, why)
+		return f
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			vs, err = nil, bus.ServerFault(0, "Request validation failed", "the request could not be checked against its schema").
-				Hide("the request could not be checked against its schema")
-			err.(*bus.Fault).Internal = fmt.Sprintf("schema %s: validator panic: %v", s.rel, r)
+			vs, err = nil, failed(fmt.Sprintf("validator panic: %v", r))
 		}
 	}()
 	verr := s.schema.Validate(doc)
@@ -223,7 +227,7 @@ func (s *requestSchema) validate(doc any) (vs []violation, err error) {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(verr, &ve) {
-		return nil, bus.ServerFault(0, "Request validation failed", "").Hide("the request could not be checked against its schema")
+		return nil, failed(verr.Error())
 	}
 	return violations(ve), nil
 }
