@@ -262,3 +262,37 @@ func BenchmarkValidateVoucher(b *testing.B) {
 		})
 	}
 }
+
+// Editing a route's schema while Busbar runs reloads it: a broken schema is
+// reported and the old one keeps checking; a fixed one takes over.
+func TestRequestValidateSchemaReloads(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, examples, dir)
+	b := start(t, dir)
+	w := watch(t, b)
+	schema := filepath.Join(dir, "schemas", "voucher.schema.json")
+	orig, err := os.ReadFile(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(schema, []byte(`{"type": "object",`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the broken schema is reported", func() bool { return len(w.get().rejected) > 0 })
+	if want, got := `route "expense-voucher-to-sap": schema schemas/voucher.schema.json: `, w.get().rejected[0]; !strings.Contains(got, want) {
+		t.Errorf("reported %q, want it to contain %q", got, want)
+	}
+	if r := b.postJSON(t, "/api/v1/vouchers", `{}`); r.Status != 400 {
+		t.Errorf("the old schema should still check: got %d %s", r.Status, r.Body)
+	}
+	// Now voucherNo is no longer required.
+	relaxed := strings.Replace(string(orig), `"currency", "voucherNo", "lines"`, `"currency", "lines"`, 1)
+	if err := os.WriteFile(schema, []byte(relaxed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the fixed schema is applied", func() bool { return w.get().applied > 0 })
+	r := b.postJSON(t, "/api/v1/vouchers", `{}`)
+	if p := readProblem(t, r); len(p.Errors) != 4 {
+		t.Errorf("want the 4 violations of the new schema, got %s", r.Body)
+	}
+}
