@@ -157,6 +157,7 @@ type loader struct {
 	// facadeCharsets names the route that set a facade's charset, by path.
 	facadeCharsets map[string]string
 	read           fileSet                          // see Config.read
+	schemas        map[string]schemaResult          // request.validate, by path relative to dir: compiled once
 	rateLimits     map[string]*connectors.RateLimit // by route: what WithRateLimits keeps
 }
 
@@ -460,6 +461,9 @@ func (rc *routeCompiler) compile() {
 	rc.compileMatch()
 	if rc.raw && rc.readsRequest() {
 		rc.steps = append(rc.steps, bus.NamedStep{Name: "parse", Step: bus.StepFunc(parseRequest)})
+	}
+	if s.Request != nil && s.Request.Validate != "" {
+		rc.validateStep(s.Request.Validate)
 	}
 	if s.Request != nil && len(s.Request.Vars) > 0 {
 		rc.varsStep(s.Request.Vars)

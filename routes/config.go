@@ -110,6 +110,10 @@ type LimitsConfig struct {
 
 // Stage transforms the message on its way to the connector.
 type Stage struct {
+	// Validate is a JSON Schema file (relative to the configuration
+	// directory) the request body must satisfy (from.rest routes); checked
+	// first, a body that fails it gets a 400 listing every violation.
+	Validate string `yaml:"validate"`
 	// Vars sets route variables from expressions over the request, before
 	// Map runs; `to.path` and mappings (var("name")) read them.
 	Vars map[string]string `yaml:"vars"`

@@ -58,7 +58,7 @@ func TestHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the broken edit is reported", func() bool { return len(w.get().rejected) > 0 })
-	if want, got := `routes/expense-voucher-to-sap.yaml:18:3: route "expense-voucher-to-sap": unknown field "retries"`, w.get().rejected[0]; !strings.Contains(got, want) {
+	if want, got := `routes/expense-voucher-to-sap.yaml:21:3: route "expense-voucher-to-sap": unknown field "retries"`, w.get().rejected[0]; !strings.Contains(got, want) {
 		t.Errorf("reported %q, want it to contain %q", got, want)
 	}
 	if r := b.postJSON(t, "/api/v1/vouchers", balancedVoucher); r.Status != 200 {

@@ -10,9 +10,11 @@ package inproc
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,14 +52,18 @@ type scenario struct {
 	name, path, ctype string
 	soap              bool
 	bridge            bool // bench/peers/handbridge instead of Busbar
+	// validate serves the config with the demo's request.validate added
+	// (in a copy: bench/routes stays the demo route, which S7 measures).
+	validate bool
 }
 
 var scenarios = []scenario{
-	{"S5", "/s5", "text/xml; charset=utf-8", true, false},
-	{"S6", "/s6", "text/xml; charset=utf-8", true, false},
-	{"bridge-S6", "/s6", "text/xml; charset=utf-8", true, true},
-	{"S7", "/s7", "application/json", false, false},
-	{"bridge-S7", "/s7", "application/json", false, true},
+	{"S5", "/s5", "text/xml; charset=utf-8", true, false, false},
+	{"S6", "/s6", "text/xml; charset=utf-8", true, false, false},
+	{"bridge-S6", "/s6", "text/xml; charset=utf-8", true, true, false},
+	{"S7", "/s7", "application/json", false, false, false},
+	{"S7-validate", "/s7", "application/json", false, false, true},
+	{"bridge-S7", "/s7", "application/json", false, true, false},
 }
 
 // handler serves the scenario's bench/routes config (or the bridge) against
@@ -72,7 +78,11 @@ func (sc scenario) handler(tb testing.TB) http.Handler {
 		return handbridge.New(backend.URL, client)
 	}
 	tb.Setenv("BENCH_BACKEND", backend.URL)
-	cfg, err := routes.Load(filepath.Join("..", "routes", strings.ToLower(sc.name)))
+	dir := filepath.Join("..", "routes", strings.ToLower(strings.TrimSuffix(sc.name, "-validate")))
+	if sc.validate {
+		dir = withValidate(tb, dir)
+	}
+	cfg, err := routes.Load(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -82,6 +92,34 @@ func (sc scenario) handler(tb testing.TB) http.Handler {
 		tb.Fatal(err)
 	}
 	return srv.Handler()
+}
+
+// withValidate copies the S7 config with the demo's voucher schema as its
+// route's request.validate.
+func withValidate(tb testing.TB, dir string) string {
+	tb.Helper()
+	tmp := tb.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(dir)); err != nil {
+		tb.Fatal(err)
+	}
+	schema, err := os.ReadFile(filepath.Join("..", "..", "examples", "schemas", "voucher.schema.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	route := filepath.Join(tmp, "routes", "voucher-to-sap.yaml")
+	src, err := os.ReadFile(route)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const at = "request:\n"
+	if !bytes.Contains(src, []byte(at)) {
+		tb.Fatalf("%s has no %q", route, at)
+	}
+	src = bytes.Replace(src, []byte(at), []byte(at+"  validate: voucher.schema.json\n"), 1)
+	if err := errors.Join(os.WriteFile(route, src, 0o644), os.WriteFile(filepath.Join(tmp, "voucher.schema.json"), schema, 0o644)); err != nil {
+		tb.Fatal(err)
+	}
+	return tmp
 }
 
 func (sc scenario) body(n int) []byte {
@@ -102,7 +140,7 @@ func (sc scenario) serve(h http.Handler, body []byte) *httptest.ResponseRecorder
 	return w
 }
 
-// BenchmarkScenario runs S5, S6 and S7 at 2 and 200 items, and the
+// BenchmarkScenario runs S5, S6 and S7 (and S7 with request.validate) at 2 and 200 items, and the
 // hand-written bridge's S6 and S7 beside them (ratio = S6 ns/op over
 // bridge-S6 ns/op; both include the in-process backend's work). b.SetBytes is the
 // request body, so MB/s reads as request bytes handled per second.

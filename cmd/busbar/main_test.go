@@ -23,6 +23,11 @@ func TestValidateCommand(t *testing.T) {
 		{[]string{"validate", "../../examples"}, 0, "../../examples: 12 routes and 4 connectors are valid\n", ""},
 		{[]string{"validate", "../../routes/testdata/invalid/missing-connector"}, 1, "",
 			`../../routes/testdata/invalid/missing-connector/route.yaml:5:14: route "calls-nothing": connector "sap-ecx" is not defined (defined: sap-ecc)` + "\n"},
+		// A route's request schema, missing or broken, is the route's error.
+		{[]string{"validate", "../../routes/testdata/invalid/bad-schema"}, 1, "",
+			`bad-schema/routes.yaml:5:13: route "missing-schema": schema schemas/nowhere.json: open schemas/nowhere.json: no such file or directory`},
+		{[]string{"validate", "../../routes/testdata/invalid/bad-schema"}, 1, "",
+			`bad-schema/broken.yaml:3:22: route "broken-schema": schema schemas/broken.json: line 3, column 43: invalid character`},
 		{[]string{"validate"}, 2, "", "usage: busbar validate DIR\n"},
 		{[]string{"frobnicate"}, 2, "", `busbar: unknown command "frobnicate"`},
 		{[]string{"serve", "--config", "../../routes/testdata/invalid/unknown-key"}, 1, "", `unknown field "requst"`},
