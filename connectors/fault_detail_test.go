@@ -27,13 +27,7 @@ func TestBodyReadTimeoutKeepsAddressesFromCallers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", serveLoopback(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
