@@ -216,11 +216,22 @@ func (s *Store) Replay(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delivery: route %q: message %q: replay: store: %w", st.Route, id, err)
 	}
-	st.State, st.Replays, st.Tried, st.Seq, st.LastError = Queued, env.Replay, 0, ack.Sequence, ""
-	if _, err := s.saveStatus(ctx, st, rev); err != nil {
-		return err
+	for {
+		st.State, st.Replays, st.Tried, st.Seq, st.LastError = Queued, env.Replay, 0, ack.Sequence, ""
+		_, err := s.saveStatus(ctx, st, rev)
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return err
+		}
+		// A worker took the new copy before we got here: it has recorded
+		// the replay itself.
+		var found bool
+		if st, rev, found, err = s.loadStatus(ctx, id); err != nil || !found {
+			return fmt.Errorf("delivery: message %q: replay: status changed meanwhile: %v", id, err)
+		}
+		if st.Replays >= env.Replay {
+			return nil
+		}
 	}
-	return nil
 }
 
 // ReplayAll replays every dead message that f selects (f.State is ignored)
