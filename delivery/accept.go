@@ -111,9 +111,11 @@ func (s *Store) commitLoop() {
 // a lost reply) each message is published on its own, and Nats-Msg-Id
 // keeps one that did get stored from being stored twice.
 func (s *Store) commit(batch []*pending) {
+	s.committed.Add(int64(len(batch)))
 	if len(batch) > 1 {
 		err := s.publishAtomic(batch)
 		if err == nil {
+			s.commits.Add(1)
 			for _, p := range batch {
 				p.done <- nil
 			}
@@ -125,6 +127,7 @@ func (s *Store) commit(batch []*pending) {
 		ctx, cancel := context.WithTimeout(context.Background(), defaultOpTimeout)
 		_, err := s.js.PublishMsg(ctx, p.msg)
 		cancel()
+		s.commits.Add(1)
 		p.done <- err
 	}
 }
