@@ -74,6 +74,10 @@ type RouteConfig struct {
 	MaxBackoff time.Duration
 	// Timeout bounds one attempt. Default 60s.
 	Timeout time.Duration
+	// AckWait is how long a node may go silent on a message (it died)
+	// before JetStream gives it to another node or to this one restarted.
+	// A running attempt renews it. Default Timeout + 30s.
+	AckWait time.Duration
 	// Concurrency is how many messages one node delivers at once
 	// (unordered routes). Default 4.
 	Concurrency int
@@ -105,6 +109,9 @@ func (c RouteConfig) withDefaults() RouteConfig {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = c.Timeout + 30*time.Second
 	}
 	return c
 }
@@ -156,7 +163,6 @@ func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, 
 	host, _ := os.Hostname()
 	wctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{s: s, route: route, cfg: cfg, d: d, cancel: cancel, node: host + "/" + strconv.Itoa(os.Getpid())}
-	ackWait := cfg.Timeout + 30*time.Second
 	type sub struct {
 		filter  string
 		name    string
@@ -179,7 +185,7 @@ func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, 
 			Description:   "Busbar worker of route " + route,
 			FilterSubject: sb.filter,
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       ackWait,
+			AckWait:       cfg.AckWait,
 			// Attempts are counted in the status record, not by JetStream:
 			// a pause for an open breaker is a redelivery but no attempt.
 			MaxDeliver:    -1,
@@ -359,7 +365,7 @@ func (w *Worker) deliver(ctx context.Context, m jetstream.Msg, env *Envelope) (r
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(max(w.cfg.AckWait/3, 10*time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
