@@ -30,6 +30,9 @@ func BenchmarkAccept(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("BUSBAR_BENCH_COMMITTERS")); err == nil {
 		committers = n
 	}
+	if n, err := strconv.Atoi(os.Getenv("BUSBAR_BENCH_KEY_COMMITTERS")); err == nil {
+		keyCommitters = n
+	}
 	for _, c := range []struct {
 		name     string
 		conc     int
@@ -41,9 +44,15 @@ func BenchmarkAccept(b *testing.B) {
 		{"c=50/ungrouped", 50, 1, false},
 		{"c=1/key", 1, 0, true},
 		{"c=50/key", 50, 0, true},
+		{"c=50/key/ungrouped-keys", 50, -1, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			s, err := Open(context.Background(), Config{DataDir: b.TempDir(), MaxBatch: c.maxBatch,
+			maxBatch := c.maxBatch
+			if maxBatch < 0 { // only the keys ungrouped
+				keyMaxBatch, maxBatch = 1, 0
+				defer func() { keyMaxBatch = 0 }()
+			}
+			s, err := Open(context.Background(), Config{DataDir: b.TempDir(), MaxBatch: maxBatch,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)
@@ -79,7 +88,11 @@ func BenchmarkAccept(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
-			b.ReportMetric(float64(s.committed.Load())/float64(s.commits.Load()), "accepts/write")
+			b.ReportMetric(float64(s.msgBatch.committed.Load())/float64(s.msgBatch.commits.Load()), "accepts/write")
+			if c.keyed {
+				b.ReportMetric(float64(s.keyBatch.committed.Load())/float64(s.keyBatch.commits.Load()), "keys/write")
+				b.ReportMetric(float64(s.keyBatch.failed.Load()+s.msgBatch.failed.Load()), "failed-batches")
+			}
 			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "CPU-µs/accept")
 		})
 	}

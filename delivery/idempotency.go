@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Idempotency errors, for the route layer to map to HTTP. Test them with
@@ -87,6 +89,9 @@ type keyRecord struct {
 	// node died).
 	Lease   time.Time `json:"lease"`
 	Outcome *Outcome  `json:"outcome,omitempty"`
+	// Holder is unique per reservation: a write that was stored although
+	// its reply was lost is recognised as our own.
+	Holder string `json:"holder"`
 }
 
 // Reservation is a key held by one submission.
@@ -128,13 +133,17 @@ func (s *Store) reserve(ctx context.Context, route, key, hash, msgID string, lea
 	defer cancel()
 	now := time.Now().UTC()
 	r := &Reservation{s: s, kvKey: keyName(route, key),
-		rec: keyRecord{Key: key, Route: route, Hash: hash, MessageID: msgID, At: now, Lease: now.Add(lease)}}
+		rec: keyRecord{Key: key, Route: route, Hash: hash, MessageID: msgID, At: now, Lease: now.Add(lease), Holder: nuid.Next()}}
 	val, err := json.Marshal(&r.rec)
 	if err != nil {
 		return nil, err
 	}
 	for try := 0; try < 5; try++ {
-		r.rev, err = s.keys.Create(ctx, r.kvKey, val)
+		if try == 0 {
+			r.rev, err = s.createKey(ctx, r.kvKey, val)
+		} else {
+			r.rev, err = s.keys.Create(ctx, r.kvKey, val)
+		}
 		if err == nil {
 			return r, nil
 		}
@@ -151,6 +160,10 @@ func (s *Store) reserve(ctx context.Context, route, key, hash, msgID string, lea
 		var old keyRecord
 		if err := json.Unmarshal(e.Value(), &old); err != nil {
 			return nil, fmt.Errorf("delivery: route %q: idempotency key %q: record: %w", route, key, err)
+		}
+		if old.Holder == r.rec.Holder {
+			r.rev = e.Revision()
+			return r, nil
 		}
 		if old.Hash != hash {
 			return nil, &KeyError{Route: route, Key: key, MessageID: old.MessageID, Err: ErrKeyReused}
@@ -182,6 +195,22 @@ func (s *Store) reserve(ctx context.Context, route, key, hash, msgID string, lea
 		}
 	}
 	return nil, &KeyError{Route: route, Key: key, Err: ErrInFlight}
+}
+
+// createKey is the KV Create of a new key (an expected last subject
+// sequence of 0, and its revision back), batched with concurrent ones.
+func (s *Store) createKey(ctx context.Context, kvKey string, val []byte) (uint64, error) {
+	m := nats.NewMsg("$KV." + KeysBucket + "." + kvKey)
+	m.Data = val
+	m.Header[jetstream.ExpectedLastSubjSeqHeader] = []string{"0"}
+	p := &pending{msg: m, one: func(ctx context.Context) (uint64, error) {
+		// Alone, through the KV API: it knows a key deleted by Release.
+		return s.keys.Create(ctx, kvKey, val)
+	}}
+	if err := s.keyBatch.write(ctx, p); err != nil {
+		return 0, err
+	}
+	return p.seq, nil
 }
 
 // Finish records a sync call's outcome under the key: a repeated call

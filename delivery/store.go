@@ -18,6 +18,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -92,18 +92,15 @@ type Store struct {
 	keys   jetstream.KeyValue
 	log    *slog.Logger
 
-	pubq      chan *pending // accepts waiting for their fsync (accept.go)
-	closing   chan struct{}
-	wg        sync.WaitGroup // committers and workers
-	closeOnce sync.Once
+	// msgBatch and keyBatch group the writes of concurrent accepts into
+	// shared fsyncs (batch.go).
+	msgBatch, keyBatch *batcher
+	closing            chan struct{}
+	wg                 sync.WaitGroup // committers and workers
+	closeOnce          sync.Once
 
 	mu     sync.Mutex
 	routes map[string]RouteConfig
-
-	// commits and committed count the store writes of accepted messages
-	// and the messages in them: committed/commits is how many accepts
-	// share one fsync.
-	commits, committed atomic.Int64
 }
 
 // Open starts the embedded NATS server (or connects to Config.NATSURL) and
@@ -133,7 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}),
-		pubq: make(chan *pending, 4096), routes: map[string]RouteConfig{}}
+		routes: map[string]RouteConfig{}}
 	var err error
 	if cfg.NATSURL != "" {
 		s.nc, err = nats.Connect(cfg.NATSURL, append([]nats.Option{nats.Name("busbar"),
@@ -159,10 +156,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, err
 	}
-	for range committers {
-		s.wg.Add(1)
-		go s.commitLoop()
-	}
+	s.msgBatch = newBatcher(s, cfg.MaxBatch, committers)
+	s.keyBatch = newBatcher(s, cmp.Or(keyMaxBatch, cfg.MaxBatch), keyCommitters)
 	return s, nil
 }
 
@@ -252,6 +247,18 @@ func (s *Store) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delivery: bucket %s: %w", KeysBucket, err)
 	}
+	// Reservations share fsyncs through atomic batches too (batch.go);
+	// a KV bucket is a stream, and the bucket config has no such switch.
+	ks, err := js.Stream(ctx, "KV_"+KeysBucket)
+	if err != nil {
+		return fmt.Errorf("delivery: bucket %s: %w", KeysBucket, err)
+	}
+	if kc := ks.CachedInfo().Config; !kc.AllowAtomicPublish {
+		kc.AllowAtomicPublish = true
+		if _, err := js.UpdateStream(ctx, kc); err != nil {
+			return fmt.Errorf("delivery: bucket %s: allow atomic batches: %w", KeysBucket, err)
+		}
+	}
 	return nil
 }
 
@@ -286,3 +293,5 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // committers is how many atomic batches may be in flight at once (a
 // variable so the benchmark can compare).
 var committers = 4
+
+var keyCommitters, keyMaxBatch = 4, 0
