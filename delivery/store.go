@@ -269,7 +269,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		s.wg.Wait()
-		_ = s.nc.Flush() // the last acks and naks reach the server
+		_ = s.nc.FlushTimeout(time.Second) // the last acks and naks reach the server
 		s.nc.Close()
 		if s.ns != nil {
 			s.ns.Shutdown()
