@@ -39,6 +39,9 @@ func (s *Store) Accept(ctx context.Context, route string, sub *Submission) (stri
 		}
 	}
 	env := &Envelope{ID: id, Route: route, Submission: *sub, Accepted: time.Now().UTC()}
+	// The message waits in a batch; an inbound body may be a pooled
+	// buffer that the route reuses as soon as it gives up waiting.
+	env.Body = append([]byte(nil), sub.Body...)
 	msg := env.encode(partitionOf(sub, id, s.routeConfig(route).Partitions))
 	err := s.msgBatch.write(ctx, &pending{msg: msg, one: func(ctx context.Context) (uint64, error) {
 		ack, err := s.js.PublishMsg(ctx, msg)

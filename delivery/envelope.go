@@ -3,6 +3,7 @@ package delivery
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -20,7 +21,7 @@ import (
 // audit both see what the caller sent) and the headers that matter to
 // deliver it and to find it again.
 type Submission struct {
-	Body          []byte
+	Body          []byte // copied by Accept
 	ContentType   string // as received, with its parameters (charset)
 	SOAPAction    string
 	CorrelationID string
@@ -37,18 +38,31 @@ type Submission struct {
 	// OrderingKey puts the message in order with every other message of
 	// the same key on a route configured with Partitions (see RouteConfig).
 	OrderingKey string
+	// Path, Query (encoded) and Vars (path parameters and values set
+	// before the message was stored) of the inbound request, for a
+	// request map that reads them at delivery.
+	Path  string
+	Query string
+	Vars  map[string]string
 }
 
-// SubmissionFrom fills a submission from an inbound message: its payload
-// (copied: an inbound body may live in a pooled buffer), content type,
-// SOAPAction, correlation id and Idempotency-Key header. The route layer
-// sets BusinessKey, Caller, OrderingKey (and a key from an expression).
+// SubmissionFrom fills a submission from an inbound message: its payload,
+// content type, SOAPAction, correlation id, path, query, variables and
+// Idempotency-Key header. The route layer sets BusinessKey, Caller,
+// OrderingKey (and a key from an expression). The payload is what the
+// message holds: for a SOAP request that is the Body's first element, not
+// the envelope; a route that must keep the envelope's bytes passes them.
 func SubmissionFrom(m *bus.Message) *Submission {
 	s := &Submission{
-		Body:          append([]byte(nil), m.Bytes()...),
+		Body:          m.Bytes(),
 		ContentType:   m.ContentType,
 		SOAPAction:    m.SOAPAction,
 		CorrelationID: m.CorrelationID,
+		Path:          m.Path,
+		Vars:          m.Vars,
+	}
+	if len(m.Query) > 0 {
+		s.Query = m.Query.Encode()
 	}
 	if m.Header != nil {
 		s.IdempotencyKey = m.Header.Get("Idempotency-Key")
@@ -86,6 +100,9 @@ const (
 	hdrOrderingKey = "Busbar-Ordering-Key"
 	hdrAccepted    = "Busbar-Accepted"
 	hdrReplay      = "Busbar-Replay"
+	hdrPath        = "Busbar-Path"
+	hdrQuery       = "Busbar-Query"
+	hdrVars        = "Busbar-Vars" // JSON object
 )
 
 // newID returns a message id: unique across nodes (NUID: a random prefix
@@ -159,6 +176,12 @@ func (e *Envelope) encode(partition int) *nats.Msg {
 	set(hdrCaller, e.Caller)
 	set(hdrOrderingKey, e.OrderingKey)
 	set(hdrAccepted, e.Accepted.UTC().Format(time.RFC3339Nano))
+	set(hdrPath, e.Path)
+	set(hdrQuery, e.Query)
+	if len(e.Vars) > 0 {
+		b, _ := json.Marshal(e.Vars) // a map of strings always encodes
+		set(hdrVars, string(b))
+	}
 	return m
 }
 
@@ -182,6 +205,12 @@ func decodeEnvelope(subject string, h nats.Header, data []byte, seq uint64) (*En
 	}
 	if v := h.Get(hdrReplay); v != "" {
 		e.Replay, _ = strconv.Atoi(v)
+	}
+	e.Path, e.Query = h.Get(hdrPath), h.Get(hdrQuery)
+	if v := h.Get(hdrVars); v != "" {
+		if err := json.Unmarshal([]byte(v), &e.Vars); err != nil {
+			return nil, fmt.Errorf("delivery: route %q: message %q: header %s: %w", e.Route, e.ID, hdrVars, err)
+		}
 	}
 	return e, nil
 }

@@ -52,8 +52,10 @@ type Status struct {
 	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
 	CorrelationID  string    `json:"correlationId,omitempty"`
 	Attempts       []Attempt `json:"attempts,omitempty"`
-	// Pauses counts the times an open breaker held the message back
-	// (they are not attempts).
+	// Pauses counts the attempts taken back: a PauseError (the breaker
+	// opened during the call), or the node stopping mid-call. A breaker
+	// found open before a call (Gate) holds the message back without any
+	// write, so it is not counted.
 	Pauses    int    `json:"pauses,omitempty"`
 	Reply     []byte `json:"reply,omitempty"` // the backend's reply, when delivered
 	ReplyType string `json:"replyType,omitempty"`

@@ -85,6 +85,7 @@ type Config struct {
 type Store struct {
 	cfg    Config
 	ns     *server.Server // nil when connected to an external NATS
+	lock   *os.File       // the data directory's lock (embedded server)
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	msgs   jetstream.Stream
@@ -139,21 +140,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("delivery: connect to %s: %w", cfg.NATSURL, err)
 		}
 	} else {
-		if s.ns, err = startEmbedded(cfg.DataDir); err != nil {
+		if s.ns, s.lock, err = startEmbedded(cfg.DataDir); err != nil {
 			return nil, err
 		}
 		s.nc, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("busbar"))
 		if err != nil {
-			s.ns.Shutdown()
+			s.stopEmbedded()
 			return nil, fmt.Errorf("delivery: in-process connection: %w", err)
 		}
 	}
 	if err := s.setup(ctx); err != nil {
 		s.nc.Close()
-		if s.ns != nil {
-			s.ns.Shutdown()
-			s.ns.WaitForShutdown()
-		}
+		s.stopEmbedded()
 		return nil, err
 	}
 	s.msgBatch = newBatcher(s, cfg.MaxBatch, committers)
@@ -166,14 +164,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // the file store fsync every write before it acknowledges it. Without it
 // JetStream syncs every two minutes, and a publish acknowledged in between
 // is lost when the machine (not only the process) goes down.
-func startEmbedded(dataDir string) (*server.Server, error) {
+func startEmbedded(dataDir string) (*server.Server, *os.File, error) {
 	dir, err := filepath.Abs(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("delivery: data dir %q: %w", dataDir, err)
+		return nil, nil, fmt.Errorf("delivery: data dir %q: %w", dataDir, err)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("delivery: data dir %q: %w", dataDir, err)
+		return nil, nil, fmt.Errorf("delivery: data dir %q: %w", dataDir, err)
 	}
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := newEmbedded(dir)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return ns, lock, nil
+}
+
+func newEmbedded(dir string) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName: "busbar",
 		JetStream:  true,
@@ -182,7 +193,8 @@ func startEmbedded(dataDir string) (*server.Server, error) {
 		SyncAlways: true,
 		NoSigs:     true,
 		NoLog:      true,
-		// One in-process client: no need for the default 64 MB pending buffer.
+		// Requests (and status records holding replies) up to 8 MiB; the
+		// server's default is 1 MiB, small for a voucher with attachments.
 		MaxPayload: 8 << 20,
 	}
 	ns, err := server.NewServer(opts)
@@ -271,12 +283,21 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		_ = s.nc.FlushTimeout(time.Second) // the last acks and naks reach the server
 		s.nc.Close()
-		if s.ns != nil {
-			s.ns.Shutdown()
-			s.ns.WaitForShutdown()
-		}
+		s.stopEmbedded()
 	})
 	return nil
+}
+
+// stopEmbedded shuts the embedded server down (if any) and unlocks the
+// data directory.
+func (s *Store) stopEmbedded() {
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
 }
 
 // ErrClosed is returned by calls on a closed store.

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +111,28 @@ func accept(t *testing.T, s *Store, route, body string, mod ...func(*Submission)
 
 var fastRetry = RouteConfig{MaxAttempts: 3, Backoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 5 * time.Second}
 
+func TestSubmissionFrom(t *testing.T) {
+	m := bus.NewMessage()
+	m.SetJSON([]byte(`{"a":1}`))
+	m.ContentType, m.SOAPAction, m.CorrelationID, m.Path = "application/json", "urn:x", "c-1", "/v/1"
+	m.Query = url.Values{"q": {"1"}}
+	m.Header = http.Header{"Idempotency-Key": {"K-1"}}
+	m.SetVar("id", "1")
+	sub := SubmissionFrom(m)
+	if string(sub.Body) != `{"a":1}` || sub.IdempotencyKey != "K-1" || sub.Query != "q=1" || sub.Vars["id"] != "1" ||
+		sub.ContentType != "application/json" || sub.SOAPAction != "urn:x" || sub.CorrelationID != "c-1" || sub.Path != "/v/1" {
+		t.Fatalf("got %+v", sub)
+	}
+}
+
+func TestDataDirIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	openTest(t, dir)
+	if _, err := Open(context.Background(), Config{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a second store on the same data dir: want an error, got %v", err)
+	}
+}
+
 func TestSyncAlwaysIsOn(t *testing.T) {
 	s := openTest(t, "")
 	if !s.ns.JetStreamConfig().SyncAlways {
@@ -119,6 +144,7 @@ func TestAcceptThenDeliver(t *testing.T) {
 	s := openTest(t, "")
 	id := accept(t, s, "vouchers", `{"n":1}`, func(sub *Submission) {
 		sub.BusinessKey, sub.CorrelationID, sub.SOAPAction, sub.Caller = "1000/2026/V1", "corr-1", "urn:post", "oa"
+		sub.Path, sub.Query, sub.Vars = "/api/v1/vouchers/1000", "dry=false", map[string]string{"company": "1000"}
 	})
 	st, err := s.Get(context.Background(), id)
 	if err != nil || st.State != Queued || st.BusinessKey != "1000/2026/V1" {
@@ -143,7 +169,8 @@ func TestAcceptThenDeliver(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if seen.ContentType != "application/json" || seen.SOAPAction != "urn:post" || seen.CorrelationID != "corr-1" ||
-		seen.Caller != "oa" || seen.Attempt != 1 || seen.Accepted.IsZero() {
+		seen.Caller != "oa" || seen.Attempt != 1 || seen.Accepted.IsZero() ||
+		seen.Path != "/api/v1/vouchers/1000" || seen.Query != "dry=false" || seen.Vars["company"] != "1000" {
 		t.Fatalf("envelope lost headers: %+v", seen)
 	}
 }
