@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -18,8 +19,9 @@ import (
 // (stream.go, processJetStreamAtomicBatchMsg, "coalesceSync": the staged
 // messages are written with SyncOnFlush and synced once, and the commit's
 // reply comes after that sync). So concurrent writers queue here, and a
-// committer stores whatever queued while the previous batch was on its way
-// as one atomic batch.
+// committer stores whatever queued while the previous batch was on its way:
+// as one atomic batch when there are enough of them to pay for the batch's
+// own overhead (minAtomicBatch), else as plain writes all in flight.
 
 // pending is one write waiting for its fsync.
 type pending struct {
@@ -104,7 +106,7 @@ func (b *batcher) loop() {
 // stored from being stored twice; a key's Create fails as it should).
 func (b *batcher) commit(batch []*pending) {
 	b.committed.Add(int64(len(batch)))
-	if len(batch) > 1 {
+	if len(batch) >= minAtomicBatch {
 		last, err := b.s.publishAtomic(batch)
 		if err == nil {
 			b.commits.Add(1)
@@ -117,15 +119,30 @@ func (b *batcher) commit(batch []*pending) {
 		b.failed.Add(1)
 		b.s.log.Debug("delivery: atomic batch failed, writing one by one", "size", len(batch), "error", err)
 	}
+	// One by one, all in flight at once: the server still syncs each, but
+	// no write waits for another's round trip.
+	var wg sync.WaitGroup
 	for _, p := range batch {
-		ctx, cancel := context.WithTimeout(context.Background(), defaultOpTimeout)
-		seq, err := p.one(ctx)
-		cancel()
-		b.commits.Add(1)
-		p.seq = seq
-		p.done <- err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), defaultOpTimeout)
+			seq, err := p.one(ctx)
+			cancel()
+			b.commits.Add(1)
+			p.seq = seq
+			p.done <- err
+		}()
 	}
+	wg.Wait()
 }
+
+// minAtomicBatch is the smallest batch worth an atomic batch. The server
+// stages every atomic batch in a file store of its own, made and removed
+// for it (directory, metadata file, both synced: newBatchStore,
+// writeStreamMeta), which costs a few fsyncs before the one it shares;
+// below this size plain writes in flight together cost less.
+var minAtomicBatch = 8
 
 // Headers of JetStream's atomic batch publish (ADR-50; nats.go v1.56 has
 // no client API for it).

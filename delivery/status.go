@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -98,16 +100,21 @@ func (s *Store) saveStatus(ctx context.Context, st *Status, rev uint64) (uint64,
 	if err != nil {
 		return 0, fmt.Errorf("delivery: route %q: message %q: encode status: %w", st.Route, st.ID, err)
 	}
-	var nrev uint64
-	if rev == 0 {
-		nrev, err = s.status.Create(ctx, st.ID, b)
-	} else {
-		nrev, err = s.status.Update(ctx, st.ID, b, rev)
-	}
-	if err != nil {
+	// The workers' writes share fsyncs like accepts do (batch.go): a
+	// conditional write of the key (expected revision; 0: a new key).
+	m := nats.NewMsg("$KV." + StatusBucket + "." + st.ID)
+	m.Data = b
+	m.Header[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(rev, 10)}
+	p := &pending{msg: m, one: func(ctx context.Context) (uint64, error) {
+		if rev == 0 {
+			return s.status.Create(ctx, st.ID, b)
+		}
+		return s.status.Update(ctx, st.ID, b, rev)
+	}}
+	if err := s.statusBatch.write(ctx, p); err != nil {
 		return 0, fmt.Errorf("delivery: route %q: message %q: record status %s: %w", st.Route, st.ID, st.State, err)
 	}
-	return nrev, nil
+	return p.seq, nil
 }
 
 // statusFromEnvelope is the status of a message that has no record yet.

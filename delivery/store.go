@@ -94,11 +94,11 @@ type Store struct {
 	log    *slog.Logger
 
 	// msgBatch and keyBatch group the writes of concurrent accepts into
-	// shared fsyncs (batch.go).
-	msgBatch, keyBatch *batcher
-	closing            chan struct{}
-	wg                 sync.WaitGroup // committers and workers
-	closeOnce          sync.Once
+	// shared fsyncs (batch.go), statusBatch those of the workers.
+	msgBatch, keyBatch, statusBatch *batcher
+	closing                         chan struct{}
+	wg                              sync.WaitGroup // committers and workers
+	closeOnce                       sync.Once
 
 	mu     sync.Mutex
 	routes map[string]RouteConfig
@@ -156,6 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.msgBatch = newBatcher(s, cfg.MaxBatch, committers)
 	s.keyBatch = newBatcher(s, cmp.Or(keyMaxBatch, cfg.MaxBatch), keyCommitters)
+	s.statusBatch = newBatcher(s, cmp.Or(statusMaxBatch, cfg.MaxBatch), committers)
 	return s, nil
 }
 
@@ -259,16 +260,19 @@ func (s *Store) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("delivery: bucket %s: %w", KeysBucket, err)
 	}
-	// Reservations share fsyncs through atomic batches too (batch.go);
-	// a KV bucket is a stream, and the bucket config has no such switch.
-	ks, err := js.Stream(ctx, "KV_"+KeysBucket)
-	if err != nil {
-		return fmt.Errorf("delivery: bucket %s: %w", KeysBucket, err)
-	}
-	if kc := ks.CachedInfo().Config; !kc.AllowAtomicPublish {
-		kc.AllowAtomicPublish = true
-		if _, err := js.UpdateStream(ctx, kc); err != nil {
-			return fmt.Errorf("delivery: bucket %s: allow atomic batches: %w", KeysBucket, err)
+	// Reservations and status records share fsyncs through atomic batches
+	// too (batch.go); a KV bucket is a stream, and the bucket config has
+	// no such switch.
+	for _, bucket := range []string{KeysBucket, StatusBucket} {
+		ks, err := js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			return fmt.Errorf("delivery: bucket %s: %w", bucket, err)
+		}
+		if kc := ks.CachedInfo().Config; !kc.AllowAtomicPublish {
+			kc.AllowAtomicPublish = true
+			if _, err := js.UpdateStream(ctx, kc); err != nil {
+				return fmt.Errorf("delivery: bucket %s: allow atomic batches: %w", bucket, err)
+			}
 		}
 	}
 	return nil
@@ -315,4 +319,4 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // variable so the benchmark can compare).
 var committers = 4
 
-var keyCommitters, keyMaxBatch = 4, 0
+var keyCommitters, keyMaxBatch, statusMaxBatch = 4, 0, 0
