@@ -109,9 +109,10 @@ const (
 // per process and a sequence), safe as a subject token and a KV key.
 func newID() string { return nuid.Next() }
 
-// routeToken is a route name as one subject token and KV key part: names
-// made of letters, digits, '-' and '_' stay as they are (so operators can
-// read the subjects); anything else is hex-encoded behind a '~'.
+// routeToken is a route name as one subject token, KV key part and
+// consumer name part: names made of letters, digits, '-' and '_' stay as
+// they are (so operators can read the subjects); anything else is
+// hex-encoded behind a '=' (valid in all three, never in a plain name).
 func routeToken(route string) string {
 	ok := route != ""
 	for i := 0; i < len(route) && ok; i++ {
@@ -121,7 +122,7 @@ func routeToken(route string) string {
 	if ok {
 		return route
 	}
-	return "~" + hex.EncodeToString([]byte(route))
+	return "=" + hex.EncodeToString([]byte(route))
 }
 
 // partitionOf picks the partition of a message: the hash of its ordering

@@ -175,6 +175,25 @@ func TestAcceptThenDeliver(t *testing.T) {
 	}
 }
 
+func TestRouteNameOutsideSubjectSyntax(t *testing.T) {
+	s := openTest(t, "")
+	const route = "finance vouchers/报销.v2*"
+	b := newBackend()
+	if _, err := s.StartWorker(context.Background(), route, fastRetry, b); err != nil {
+		t.Fatal(err)
+	}
+	id := accept(t, s, route, "x", func(sub *Submission) { sub.IdempotencyKey = "K 1/ä" })
+	if st := waitState(t, s, id, Delivered, 5*time.Second); st.Route != route {
+		t.Fatalf("route %q", st.Route)
+	}
+	if _, err := s.Accept(context.Background(), route, &Submission{Body: []byte("x"), IdempotencyKey: "K 1/ä"}); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("want ErrDuplicate, got %v", err)
+	}
+	if got, err := s.List(context.Background(), Filter{Route: route}); err != nil || len(got) != 1 {
+		t.Fatalf("list by route: %v, %v", got, err)
+	}
+}
+
 func TestBackendDownThenUp(t *testing.T) {
 	s := openTest(t, "")
 	b := newBackend()

@@ -158,6 +158,11 @@ func consumerName(route string, partition int) string {
 // StartWorker starts delivering route's messages with d until Stop or the
 // store's Close.
 func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, d Deliverer) (*Worker, error) {
+	select {
+	case <-s.closing:
+		return nil, ErrClosed
+	default:
+	}
 	cfg = cfg.withDefaults()
 	s.ConfigureRoute(route, cfg)
 	host, _ := os.Hostname()
