@@ -54,8 +54,9 @@ type Status struct {
 	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
 	CorrelationID  string    `json:"correlationId,omitempty"`
 	Attempts       []Attempt `json:"attempts,omitempty"`
-	// Pauses counts the attempts taken back: a PauseError (the breaker
-	// opened during the call), or the node stopping mid-call. A breaker
+	// Pauses counts the attempts not counted: a PauseError (the breaker
+	// opened during the call; no attempt is listed), or the node stopping
+	// mid-call (listed as interrupted). A breaker
 	// found open before a call (Gate) holds the message back without any
 	// write, so it is not counted.
 	Pauses    int    `json:"pauses,omitempty"`

@@ -96,9 +96,12 @@ type Store struct {
 	// msgBatch and keyBatch group the writes of concurrent accepts into
 	// shared fsyncs (batch.go), statusBatch those of the workers.
 	msgBatch, keyBatch, statusBatch *batcher
-	closing                         chan struct{}
-	wg                              sync.WaitGroup // committers and workers
-	closeOnce                       sync.Once
+	// Close closes stopping first and waits for the workers (an attempt
+	// cut short still records its status), then closing for the batchers.
+	stopping, closing chan struct{}
+	workers           sync.WaitGroup
+	wg                sync.WaitGroup // committers
+	closeOnce         sync.Once
 
 	mu     sync.Mutex
 	routes map[string]RouteConfig
@@ -130,7 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}),
+	s := &Store{cfg: cfg, log: cfg.Logger, stopping: make(chan struct{}), closing: make(chan struct{}),
 		routes: map[string]RouteConfig{}}
 	var err error
 	if cfg.NATSURL != "" {
@@ -283,6 +286,8 @@ func (s *Store) setup(ctx context.Context) error {
 // redelivered later), and closes the connection and the embedded server.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.stopping)
+		s.workers.Wait()
 		close(s.closing)
 		s.wg.Wait()
 		_ = s.nc.FlushTimeout(time.Second) // the last acks and naks reach the server

@@ -653,3 +653,38 @@ func TestListFilters(t *testing.T) {
 		t.Errorf("time range: want %s, got %s", a, got[0].ID)
 	}
 }
+
+func TestStopMidCallIsNotCounted(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	started := make(chan struct{})
+	// A message in flight when its node stops comes back after the ack
+	// wait (JetStream keeps it pending across the restart).
+	cfg := fastRetry
+	cfg.AckWait = time.Second
+	if _, err := s.StartWorker(context.Background(), "r", cfg, DelivererFunc(func(ctx context.Context, env *Envelope) ([]byte, string, error) {
+		close(started)
+		<-ctx.Done() // the node stops during the call
+		return nil, "", ctx.Err()
+	})); err != nil {
+		t.Fatal(err)
+	}
+	id := accept(t, s, "r", "x")
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the delivery never started")
+	}
+	s.Close()
+	s2 := openTest(t, dir)
+	st, err := s2.Get(context.Background(), id)
+	if err != nil || st.State != Queued || st.Tried != 0 || len(st.Attempts) != 1 || st.Attempts[0].Outcome != OutcomeInterrupted {
+		t.Fatalf("after a stop mid-call: want queued, nothing counted, one interrupted attempt; got %+v, %v", st, err)
+	}
+	if _, err := s2.StartWorker(context.Background(), "r", cfg, newBackend()); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, s2, id, Delivered, 5*time.Second); st.Tried != 1 || len(st.Attempts) != 2 {
+		t.Fatalf("want one counted attempt after the interrupted one, got %+v", st)
+	}
+}

@@ -159,7 +159,7 @@ func consumerName(route string, partition int) string {
 // store's Close.
 func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, d Deliverer) (*Worker, error) {
 	select {
-	case <-s.closing:
+	case <-s.stopping:
 		return nil, ErrClosed
 	default:
 	}
@@ -205,11 +205,11 @@ func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, 
 		}
 		conss = append(conss, c)
 	}
-	s.wg.Add(1)
+	s.workers.Add(1)
 	go func() { // the store's Close stops every worker
-		defer s.wg.Done()
+		defer s.workers.Done()
 		select {
-		case <-s.closing:
+		case <-s.stopping:
 		case <-wctx.Done():
 		}
 		w.Stop()
@@ -335,16 +335,20 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	switch {
 	case derr == nil:
 		a.Outcome, st.State, st.Reply, st.ReplyType, st.LastError = OutcomeDelivered, Delivered, reply, ctype, ""
-	case errors.As(derr, &pause) || ctx.Err() != nil:
-		// Not the message's fault and the backend was not reached (or we
-		// are shutting down): take the attempt back.
+	case errors.As(derr, &pause):
+		// The backend was not reached, and not for the message's fault:
+		// take the attempt back.
 		st.Attempts, st.Tried, st.State = st.Attempts[:len(st.Attempts)-1], st.Tried-1, Queued
 		st.Pauses++
-		delay := time.Second
-		if pause != nil {
-			delay = max(pause.RetryIn, 10*time.Millisecond)
-		}
-		w.record(context.WithoutCancel(ctx), m, st, rev, log, delay)
+		w.record(ctx, m, st, rev, log, max(pause.RetryIn, 10*time.Millisecond))
+		return
+	case ctx.Err() != nil:
+		// This node is stopping: the call was cut short (the backend may
+		// have it), which is no reason to count it against the message.
+		a.Outcome, a.Error = OutcomeInterrupted, "the node stopped during the call"
+		st.Tried, st.State = st.Tried-1, Queued
+		st.Pauses++
+		w.record(ctx, m, st, rev, log, 0)
 		return
 	case blamesCaller(derr):
 		a.Outcome, a.Error, st.State, st.LastError = OutcomeRejected, derr.Error(), Dead, derr.Error()
@@ -416,7 +420,7 @@ func (w *Worker) backoff(n int) time.Duration {
 func (w *Worker) record(ctx context.Context, m jetstream.Msg, st *Status, rev uint64, log interface {
 	Warn(string, ...any)
 }, delay time.Duration) {
-	if _, err := w.s.saveStatus(ctx, st, rev); err != nil {
+	if _, err := w.s.saveStatus(context.WithoutCancel(ctx), st, rev); err != nil {
 		log.Warn("delivery: record attempt", "error", err)
 	}
 	_ = m.NakWithDelay(delay)
