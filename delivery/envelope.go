@@ -87,6 +87,16 @@ type Envelope struct {
 	seq    uint64 // stream sequence of this copy
 }
 
+// Key is what the Deliverer sends downstream for the backend to dedupe
+// on: the submission's idempotency key, else the message id, which is the
+// same for every attempt and replay of one message.
+func (e *Envelope) Key() string {
+	if e.IdempotencyKey != "" {
+		return e.IdempotencyKey
+	}
+	return e.ID
+}
+
 // Header names of a stored message.
 const (
 	hdrID          = "Busbar-Id"

@@ -62,6 +62,9 @@ type Status struct {
 	Pauses    int    `json:"pauses,omitempty"`
 	Reply     []byte `json:"reply,omitempty"` // the backend's reply, when delivered
 	ReplyType string `json:"replyType,omitempty"`
+	// ReplySize is the reply's full size; a reply above MaxStoredReply
+	// is not kept (Reply is empty), only its size and type.
+	ReplySize int    `json:"replySize,omitempty"`
 	LastError string `json:"lastError,omitempty"`
 	Replays   int    `json:"replays,omitempty"`
 	// Tried counts the attempts toward the route's MaxAttempts since the
@@ -70,6 +73,20 @@ type Status struct {
 	// Seq is the stream sequence of the copy being worked on (a replay
 	// stores a new copy).
 	Seq uint64 `json:"seq"`
+}
+
+// MaxStoredReply caps the backend reply a status keeps. A status record
+// must fit in one NATS message (1 MiB by default on a server Busbar does
+// not configure), and a record that cannot be written would have the
+// message delivered again.
+const MaxStoredReply = 256 << 10
+
+// setReply records a delivered message's reply, if it is small enough.
+func (st *Status) setReply(reply []byte, contentType string) {
+	st.ReplySize, st.ReplyType, st.Reply = len(reply), contentType, nil
+	if len(reply) <= MaxStoredReply {
+		st.Reply = reply
+	}
 }
 
 // ErrNotFound is returned for a message id the store does not know.

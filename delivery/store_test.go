@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/busbar/busbar/bus"
 )
@@ -170,7 +171,8 @@ func TestAcceptThenDeliver(t *testing.T) {
 	defer mu.Unlock()
 	if seen.ContentType != "application/json" || seen.SOAPAction != "urn:post" || seen.CorrelationID != "corr-1" ||
 		seen.Caller != "oa" || seen.Attempt != 1 || seen.Accepted.IsZero() ||
-		seen.Path != "/api/v1/vouchers/1000" || seen.Query != "dry=false" || seen.Vars["company"] != "1000" {
+		seen.Path != "/api/v1/vouchers/1000" || seen.Query != "dry=false" || seen.Vars["company"] != "1000" ||
+		seen.Key() != id {
 		t.Fatalf("envelope lost headers: %+v", seen)
 	}
 }
@@ -335,6 +337,32 @@ func TestDeadLetterAfterMaxAttemptsThenReplay(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := b.callsOf(id); n != 4 {
 		t.Fatalf("want 4 calls (3 failed, 1 after the replay), got %d", n)
+	}
+}
+
+func TestLargeReplyAndErrorAreCapped(t *testing.T) {
+	s := openTest(t, "")
+	big := strings.Repeat("报", MaxStoredReply) // 3 bytes a rune: over the cap
+	fail := true
+	var mu sync.Mutex
+	if _, err := s.StartWorker(context.Background(), "r", fastRetry, DelivererFunc(func(ctx context.Context, env *Envelope) ([]byte, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			fail = false
+			return nil, "", errors.New(big)
+		}
+		return []byte(big), "text/plain", nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	id := accept(t, s, "r", "x")
+	st := waitState(t, s, id, Delivered, 5*time.Second)
+	if st.Reply != nil || st.ReplySize != len(big) || st.ReplyType != "text/plain" {
+		t.Fatalf("reply: %d bytes kept, size %d", len(st.Reply), st.ReplySize)
+	}
+	if e := st.Attempts[0].Error; len(e) > 2<<10+3 || !utf8.ValidString(e) || !strings.HasSuffix(e, "…") {
+		t.Fatalf("error text: %d bytes, valid UTF-8 %v", len(e), utf8.ValidString(e))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -24,7 +25,7 @@ import (
 // (see Pause) puts it back without counting an attempt; anything else is a
 // failed attempt, retried with backoff.
 //
-// It must send Envelope.IdempotencyKey downstream where the backend can
+// It must send Envelope.Key() downstream where the backend can
 // deduplicate on it: delivery is at least once, and a node that dies after
 // the backend accepted a message but before its status was recorded
 // delivers it again.
@@ -334,7 +335,8 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 	var pause *PauseError
 	switch {
 	case derr == nil:
-		a.Outcome, st.State, st.Reply, st.ReplyType, st.LastError = OutcomeDelivered, Delivered, reply, ctype, ""
+		a.Outcome, st.State, st.LastError = OutcomeDelivered, Delivered, ""
+		st.setReply(reply, ctype)
 	case errors.As(derr, &pause):
 		// The backend was not reached, and not for the message's fault:
 		// take the attempt back.
@@ -351,9 +353,11 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
 		w.record(ctx, m, st, rev, log, 0)
 		return
 	case blamesCaller(derr):
-		a.Outcome, a.Error, st.State, st.LastError = OutcomeRejected, derr.Error(), Dead, derr.Error()
+		msg := errorText(derr)
+		a.Outcome, a.Error, st.State, st.LastError = OutcomeRejected, msg, Dead, msg
 	default:
-		a.Outcome, a.Error, st.LastError = OutcomeFailed, derr.Error(), derr.Error()
+		msg := errorText(derr)
+		a.Outcome, a.Error, st.LastError = OutcomeFailed, msg, msg
 		if st.Tried >= w.cfg.MaxAttempts {
 			st.State = Dead
 		} else {
@@ -391,6 +395,21 @@ func (w *Worker) deliver(ctx context.Context, m jetstream.Msg, env *Envelope) (r
 		}
 	}()
 	return w.d.Deliver(dctx, env)
+}
+
+// errorText is an error as the status keeps it: at most 2 KiB (a backend's
+// error page can be large, and every attempt keeps its own).
+func errorText(err error) string {
+	const max = 2 << 10
+	s := err.Error()
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // blamesCaller reports a fault that retrying cannot fix: the backend (or
