@@ -159,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.msgBatch = newBatcher(s, cfg.MaxBatch, committers)
 	s.keyBatch = newBatcher(s, cmp.Or(keyMaxBatch, cfg.MaxBatch), keyCommitters)
-	s.statusBatch = newBatcher(s, cmp.Or(statusMaxBatch, cfg.MaxBatch), committers)
+	s.statusBatch = newBatcher(s, cmp.Or(statusMaxBatch, cfg.MaxBatch), statusCommitters)
 	return s, nil
 }
 
@@ -324,4 +324,4 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // variable so the benchmark can compare).
 var committers = 4
 
-var keyCommitters, keyMaxBatch, statusMaxBatch = 4, 0, 0
+var keyCommitters, keyMaxBatch, statusMaxBatch, statusCommitters = 4, 0, 0, 4
