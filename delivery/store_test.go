@@ -716,3 +716,53 @@ func TestStopMidCallIsNotCounted(t *testing.T) {
 		t.Fatalf("want one counted attempt after the interrupted one, got %+v", st)
 	}
 }
+
+func TestReplayAllByFilter(t *testing.T) {
+	s := openTest(t, "")
+	b := newBackend()
+	b.setFail(func(env *Envelope) error { return errors.New("down") })
+	cfg := fastRetry
+	cfg.MaxAttempts = 1
+	if _, err := s.StartWorker(context.Background(), "r", cfg, b); err != nil {
+		t.Fatal(err)
+	}
+	var v1 []string
+	for i := range 3 {
+		v1 = append(v1, accept(t, s, "r", fmt.Sprint(i), func(sub *Submission) { sub.BusinessKey = "V-1" }))
+	}
+	other := accept(t, s, "r", "o", func(sub *Submission) { sub.BusinessKey = "V-2" })
+	for _, id := range append(v1, other) {
+		waitState(t, s, id, Dead, 5*time.Second)
+	}
+	b.setFail(nil)
+	done, err := s.ReplayAll(context.Background(), Filter{Route: "r", BusinessKey: "V-1"})
+	if err != nil || len(done) != 3 {
+		t.Fatalf("replayed %v, %v", done, err)
+	}
+	for _, id := range v1 {
+		waitState(t, s, id, Delivered, 5*time.Second)
+	}
+	if st, _ := s.Get(context.Background(), other); st.State != Dead {
+		t.Fatalf("a message outside the filter was replayed: %s", st.State)
+	}
+}
+
+func TestAsyncReservationWithoutMessageIsTakenOver(t *testing.T) {
+	s := openTest(t, "")
+	ctx := context.Background()
+	// An accept that reserved its key and died before storing its message.
+	if _, err := s.reserve(ctx, "r", "K", PayloadHash([]byte("x")), newID(), 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Accept(ctx, "r", &Submission{Body: []byte("x"), IdempotencyKey: "K"}); !errors.Is(err, ErrInFlight) {
+		t.Fatalf("within the lease: want ErrInFlight, got %v", err)
+	}
+	time.Sleep(80 * time.Millisecond)
+	id, err := s.Accept(ctx, "r", &Submission{Body: []byte("x"), IdempotencyKey: "K"})
+	if err != nil {
+		t.Fatalf("after the lease: %v", err)
+	}
+	if st, err := s.Get(ctx, id); err != nil || st.State != Queued {
+		t.Fatalf("the new message: %+v, %v", st, err)
+	}
+}
