@@ -90,7 +90,7 @@ func (st *Status) setReply(reply []byte, contentType string) {
 }
 
 // ErrNotFound is returned for a message id the store does not know.
-var ErrNotFound = errors.New("delivery: message not found")
+var ErrNotFound = errors.New("no such message")
 
 // loadStatus reads a message's status record; ok is false when there is
 // none yet (the message is queued and no attempt has started).
