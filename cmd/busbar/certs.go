@@ -21,7 +21,12 @@ func newCertsCmd() *cobra.Command {
 		Long:  "Make TLS certificates for development and tests; production certificates come from your own CA.",
 		// 'busbar certs' alone names no certificates to make: a usage
 		// error, as it was before cobra, rather than help and success.
-		RunE: func(*cobra.Command, []string) error { return usageError(certsDevUsage) },
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(fmt.Sprintf("busbar certs: unknown command %q\n%s", args[0], certsDevUsage))
+			}
+			return usageError(certsDevUsage)
+		},
 	}
 	cmd.AddCommand(newCertsDevCmd())
 	return cmd
