@@ -30,6 +30,8 @@ func TestValidateCommand(t *testing.T) {
 			`bad-schema/broken.yaml:3:22: route "broken-schema": schema schemas/broken.json: line 3, column 43: invalid character`},
 		{[]string{"validate"}, 2, "", "usage: busbar validate DIR\n"},
 		{[]string{"frobnicate"}, 2, "", `busbar: unknown command "frobnicate"`},
+		// No command: what there is to do, on stderr, and a usage error.
+		{nil, 2, "", "Available Commands:\n  certs "},
 		{[]string{"serve", "--config", "../../routes/testdata/invalid/unknown-key"}, 1, "", `unknown field "requst"`},
 	}
 	for _, c := range cases {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
+	"github.com/spf13/cobra"
 
 	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/transforms"
@@ -20,7 +20,17 @@ import (
 // vars collects repeated --var k=v flags.
 type vars map[string]string
 
-func (v vars) String() string { return "" }
+func (v vars) String() string {
+	kv := make([]string, 0, len(v))
+	for k, val := range v {
+		kv = append(kv, k+"="+val)
+	}
+	slices.Sort(kv)
+	return strings.Join(kv, ",")
+}
+
+// Type names the value in help when the usage does not.
+func (v vars) Type() string { return "NAME=VALUE" }
 
 func (v vars) Set(s string) error {
 	k, val, ok := strings.Cut(s, "=")
@@ -31,42 +41,68 @@ func (v vars) Set(s string) error {
 	return nil
 }
 
-// mapCmd is `busbar map`: a dry run of one mapping over one input file, no
-// route and no backend involved.
-func mapCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("map", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	mapFile := fs.String("map", "", "the mapping file")
-	input := fs.String("input", "", "the input document: XML (any declared charset), a SOAP envelope, or JSON")
-	tableDir := fs.String("table-dir", "", "directory that table files are relative to (default: the mapping file's directory)")
-	schema := fs.String("schema", "", "a WSDL or XSD: without --map, convert the input by its types; with --map, check the XML output against it")
-	element := fs.String("element", "", "with --schema and JSON input: the element to build, as local name or {namespace}local")
+const mapUsage = "usage: busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR] [--schema WSDL|XSD]\n" +
+	"       busbar map --schema WSDL|XSD --input FILE [--element [{NS}]NAME]"
+
+// newMapCmd is `busbar map`: a dry run of one mapping over one input file,
+// no route and no backend involved.
+func newMapCmd() *cobra.Command {
+	var o struct{ mapFile, input, tableDir, schema, element string }
 	v := vars{}
-	fs.Var(v, "var", "a route variable the mapping reads with var(\"name\"), as name=value (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cmd := &cobra.Command{
+		Use:   "map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR] [--schema WSDL|XSD]",
+		Short: "Print what a mapping builds from a document, without a route or a backend",
+		Long: `A dry run of one mapping over one document: JSON, XML in any declared charset, or a
+SOAP envelope (its Body's first element is the input). The output is printed indented;
+an error says the mapping file, line, column and expression that failed.
+
+With --schema (a WSDL or an XSD) and --map, the mapping's XML output is checked against
+the schema. With --schema and no --map, the input is converted by the schema's types as
+a route without a map converts it: XML to JSON, or JSON to the --element it names.`,
+		Example: `  busbar map --map examples/maps/voucher-to-bapi.yaml --input voucher.json
+  busbar map --map maps/status.yaml --input empty.json --var claimId=CLM-7
+  busbar map --schema examples/wsdl/oa-reimbursement.wsdl --input examples/testdata/oa-reimbursement.gbk.xml
+  busbar map --schema examples/wsdl/oa-reimbursement.wsdl --input reply.json \
+      --element '{http://oa.example.cn/finance/reimbursement}SubmitReimbursementResponse'`,
+		Args:              argsBetween(0, 0, mapUsage),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (o.mapFile == "" && o.schema == "") || o.input == "" {
+				return usageError(mapUsage)
+			}
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			var out []byte
+			var err error
+			if o.mapFile == "" {
+				out, err = runConvert(o.schema, o.input, o.element)
+			} else {
+				out, err = runMap(o.mapFile, o.input, o.tableDir, o.schema, v)
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "busbar map: %v\n", err)
+				if errors.Is(err, errUsage) {
+					return exitStatus(2)
+				}
+				return exitStatus(1)
+			}
+			_, err = stdout.Write(out)
+			return err
+		},
 	}
-	if (*mapFile == "" && *schema == "") || *input == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: busbar map --map FILE --input FILE [--var NAME=VALUE ...] [--table-dir DIR] [--schema WSDL|XSD]\n"+
-			"       busbar map --schema WSDL|XSD --input FILE [--element [{NS}]NAME]")
-		return 2
-	}
-	var out []byte
-	var err error
-	if *mapFile == "" {
-		out, err = runConvert(*schema, *input, *element)
-	} else {
-		out, err = runMap(*mapFile, *input, *tableDir, *schema, v)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "busbar map: %v\n", err)
-		if errors.Is(err, errUsage) {
-			return 2
-		}
-		return 1
-	}
-	stdout.Write(out)
-	return 0
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&o.mapFile, "map", "", "the mapping `FILE`")
+	f.StringVar(&o.input, "input", "", "the input document `FILE`: XML (any declared charset), a SOAP envelope, or JSON")
+	f.Var(v, "var", "a route variable the mapping reads with var(\"name\"), as `NAME=VALUE` (repeatable)")
+	f.StringVar(&o.tableDir, "table-dir", "", "the `DIR` that table files are relative to (default: the mapping file's directory)")
+	f.StringVar(&o.schema, "schema", "", "a WSDL or XSD `FILE`: without --map, convert the input by its types; with --map, check the XML output against it")
+	f.StringVar(&o.element, "element", "", "with --schema and JSON input: the element to build, as local `NAME` or {namespace}local")
+	cmd.MarkFlagFilename("map", "yaml", "yml")
+	cmd.MarkFlagFilename("input")
+	cmd.MarkFlagFilename("schema", "wsdl", "xsd")
+	cmd.MarkFlagDirname("table-dir")
+	noFiles(cmd, "var", "element")
+	return cmd
 }
 
 // errUsage marks errors in how the command was called (exit status 2).

@@ -72,6 +72,9 @@ func (f *gcPercentFlag) String() string {
 	return strconv.Itoa(f.v)
 }
 
+// Type names the value in help: "--gc-percent N|off".
+func (*gcPercentFlag) Type() string { return "N|off" }
+
 func (f *gcPercentFlag) Set(s string) error {
 	s = strings.TrimSpace(s)
 	if strings.EqualFold(s, "off") {
@@ -99,6 +102,9 @@ func (f *sizeFlag) String() string {
 	}
 	return formatSizeOrOff(f.v)
 }
+
+// Type names the value in help: "--memory-limit SIZE|off".
+func (*sizeFlag) Type() string { return "SIZE|off" }
 
 // parse reads s, a size of at least least bytes (why says what goes wrong
 // below it) or "off".

@@ -1,37 +1,50 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/busbar/busbar/routes/routetest"
 )
 
-// testCmd is `busbar test [DIR|FILE]`: the route test cases of DIR/tests
+// newTestCmd is `busbar test [DIR|FILE]`: the route test cases of DIR/tests
 // run against the configuration in DIR, connectors mocked.
-func testCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	verbose := fs.Bool("v", false, "list passing cases too")
-	if err := fs.Parse(args); err != nil {
-		return 2
+func newTestCmd() *cobra.Command {
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "test [-v] [DIR | FILE]",
+		Short: "Run the route test cases in DIR/tests/*.yaml against the routes, connectors scripted",
+		Long: `Run route test cases: each case sends its request through the real routes of the
+configuration in-process, the connectors answering as the case scripts them, and
+compares the reply (and the calls made) with what the case expects. DIR defaults to
+the current directory; a FILE runs one test file. A failure prints a diff; the last
+line says "ok N passed" or "FAIL F of N", and the exit status is 1 on a failure.`,
+		Example: `  busbar test examples
+  busbar test -v examples/tests/vouchers.yaml`,
+		Args: argsBetween(0, 1, "usage: busbar test [-v] [DIR | FILE]"),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveDefault
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target := "."
+			if len(args) == 1 {
+				target = args[0]
+			}
+			res, err := routetest.Run(target, routetest.Options{Out: cmd.OutOrStdout(), Verbose: verbose})
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "busbar test: %v\n", err)
+				return exitStatus(1)
+			}
+			if res.Failed > 0 {
+				return exitStatus(1)
+			}
+			return nil
+		},
 	}
-	if fs.NArg() > 1 {
-		fmt.Fprintln(stderr, "usage: busbar test [-v] [DIR | FILE]")
-		return 2
-	}
-	target := "."
-	if fs.NArg() == 1 {
-		target = fs.Arg(0)
-	}
-	res, err := routetest.Run(target, routetest.Options{Out: stdout, Verbose: *verbose})
-	if err != nil {
-		fmt.Fprintf(stderr, "busbar test: %v\n", err)
-		return 1
-	}
-	if res.Failed > 0 {
-		return 1
-	}
-	return 0
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing cases too")
+	return cmd
 }

@@ -81,6 +81,7 @@ func TestTLSFlagErrors(t *testing.T) {
 		{[]string{"serve", "--tls-cert", f("server.pem"), "--tls-key", f("server-key.pem"), "--client-ca", f("ca.pem")}, 1, `say "require" or "verify-if-given"`},
 		{[]string{"certs"}, 2, "usage: busbar certs dev --out DIR"},
 		{[]string{"certs", "dev"}, 2, "usage: busbar certs dev --out DIR"},
+		{[]string{"certs", "prod"}, 2, "busbar certs: unknown command \"prod\"\nusage: busbar certs dev --out DIR"},
 		{[]string{"certs", "dev", "--out", dir, "--days", "0"}, 2, "1 ≤ N ≤ 397"},
 	}
 	for _, c := range cases {
