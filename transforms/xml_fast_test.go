@@ -234,6 +234,7 @@ const gbkDeclared = "<?xml version=\"1.0\" encoding=\"GBK\"?>\n<a t=\"\xb2\xee\x
 var sameCases = []xmlCase{
 	{"empty element", `<a/>`, ""},
 	{"declaration and whitespace", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n<a>\n  <b>x</b>\n</a>\n", ""},
+	{"one local name in two namespaces", `<x xmlns:p="urn:p" xmlns:q="urn:q" p:a="1" q:a="2" a="3"><y xmlns:q="urn:r" q:a="1" p:a="2"/></x>`, ""},
 	{"namespaces", `<s:Envelope xmlns:s="urn:s" xmlns="urn:d"><s:Body><m xmlns:t="urn:t" t:x="1" y="2"/></s:Body></s:Envelope>`, ""},
 	{"edge colons", `<:a :b="1" b="2" c:="3"><x:/></:a>`, ""},
 	{"entities", `<a b="&lt;&gt;&amp;&apos;&quot;">&lt;x&gt; &amp; &#65;&#x42;&#x4e2d;&#0000067;</a>`, ""},
@@ -345,6 +346,13 @@ var errorCases = []struct {
 	{`<a/><?xml version="1.0"?>`, 1, 5, "the XML declaration <?xml …?> must be at the very start"},
 	{"<a>x&amp;y</a><?xml version=\"1.0\" encoding=\"GBK\"?><!-- \xb2\xee -->", 1, 15, "the XML declaration <?xml …?> must be at the very start"},
 	{`<a><?XML x?></a>`, 1, 4, "processing instruction target XML is reserved by XML"},
+	// Namespaces in XML 1.0 §6.3: one expanded name, two attributes, of
+	// which a backend would read either.
+	{`<x xmlns:p="urn:same" xmlns:q="urn:same" p:a="1" q:a="2"/>`, 1, 50, "attributes p:a and q:a in element <x> have the same expanded name: p and q are both bound to namespace urn:same"},
+	{`<r xmlns:p="urn:same"><x xmlns:q="urn:same" q:a="1" b="" p:a="2">t</x></r>`, 1, 58, "attributes q:a and p:a in element <x>"},
+	{`<x q:a="1" xmlns:p="urn:&#x73;ame" p:a="2" xmlns:q="urn:same"/>`, 1, 36, "attributes q:a and p:a in element <x> have the same expanded name: q and p are both bound to namespace urn:same"},
+	{`<x xmlns:p="urn:a&amp;b" xmlns:q="urn:a&amp;b" p:a="1" q:a="2"/>`, 1, 56, "namespace urn:a&b"},
+	{`<x xmlns:q="http://www.w3.org/XML/1998/namespace" xml:a="1" q:a="2"/>`, 1, 61, "attributes xml:a and q:a"},
 }
 
 // TestParseXMLFastErrors: malformed input fails with a message that says
