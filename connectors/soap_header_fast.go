@@ -26,7 +26,8 @@ import (
 // this path never decides that a document is broken. FuzzScanSOAPHeader
 // checks that both paths agree.
 func scanSOAPHeaderFast(b []byte) (header *etree.Element, sure bool) {
-	s := &fastScan{b: b}
+	var scope [16][]xml.Attr
+	s := &fastScan{b: b, scope: scope[:0]}
 	env, h, found, sure := s.headerStart()
 	if !found {
 		return nil, sure
@@ -82,6 +83,10 @@ func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
 	if !ok {
 		return env, h, false, false
 	}
+	s.scope = append(s.scope[:0], env.attrs)
+	if !s.namespacesOK(env) {
+		return env, h, false, false
+	}
 	ns := nsOf(env.name.Space, env.attrs, nil)
 	if env.name.Local != "Envelope" || (ns != bus.NSSOAP11 && ns != bus.NSSOAP12) {
 		return env, h, false, true // well-formed so far and not a SOAP envelope
@@ -109,6 +114,10 @@ func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
 	if h.name.Local != "Header" || nsOf(h.name.Space, h.attrs, env.attrs) != ns {
 		return env, h, false, true // the first child is the Body: no Header
 	}
+	s.scope = append(s.scope, h.attrs)
+	if !s.namespacesOK(h) {
+		return env, h, false, false
+	}
 	return env, h, true, true
 }
 
@@ -118,6 +127,9 @@ type fastScan struct {
 	// arena, when it has capacity, holds the attributes of the tags read,
 	// one after the other, instead of a slice per tag (see scanHeaderField).
 	arena []xml.Attr
+	// scope holds the attributes of the open elements, outermost first, in
+	// which their prefixes are declared.
+	scope [][]xml.Attr
 }
 
 type fastTag struct {
@@ -182,10 +194,11 @@ func (s *fastScan) misc(prolog bool) bool {
 	}
 }
 
-// comment skips a comment; "--" inside one is an error the decoder reports.
+// comment skips a comment; "--" inside one is an error the decoder reports,
+// and a character XML does not allow one the parsers report.
 func (s *fastScan) comment() bool {
 	j := bytes.Index(s.b[s.i+4:], []byte("--"))
-	if j < 0 || !s.atOffset(s.i+4+j+2, ">") {
+	if j < 0 || !s.atOffset(s.i+4+j+2, ">") || !plain(s.b[s.i+4:s.i+4+j], false) {
 		return false
 	}
 	s.i += 4 + j + 3
@@ -358,6 +371,55 @@ func (s *fastScan) startTag() (t fastTag, ok bool) {
 	}
 }
 
+// namespacesOK is whether t, its declarations the last of scope, is
+// sure to be what Namespaces in XML allows, as the parsers check it: no
+// prefix declared empty, every prefix bound, no two attributes of one
+// expanded name. Two prefixed attributes of one local name are left to the
+// decoder path, for few tags have them. The parsers' checks are not run
+// here, on the hot path, but decide whatever this leaves to the decoder
+// path (decodeSOAPHeader), so the errors are theirs.
+func (s *fastScan) namespacesOK(t fastTag) bool {
+	if t.name.Space != "" && !s.bound(t.name.Space) {
+		return false
+	}
+	for i, a := range t.attrs {
+		switch a.Name.Space {
+		case "":
+			continue
+		case "xmlns":
+			if a.Value == "" {
+				return false
+			}
+			continue
+		}
+		if !s.bound(a.Name.Space) {
+			return false
+		}
+		for _, b := range t.attrs[:i] {
+			if b.Name.Local == a.Name.Local && b.Name.Space != "" && b.Name.Space != "xmlns" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// bound reports whether a prefix is declared in scope (to a URI that is not
+// empty: namespacesOK refused those).
+func (s *fastScan) bound(prefix string) bool {
+	if prefix == "xml" {
+		return true
+	}
+	for i := len(s.scope) - 1; i >= 0; i-- {
+		for _, a := range s.scope[i] {
+			if a.Name.Space == "xmlns" && a.Name.Local == prefix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // children reads e's content up to and including its end tag.
 func (s *fastScan) children(e *etree.Element, name xml.Name, depth int) bool {
 	return s.content(name, depth,
@@ -413,9 +475,14 @@ func (s *fastScan) content(name xml.Name, depth int, text func([]byte), child fu
 		default:
 			s.i++
 			t, ok := s.startTag()
-			if !ok || !child(t) {
+			if !ok {
 				return false
 			}
+			s.scope = append(s.scope, t.attrs)
+			if !s.namespacesOK(t) || !child(t) {
+				return false
+			}
+			s.scope = s.scope[:len(s.scope)-1]
 		}
 	}
 }

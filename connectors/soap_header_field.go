@@ -69,13 +69,12 @@ func ParseHeaderField(src string, namespaces map[string]string) *HeaderField {
 func scanHeaderField(b []byte, path []FieldStep) (value []byte, found, sure bool) {
 	w := fieldWalks.Get().(*fieldWalk)
 	defer w.release()
-	w.s = fastScan{b: b, arena: w.arena[:0]}
+	w.s = fastScan{b: b, arena: w.arena[:0], scope: w.scope[:0]}
 	env, h, found, sure := w.s.headerStart()
 	if !found {
 		return nil, false, sure // no Header: nothing is at the path
 	}
 	w.path = path
-	w.scope = append(w.scope[:0], env.attrs, h.attrs)
 	if !h.empty && !w.children(h.name, 0, 0, false) || !w.s.noSecondHeader(env) {
 		return nil, false, false
 	}
@@ -94,7 +93,7 @@ type fieldWalk struct {
 	s     fastScan
 	path  []FieldStep
 	arena []xml.Attr   // the attributes of the tags read
-	scope [][]xml.Attr // those of the open elements, outermost first
+	scope [][]xml.Attr // the scan's scope, kept between scans
 	done  bool         // the first element at the path has been read
 	first []byte       // its text, while it is one segment (no copy)
 	text  []byte       // its text, from a second segment on
@@ -108,6 +107,9 @@ var fieldWalks = sync.Pool{New: func() any {
 func (w *fieldWalk) release() {
 	if cap(w.s.arena) > cap(w.arena) {
 		w.arena = w.s.arena // it grew: keep the bigger one
+	}
+	if cap(w.s.scope) > cap(w.scope) {
+		w.scope = w.s.scope
 	}
 	clear(w.arena[:cap(w.arena)]) // no body's strings kept alive by the pool
 	clear(w.scope[:cap(w.scope)])
@@ -132,8 +134,8 @@ func (w *fieldWalk) ns(prefix string) (string, bool) {
 	if prefix == "xml" || prefix == "xmlns" {
 		return "", false
 	}
-	for i := len(w.scope) - 1; i >= 0; i-- {
-		for _, a := range w.scope[i] {
+	for i := len(w.s.scope) - 1; i >= 0; i-- {
+		for _, a := range w.s.scope[i] {
 			if (prefix == "" && a.Name.Space == "" && a.Name.Local == "xmlns") ||
 				(prefix != "" && a.Name.Space == "xmlns" && a.Name.Local == prefix) {
 				return a.Value, true
@@ -156,7 +158,6 @@ func (w *fieldWalk) children(name xml.Name, depth, matched int, capture bool) bo
 			}
 		},
 		func(t fastTag) bool {
-			w.scope = append(w.scope, t.attrs)
 			next := -1
 			if matched >= 0 && matched < len(w.path) && !w.done {
 				step := w.path[matched]
@@ -177,7 +178,6 @@ func (w *fieldWalk) children(name xml.Name, depth, matched int, capture bool) bo
 			if at {
 				w.done = true
 			}
-			w.scope = w.scope[:len(w.scope)-1]
 			return true
 		})
 }

@@ -91,6 +91,29 @@ func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 	return doc, nil
 }
 
+// CheckXMLHead checks the start of a document by ParseXML's rules, as far
+// as the first token that ends at or after stop: a reader that stops there
+// (the SOAP header scan stops at </Header>) accepts what ParseXML would,
+// and its errors say what ParseXML's say. text and settled are what
+// XMLToUTF8 returned; elements left open at stop are no error, and
+// nothing is checked when stop is 0.
+func CheckXMLHead(text []byte, settled bool, stop int) error {
+	if stop <= 0 {
+		return nil
+	}
+	scratch := xmlScratchPool.Get().(*xmlScratch)
+	defer scratch.release()
+	doc := etree.NewDocument()
+	doc.ReadSettings.CharsetReader = xmlCharsetReader
+	p := xmlParser{doc: doc, honourDecl: !settled, xmlScratch: scratch, lastOther: -1, stop: stop}
+	// No copy: the tree built is dropped, and errors copy what they quote.
+	p.src = unsafe.String(unsafe.SliceData(text), len(text))
+	if err := p.parse(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotXML, err)
+	}
+	return nil
+}
+
 // xmlSyntaxError is a well-formedness error at a place in the document.
 type xmlSyntaxError struct {
 	Line, Column int // 1-based; Column counts characters
@@ -141,7 +164,10 @@ type xmlParser struct {
 	src        string
 	pos        int
 	honourDecl bool // switch charset on <?xml encoding="…"?> as encoding/xml does
-	doc        *etree.Document
+	// stop, when not 0, ends the parse at the first token boundary at or
+	// after it, the document read so far accepted (CheckXMLHead).
+	stop int
+	doc  *etree.Document
 	// flat, when set, is what the parser builds instead of doc: the build
 	// points below (startTag, addText, closing an element, comment,
 	// procInst, directive, the end of parse) each have a branch for it, and
@@ -260,6 +286,9 @@ func (p *xmlParser) parse() error {
 		p.estimate()
 	}
 	for p.pos < len(p.src) {
+		if p.stop != 0 && p.pos >= p.stop {
+			return nil
+		}
 		var err error
 		if p.src[p.pos] != '<' {
 			err = p.charData()
@@ -269,6 +298,9 @@ func (p *xmlParser) parse() error {
 		if err != nil {
 			return err
 		}
+	}
+	if p.stop != 0 {
+		return nil // the input ended before stop: a head needs no end
 	}
 	if n := len(p.open); n > 0 {
 		o := p.open[n-1]
