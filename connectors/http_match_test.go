@@ -227,6 +227,7 @@ func FuzzScanSOAPHeader(f *testing.F) {
 		env + `<s:Header><h:A><![CDATA[x]]></h:A></s:Header></s:Envelope>`,
 		env + `<s:Header><h:A></h:B></s:Header></s:Envelope>`,
 		env + `<s:Header><h:A x="1" x="2"/></s:Header></s:Envelope>`,
+		env + `<s:Header><h:A xmlns:g="urn:h" g:x="1" h:x="2" q:y="3"><g:B/></h:A></s:Header></s:Envelope>`,
 		`<?xml version="1.0" encoding="GBK"?>` + env + `<s:Header/></s:Envelope>`,
 		env + `<s:Body/></s:Envelope>`,
 		env + `<s:Header><h:A/></s:Header><s:Header><h:B/></s:Header><s:Body/></s:Envelope>`,

@@ -26,8 +26,7 @@ import (
 // this path never decides that a document is broken. FuzzScanSOAPHeader
 // checks that both paths agree.
 func scanSOAPHeaderFast(b []byte) (header *etree.Element, sure bool) {
-	var scope [16][]xml.Attr
-	s := &fastScan{b: b, scope: scope[:0]}
+	s := &fastScan{b: b}
 	env, h, found, sure := s.headerStart()
 	if !found {
 		return nil, sure
@@ -83,8 +82,7 @@ func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
 	if !ok {
 		return env, h, false, false
 	}
-	s.scope = append(s.scope[:0], env.attrs)
-	if !s.namespacesOK(env) {
+	if !s.declare(env) || !s.namespacesOK(env) {
 		return env, h, false, false
 	}
 	ns := nsOf(env.name.Space, env.attrs, nil)
@@ -114,8 +112,7 @@ func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
 	if h.name.Local != "Header" || nsOf(h.name.Space, h.attrs, env.attrs) != ns {
 		return env, h, false, true // the first child is the Body: no Header
 	}
-	s.scope = append(s.scope, h.attrs)
-	if !s.namespacesOK(h) {
+	if !s.declare(h) || !s.namespacesOK(h) {
 		return env, h, false, false
 	}
 	return env, h, true, true
@@ -127,9 +124,11 @@ type fastScan struct {
 	// arena, when it has capacity, holds the attributes of the tags read,
 	// one after the other, instead of a slice per tag (see scanHeaderField).
 	arena []xml.Attr
-	// scope holds the attributes of the open elements, outermost first, in
-	// which their prefixes are declared.
-	scope [][]xml.Attr
+	// scope[:scoped] holds the attributes of the open elements that declare
+	// a namespace, outermost first: few do, so it is short to search. An
+	// array, not a slice of one, or the scan would not stay on the stack.
+	scope  [8][]xml.Attr
+	scoped int
 }
 
 type fastTag struct {
@@ -404,13 +403,29 @@ func (s *fastScan) namespacesOK(t fastTag) bool {
 	return true
 }
 
+// declare puts t's namespace declarations in scope; false when there is
+// no room left (the decoder path then reads the envelope).
+func (s *fastScan) declare(t fastTag) bool {
+	for _, a := range t.attrs {
+		if isNSDeclName(a.Name) {
+			if s.scoped == len(s.scope) {
+				return false
+			}
+			s.scope[s.scoped] = t.attrs
+			s.scoped++
+			return true
+		}
+	}
+	return true
+}
+
 // bound reports whether a prefix is declared in scope (to a URI that is not
 // empty: namespacesOK refused those).
 func (s *fastScan) bound(prefix string) bool {
 	if prefix == "xml" {
 		return true
 	}
-	for i := len(s.scope) - 1; i >= 0; i-- {
+	for i := s.scoped - 1; i >= 0; i-- {
 		for _, a := range s.scope[i] {
 			if a.Name.Space == "xmlns" && a.Name.Local == prefix {
 				return true
@@ -478,11 +493,11 @@ func (s *fastScan) content(name xml.Name, depth int, text func([]byte), child fu
 			if !ok {
 				return false
 			}
-			s.scope = append(s.scope, t.attrs)
-			if !s.namespacesOK(t) || !child(t) {
+			scoped := s.scoped
+			if !s.declare(t) || !s.namespacesOK(t) || !child(t) {
 				return false
 			}
-			s.scope = s.scope[:len(s.scope)-1]
+			s.scoped = scoped
 		}
 	}
 }

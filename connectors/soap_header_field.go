@@ -69,7 +69,7 @@ func ParseHeaderField(src string, namespaces map[string]string) *HeaderField {
 func scanHeaderField(b []byte, path []FieldStep) (value []byte, found, sure bool) {
 	w := fieldWalks.Get().(*fieldWalk)
 	defer w.release()
-	w.s = fastScan{b: b, arena: w.arena[:0], scope: w.scope[:0]}
+	w.s = fastScan{b: b, arena: w.arena[:0]}
 	env, h, found, sure := w.s.headerStart()
 	if !found {
 		return nil, false, sure // no Header: nothing is at the path
@@ -92,28 +92,23 @@ func scanHeaderField(b []byte, path []FieldStep) (value []byte, found, sure bool
 type fieldWalk struct {
 	s     fastScan
 	path  []FieldStep
-	arena []xml.Attr   // the attributes of the tags read
-	scope [][]xml.Attr // the scan's scope, kept between scans
-	done  bool         // the first element at the path has been read
-	first []byte       // its text, while it is one segment (no copy)
-	text  []byte       // its text, from a second segment on
+	arena []xml.Attr // the attributes of the tags read
+	done  bool       // the first element at the path has been read
+	first []byte     // its text, while it is one segment (no copy)
+	text  []byte     // its text, from a second segment on
 	segs  int
 }
 
 var fieldWalks = sync.Pool{New: func() any {
-	return &fieldWalk{arena: make([]xml.Attr, 0, 32), scope: make([][]xml.Attr, 0, 16)}
+	return &fieldWalk{arena: make([]xml.Attr, 0, 32)}
 }}
 
 func (w *fieldWalk) release() {
 	if cap(w.s.arena) > cap(w.arena) {
 		w.arena = w.s.arena // it grew: keep the bigger one
 	}
-	if cap(w.s.scope) > cap(w.scope) {
-		w.scope = w.s.scope
-	}
 	clear(w.arena[:cap(w.arena)]) // no body's strings kept alive by the pool
-	clear(w.scope[:cap(w.scope)])
-	*w = fieldWalk{arena: w.arena[:0], scope: w.scope[:0], text: w.text[:0]}
+	*w = fieldWalk{arena: w.arena[:0], text: w.text[:0]}
 	fieldWalks.Put(w)
 }
 
@@ -134,7 +129,7 @@ func (w *fieldWalk) ns(prefix string) (string, bool) {
 	if prefix == "xml" || prefix == "xmlns" {
 		return "", false
 	}
-	for i := len(w.s.scope) - 1; i >= 0; i-- {
+	for i := w.s.scoped - 1; i >= 0; i-- {
 		for _, a := range w.s.scope[i] {
 			if (prefix == "" && a.Name.Space == "" && a.Name.Local == "xmlns") ||
 				(prefix != "" && a.Name.Space == "xmlns" && a.Name.Local == prefix) {

@@ -119,6 +119,7 @@ func FuzzHeaderField(f *testing.F) {
 		env + `<s:Header><h:Routing><h:Target>b</h:Target></h:Routing></s:Header><s:Body/></s:Envelope>`,
 		env + `<s:Header><Routing xmlns="urn:h"><Target>b<!--c-->x</Target></Routing></s:Header></s:Envelope>`,
 		env + `<s:Header><h:Routing><h:Target>b</h:Target></h:Routing><h:X></s:Header></s:Envelope>`,
+		env + `<s:Header><h:Routing xmlns:g="urn:h" g:x="1"><g:Target h:x="2" q:y="">b</g:Target></h:Routing></s:Header></s:Envelope>`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -167,6 +168,9 @@ func TestHeaderScanAsStrictAsParser(t *testing.T) {
 		{"declared GBK", "", "", `<?xml version="1.0" encoding="GBK"?>` + env + "<s:Header><h:Routing><h:Target>b</h:Target><h:Note>\xb3\xf6</h:Note></h:Routing></s:Header><s:Body a='1' a='2'/></s:Envelope>"},
 		{"declared GBK, duplicate attribute", "", "duplicate attribute a in element <h:Note>", `<?xml version="1.0" encoding="GBK"?>` + env + "<s:Header><h:Routing><h:Target>b</h:Target><h:Note>\xb3\xf6</h:Note><h:Note a='1' a='2'/></h:Routing></s:Header><s:Body/></s:Envelope>"},
 		{"declared GBK, undecodable", "", "byte 168 (0xFF) is not valid GBK", `<?xml version="1.0" encoding="GBK"?>` + env + "<s:Header><h:Routing><h:Target>b</h:Target><h:Note>\x80\xff</h:Note></h:Routing></s:Header><s:Body/></s:Envelope>"},
+		// More declaring elements than the fast scan keeps in scope.
+		{"nine nested declarations", `<h:Routing><h:Target>b</h:Target><g0:A xmlns:g0="urn:g0"><g1:A xmlns:g1="urn:g1"><g2:A xmlns:g2="urn:g2"><g3:A xmlns:g3="urn:g3"><g4:A xmlns:g4="urn:g4"><g5:A xmlns:g5="urn:g5"><g6:A xmlns:g6="urn:g6"><g7:A xmlns:g7="urn:g7"><g8:A xmlns:g8="urn:g8"><g0:B/></g8:A></g7:A></g6:A></g5:A></g4:A></g3:A></g2:A></g1:A></g0:A></h:Routing>`, "", ""},
+		{"nine nested declarations, one missing", `<h:Routing><h:Target>b</h:Target><g0:A xmlns:g0="urn:g0"><g1:A xmlns:g1="urn:g1"><g2:A xmlns:g2="urn:g2"><g3:A xmlns:g3="urn:g3"><g4:A xmlns:g4="urn:g4"><g5:A xmlns:g5="urn:g5"><g6:A xmlns:g6="urn:g6"><g7:A xmlns:g7="urn:g7"><g8:A xmlns:g8="urn:g8"><q:B/></g8:A></g7:A></g6:A></g5:A></g4:A></g3:A></g2:A></g1:A></g0:A></h:Routing>`, "element <q:B>: namespace prefix q is not declared", ""},
 		{"same local name in two namespaces", `<h:Routing xmlns:g="urn:g" h:a="1" g:a="2" a="3"><h:Target>b</h:Target></h:Routing>`, "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
