@@ -22,7 +22,8 @@ import (
 //
 // The element is detached from the envelope; the namespace declarations it
 // inherited from the Envelope are copied onto it, so its prefixes resolve.
-// An error means the XML is broken before the end of the Header, or (a
+// An error means the XML is broken before the end of the Header, by the
+// rules of the parsers that a backend or a facade reads it with, or (a
 // *bus.Fault) that what was read is no SOAP message: a processing
 // instruction or a DOCTYPE, or a second Header after the first, by which
 // the route would be chosen and then read, or forward to a backend that

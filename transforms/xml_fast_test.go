@@ -553,3 +553,34 @@ func TestParseXMLFastUnmirrored(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckXMLHead: the parsers' rules up to the first token ending at or
+// after stop, and nothing after it; elements left open are no error.
+func TestCheckXMLHead(t *testing.T) {
+	const doc = `<a xmlns:p="urn:p"><p:b x="1">t</p:b><c a="1" a="2"/></a>`
+	cut := strings.Index(doc, "<c")
+	for _, c := range []struct {
+		name    string
+		text    string
+		settled bool
+		stop    int
+		want    string
+	}{
+		{"stop 0 checks nothing", `<a a="1" a="2"/>`, false, 0, ""},
+		{"before the error", doc, false, cut, ""},
+		{"inside the erring tag", doc, false, cut + 1, "line 1, column 47: duplicate attribute a in element <c>"},
+		{"past the end", doc, false, len(doc) + 10, "duplicate attribute a"},
+		{"open elements at stop", `<a><b>text`, false, 6, ""},
+		{"the token at stop is read whole", "<a>t\xff</a>", false, 4, "invalid UTF-8: byte 4 is 0xFF"},
+		{"one expanded name", `<a xmlns:p="u" xmlns:q="u" p:x="" q:x=""/>`, false, 1, "the same expanded name"},
+		{"a declared charset", "<?xml version=\"1.0\" encoding=\"GBK\"?><a>\xb3\xf6<b u:x=''/>", false, 50, "namespace prefix u is not declared"},
+		{"settled: the declaration is not followed", "<?xml version=\"1.0\" encoding=\"GBK\"?><a>\xb3\xf6</a>", true, 50, "invalid UTF-8: byte 39 is 0xB3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckXMLHead([]byte(c.text), c.settled, c.stop)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrNotXML)) {
+				t.Fatalf("want %q, got %v", c.want, err)
+			}
+		})
+	}
+}
