@@ -370,7 +370,7 @@ func (s *fastScan) startTag() (t fastTag, ok bool) {
 	}
 }
 
-// namespacesOK is whether t, its declarations the last of scope, is
+// namespacesOK is whether t, its declarations in scope (declare), is
 // sure to be what Namespaces in XML allows, as the parsers check it: no
 // prefix declared empty, every prefix bound, no two attributes of one
 // expanded name. Two prefixed attributes of one local name are left to the
