@@ -18,7 +18,8 @@ import (
 
 func TestScanSOAPHeader(t *testing.T) {
 	const env11 = `<?xml version="1.0"?><!-- c --><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:h="urn:h">`
-	gbkBody, _ := simplifiedchinese.GBK.NewEncoder().String(`<?xml version="1.0" encoding="GBK"?>` + env11 +
+	// One declaration: a second is refused, as the parsers refuse it.
+	gbkBody, _ := simplifiedchinese.GBK.NewEncoder().String(`<?xml version="1.0" encoding="GBK"?>` + strings.TrimPrefix(env11, `<?xml version="1.0"?>`) +
 		`<s:Header><h:Routing><h:Target>报销</h:Target></h:Routing></s:Header><s:Body/></s:Envelope>`)
 	cases := []struct {
 		name, body, charset string
@@ -40,6 +41,11 @@ func TestScanSOAPHeader(t *testing.T) {
 		{"not-soap", `<Envelope><Header/></Envelope>`, "", "", ""},
 		{"header-of-another-namespace", env11 + `<h:Header/><s:Body/></s:Envelope>`, "", "", ""},
 		{"json", `{"a": 1}`, "", "", ""},
+		// Up to </Header>, what the parsers refuse (here, encoding/xml took it).
+		{"second-declaration", `<?xml version="1.0"?>` + env11 + `<s:Header/><s:Body/></s:Envelope>`, "", "",
+			"the XML declaration <?xml …?> must be at the very start of the document"},
+		{"undeclared-prefix-decoder-path", env11 + `<s:Header><h:T q:a="&amp;"/></s:Header><s:Body/></s:Envelope>`, "", "",
+			"line 1, column 127: attribute q:a in element <h:T>: namespace prefix q is not declared"},
 		{"broken-in-header", env11 + `<s:Header><h:T></s:Header>`, "", "", "closed by </s:Header>"},
 		{"ends-in-header", env11 + `<s:Header><h:T>`, "", "", "ends inside <h:T>"},
 		// A route chosen by the first Header must not then read another.
@@ -221,6 +227,7 @@ func FuzzScanSOAPHeader(f *testing.F) {
 		env + `<s:Header><h:A><![CDATA[x]]></h:A></s:Header></s:Envelope>`,
 		env + `<s:Header><h:A></h:B></s:Header></s:Envelope>`,
 		env + `<s:Header><h:A x="1" x="2"/></s:Header></s:Envelope>`,
+		env + `<s:Header><h:A xmlns:g="urn:h" g:x="1" h:x="2" q:y="3"><g:B/></h:A></s:Header></s:Envelope>`,
 		`<?xml version="1.0" encoding="GBK"?>` + env + `<s:Header/></s:Envelope>`,
 		env + `<s:Body/></s:Envelope>`,
 		env + `<s:Header><h:A/></s:Header><s:Header><h:B/></s:Header><s:Body/></s:Envelope>`,

@@ -32,7 +32,7 @@ type Envelope struct {
 	// parts counts soap:Body's child elements: a facade reads one, and
 	// refuses a request with more rather than drop the rest (WS-I BP R2201).
 	parts int
-	doc     *transforms.Doc // the parsed envelope
+	doc   *transforms.Doc // the parsed envelope
 }
 
 // HasPayload reports whether the Body holds an element (other than a Fault).

@@ -82,6 +82,9 @@ func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
 	if !ok {
 		return env, h, false, false
 	}
+	if !s.declare(env) || !s.namespacesOK(env) {
+		return env, h, false, false
+	}
 	ns := nsOf(env.name.Space, env.attrs, nil)
 	if env.name.Local != "Envelope" || (ns != bus.NSSOAP11 && ns != bus.NSSOAP12) {
 		return env, h, false, true // well-formed so far and not a SOAP envelope
@@ -109,6 +112,9 @@ func (s *fastScan) headerStart() (env, h fastTag, found, sure bool) {
 	if h.name.Local != "Header" || nsOf(h.name.Space, h.attrs, env.attrs) != ns {
 		return env, h, false, true // the first child is the Body: no Header
 	}
+	if !s.declare(h) || !s.namespacesOK(h) {
+		return env, h, false, false
+	}
 	return env, h, true, true
 }
 
@@ -118,6 +124,11 @@ type fastScan struct {
 	// arena, when it has capacity, holds the attributes of the tags read,
 	// one after the other, instead of a slice per tag (see scanHeaderField).
 	arena []xml.Attr
+	// scope[:scoped] holds the attributes of the open elements that declare
+	// a namespace, outermost first: few do, so it is short to search. An
+	// array, not a slice of one, or the scan would not stay on the stack.
+	scope  [8][]xml.Attr
+	scoped int
 }
 
 type fastTag struct {
@@ -182,10 +193,11 @@ func (s *fastScan) misc(prolog bool) bool {
 	}
 }
 
-// comment skips a comment; "--" inside one is an error the decoder reports.
+// comment skips a comment; "--" inside one is an error the decoder reports,
+// and a character XML does not allow one the parsers report.
 func (s *fastScan) comment() bool {
 	j := bytes.Index(s.b[s.i+4:], []byte("--"))
-	if j < 0 || !s.atOffset(s.i+4+j+2, ">") {
+	if j < 0 || !s.atOffset(s.i+4+j+2, ">") || !plain(s.b[s.i+4:s.i+4+j], false) {
 		return false
 	}
 	s.i += 4 + j + 3
@@ -358,6 +370,71 @@ func (s *fastScan) startTag() (t fastTag, ok bool) {
 	}
 }
 
+// namespacesOK is whether t, its declarations in scope (declare), is
+// sure to be what Namespaces in XML allows, as the parsers check it: no
+// prefix declared empty, every prefix bound, no two attributes of one
+// expanded name. Two prefixed attributes of one local name are left to the
+// decoder path, for few tags have them. The parsers' checks are not run
+// here, on the hot path, but decide whatever this leaves to the decoder
+// path (decodeSOAPHeader), so the errors are theirs.
+func (s *fastScan) namespacesOK(t fastTag) bool {
+	if t.name.Space != "" && !s.bound(t.name.Space) {
+		return false
+	}
+	for i, a := range t.attrs {
+		switch a.Name.Space {
+		case "":
+			continue
+		case "xmlns":
+			if a.Value == "" {
+				return false
+			}
+			continue
+		}
+		if !s.bound(a.Name.Space) {
+			return false
+		}
+		for _, b := range t.attrs[:i] {
+			if b.Name.Local == a.Name.Local && b.Name.Space != "" && b.Name.Space != "xmlns" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// declare puts t's namespace declarations in scope; false when there is
+// no room left (the decoder path then reads the envelope).
+func (s *fastScan) declare(t fastTag) bool {
+	for _, a := range t.attrs {
+		if isNSDeclName(a.Name) {
+			if s.scoped == len(s.scope) {
+				return false
+			}
+			s.scope[s.scoped] = t.attrs
+			s.scoped++
+			return true
+		}
+	}
+	return true
+}
+
+// bound reports whether a prefix is declared in scope (to a URI that is not
+// empty: namespacesOK refused those).
+func (s *fastScan) bound(prefix string) bool {
+	if prefix == "xml" {
+		return true
+	}
+	for i := s.scoped - 1; i >= 0; i-- {
+		for _, a := range s.scope[i] {
+			if a.Name.Space == "xmlns" && a.Name.Local == prefix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // children reads e's content up to and including its end tag.
 func (s *fastScan) children(e *etree.Element, name xml.Name, depth int) bool {
 	return s.content(name, depth,
@@ -413,9 +490,14 @@ func (s *fastScan) content(name xml.Name, depth int, text func([]byte), child fu
 		default:
 			s.i++
 			t, ok := s.startTag()
-			if !ok || !child(t) {
+			if !ok {
 				return false
 			}
+			scoped := s.scoped
+			if !s.declare(t) || !s.namespacesOK(t) || !child(t) {
+				return false
+			}
+			s.scoped = scoped
 		}
 	}
 }

@@ -75,7 +75,6 @@ func scanHeaderField(b []byte, path []FieldStep) (value []byte, found, sure bool
 		return nil, false, sure // no Header: nothing is at the path
 	}
 	w.path = path
-	w.scope = append(w.scope[:0], env.attrs, h.attrs)
 	if !h.empty && !w.children(h.name, 0, 0, false) || !w.s.noSecondHeader(env) {
 		return nil, false, false
 	}
@@ -93,16 +92,15 @@ func scanHeaderField(b []byte, path []FieldStep) (value []byte, found, sure bool
 type fieldWalk struct {
 	s     fastScan
 	path  []FieldStep
-	arena []xml.Attr   // the attributes of the tags read
-	scope [][]xml.Attr // those of the open elements, outermost first
-	done  bool         // the first element at the path has been read
-	first []byte       // its text, while it is one segment (no copy)
-	text  []byte       // its text, from a second segment on
+	arena []xml.Attr // the attributes of the tags read
+	done  bool       // the first element at the path has been read
+	first []byte     // its text, while it is one segment (no copy)
+	text  []byte     // its text, from a second segment on
 	segs  int
 }
 
 var fieldWalks = sync.Pool{New: func() any {
-	return &fieldWalk{arena: make([]xml.Attr, 0, 32), scope: make([][]xml.Attr, 0, 16)}
+	return &fieldWalk{arena: make([]xml.Attr, 0, 32)}
 }}
 
 func (w *fieldWalk) release() {
@@ -110,8 +108,7 @@ func (w *fieldWalk) release() {
 		w.arena = w.s.arena // it grew: keep the bigger one
 	}
 	clear(w.arena[:cap(w.arena)]) // no body's strings kept alive by the pool
-	clear(w.scope[:cap(w.scope)])
-	*w = fieldWalk{arena: w.arena[:0], scope: w.scope[:0], text: w.text[:0]}
+	*w = fieldWalk{arena: w.arena[:0], text: w.text[:0]}
 	fieldWalks.Put(w)
 }
 
@@ -132,8 +129,8 @@ func (w *fieldWalk) ns(prefix string) (string, bool) {
 	if prefix == "xml" || prefix == "xmlns" {
 		return "", false
 	}
-	for i := len(w.scope) - 1; i >= 0; i-- {
-		for _, a := range w.scope[i] {
+	for i := w.s.scoped - 1; i >= 0; i-- {
+		for _, a := range w.s.scope[i] {
 			if (prefix == "" && a.Name.Space == "" && a.Name.Local == "xmlns") ||
 				(prefix != "" && a.Name.Space == "xmlns" && a.Name.Local == prefix) {
 				return a.Value, true
@@ -156,7 +153,6 @@ func (w *fieldWalk) children(name xml.Name, depth, matched int, capture bool) bo
 			}
 		},
 		func(t fastTag) bool {
-			w.scope = append(w.scope, t.attrs)
 			next := -1
 			if matched >= 0 && matched < len(w.path) && !w.done {
 				step := w.path[matched]
@@ -177,7 +173,6 @@ func (w *fieldWalk) children(name xml.Name, depth, matched int, capture bool) bo
 			if at {
 				w.done = true
 			}
-			w.scope = w.scope[:len(w.scope)-1]
 			return true
 		})
 }

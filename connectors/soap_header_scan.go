@@ -22,7 +22,8 @@ import (
 //
 // The element is detached from the envelope; the namespace declarations it
 // inherited from the Envelope are copied onto it, so its prefixes resolve.
-// An error means the XML is broken before the end of the Header, or (a
+// An error means the XML is broken before the end of the Header, by the
+// rules of the parsers that a backend or a facade reads it with, or (a
 // *bus.Fault) that what was read is no SOAP message: a processing
 // instruction or a DOCTYPE, or a second Header after the first, by which
 // the route would be chosen and then read, or forward to a backend that
@@ -37,7 +38,12 @@ func scanSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 }
 
 // decodeSOAPHeader is scanSOAPHeader with encoding/xml's decoder: every
-// charset, entities, CDATA, and the decoder's error messages.
+// charset, entities, CDATA, and the decoder's error messages. The decoder
+// checks less than the parsers do (duplicate attributes, bound prefixes,
+// attributes of one expanded name, where an invalid byte is), so what it
+// read is then checked by the parsers' own rules (transforms.CheckXMLHead):
+// a route is chosen only on a Header the backend's parser, and a facade's,
+// would read the same, and the error says what theirs say.
 func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) {
 	// The charset is chosen as the parsers choose it, so that a route
 	// matches on the header the route then reads.
@@ -45,17 +51,50 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 	if err != nil {
 		return nil, err
 	}
-	dec := xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(text, []byte("\uFEFF"))))
+	rest := bytes.TrimPrefix(text, []byte("\uFEFF"))
+	bom := len(text) - len(rest) // the parsers skip it; the decoder does not get it
+	dec := &headerDecoder{Decoder: xml.NewDecoder(bytes.NewReader(rest))}
 	dec.CharsetReader = xmlCharsetReader
 	if settled {
 		// The declaration may still say encoding="GBK"; the bytes are UTF-8 now.
 		dec.CharsetReader = keepReader
 	}
+	header, err := dec.header()
+	if herr := transforms.CheckXMLHead(text, settled, bom+int(dec.checked)); herr != nil {
+		return nil, herr
+	}
+	return header, err
+}
+
+// headerDecoder reads the Header and says how far (checked) what it read
+// is to be checked by the parsers' rules: all it read, but not a forbidden
+// token nor the start tag of a Body without a Header before it, which it
+// read only to see what they are, and nothing of a document that is no
+// SOAP envelope.
+type headerDecoder struct {
+	*xml.Decoder
+	last, checked int64 // where the last token began; see above
+}
+
+func (dec *headerDecoder) token() (xml.Token, error) {
+	dec.last = dec.InputOffset()
+	tok, err := dec.RawToken()
+	dec.checked = dec.InputOffset()
+	if err == nil && forbiddenToken(tok) != nil {
+		dec.checked = dec.last
+	}
+	return tok, err
+}
+
+func (dec *headerDecoder) header() (*etree.Element, error) {
 	var envelope *xml.StartElement
 	envNS := ""
 	for {
-		tok, err := dec.RawToken()
+		tok, err := dec.token()
 		if err == io.EOF {
+			if envelope == nil {
+				dec.checked = 0 // no XML: no SOAP header, not for routing to refuse
+			}
 			return nil, nil
 		}
 		if err != nil {
@@ -74,6 +113,7 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 		if envelope == nil {
 			envNS = nsOf(start.Name.Space, start.Attr, nil)
 			if start.Name.Local != "Envelope" || (envNS != bus.NSSOAP11 && envNS != bus.NSSOAP12) {
+				dec.checked = 0 // another document: what the route reads checks it
 				return nil, nil
 			}
 			e := start.Copy()
@@ -82,6 +122,7 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 		}
 		// The Envelope's first child: Header if there is one.
 		if start.Name.Local != "Header" || nsOf(start.Name.Space, start.Attr, envelope.Attr) != envNS {
+			dec.checked = dec.last
 			return nil, nil
 		}
 		header := etree.NewElement(start.Name.Local)
@@ -94,10 +135,13 @@ func decodeSOAPHeader(body []byte, charsetLabel string) (*etree.Element, error) 
 		for _, a := range start.Attr {
 			addAttr(header, a)
 		}
-		if err := readChildren(dec, header); err != nil {
+		if err := dec.readChildren(header); err != nil {
 			return nil, err
 		}
-		if second := nextHeader(dec, envelope.Attr, envNS); second != nil {
+		end := dec.checked
+		second := dec.nextHeader(envelope.Attr, envNS)
+		dec.checked = end // what follows the Header is not the route's to check
+		if second != nil {
 			return nil, secondPart(qname(second.Name), "Header")
 		}
 		return header, nil
@@ -123,9 +167,9 @@ func forbiddenToken(tok xml.Token) *bus.Fault {
 // nextHeader reads on to the start tag of the Envelope's next child and
 // returns it when it is a second Header. Nothing more is checked: a broken
 // token there is left to whoever reads the rest.
-func nextHeader(dec *xml.Decoder, envAttrs []xml.Attr, envNS string) *xml.StartElement {
+func (dec *headerDecoder) nextHeader(envAttrs []xml.Attr, envNS string) *xml.StartElement {
 	for {
-		tok, err := dec.RawToken()
+		tok, err := dec.token()
 		if err != nil {
 			return nil
 		}
@@ -142,9 +186,9 @@ func nextHeader(dec *xml.Decoder, envAttrs []xml.Attr, envNS string) *xml.StartE
 }
 
 // readChildren builds the children of e from the token stream up to e's end tag.
-func readChildren(dec *xml.Decoder, e *etree.Element) error {
+func (dec *headerDecoder) readChildren(e *etree.Element) error {
 	for {
-		tok, err := dec.RawToken()
+		tok, err := dec.token()
 		if err == io.EOF {
 			line, _ := dec.InputPos()
 			return fmt.Errorf("line %d: the document ends inside <%s>", line, e.FullTag())
@@ -162,7 +206,7 @@ func readChildren(dec *xml.Decoder, e *etree.Element) error {
 			for _, a := range t.Attr {
 				addAttr(c, a)
 			}
-			if err := readChildren(dec, c); err != nil {
+			if err := dec.readChildren(c); err != nil {
 				return err
 			}
 		case xml.EndElement:

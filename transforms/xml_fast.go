@@ -31,8 +31,10 @@ import (
 //     at the very start (encoding/xml reads one anywhere, and switches
 //     charset there), no processing instruction named XML in another case, no
 //     prefix used without a declaration in scope, no prefix declared empty
-//     (xmlns:p=""). A name with an unbound prefix was read as in no
-//     namespace, which is not what its sender meant.
+//     (xmlns:p=""), no two attributes of one expanded name (p:a and q:a,
+//     p and q bound to one URI). A name with an unbound prefix was read as
+//     in no namespace, which is not what its sender meant; of two attributes
+//     that are one, Busbar would read one and a backend the other.
 //   - Line ends (\r\n and a lone \r) become \n in comments, processing
 //     instructions and DOCTYPE as well, not only in text and attribute values.
 //   - Bytes with no character in the document's charset are an error (x/text's
@@ -89,6 +91,29 @@ func parseXMLFast(body []byte, charsetLabel string) (*etree.Document, error) {
 	return doc, nil
 }
 
+// CheckXMLHead checks the start of a document by ParseXML's rules, as far
+// as the first token that ends at or after stop: a reader that stops there
+// (the SOAP header scan stops at </Header>) accepts what ParseXML would,
+// and its errors say what ParseXML's say. text and settled are what
+// XMLToUTF8 returned; elements left open at stop are no error, and
+// nothing is checked when stop is 0.
+func CheckXMLHead(text []byte, settled bool, stop int) error {
+	if stop <= 0 {
+		return nil
+	}
+	scratch := xmlScratchPool.Get().(*xmlScratch)
+	defer scratch.release()
+	doc := etree.NewDocument()
+	doc.ReadSettings.CharsetReader = xmlCharsetReader
+	p := xmlParser{doc: doc, honourDecl: !settled, xmlScratch: scratch, lastOther: -1, stop: stop}
+	// No copy: the tree built is dropped, and errors copy what they quote.
+	p.src = unsafe.String(unsafe.SliceData(text), len(text))
+	if err := p.parse(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotXML, err)
+	}
+	return nil
+}
+
 // xmlSyntaxError is a well-formedness error at a place in the document.
 type xmlSyntaxError struct {
 	Line, Column int // 1-based; Column counts characters
@@ -139,7 +164,10 @@ type xmlParser struct {
 	src        string
 	pos        int
 	honourDecl bool // switch charset on <?xml encoding="…"?> as encoding/xml does
-	doc        *etree.Document
+	// stop, when not 0, ends the parse at the first token boundary at or
+	// after it, the document read so far accepted (CheckXMLHead).
+	stop int
+	doc  *etree.Document
 	// flat, when set, is what the parser builds instead of doc: the build
 	// points below (startTag, addText, closing an element, comment,
 	// procInst, directive, the end of parse) each have a branch for it, and
@@ -186,7 +214,15 @@ type xmlScratch struct {
 	uris []docSpan
 	// For a tree: the prefixes declared by the open elements, innermost
 	// last, which checkNamespaces looks in.
-	prefixes []string
+	prefixes []nsPrefix
+}
+
+// nsPrefix is a prefix a tree's open element declares. The URI is kept for
+// the rare tag that needs it (checkExpandedNames), as read: a URI with a
+// reference in it is decoded text in dec, which is not a string yet.
+type nsPrefix struct {
+	prefix string
+	uri    textRef
 }
 
 var xmlScratchPool = sync.Pool{New: func() any { return new(xmlScratch) }}
@@ -250,6 +286,9 @@ func (p *xmlParser) parse() error {
 		p.estimate()
 	}
 	for p.pos < len(p.src) {
+		if p.stop != 0 && p.pos >= p.stop {
+			return nil
+		}
 		var err error
 		if p.src[p.pos] != '<' {
 			err = p.charData()
@@ -259,6 +298,9 @@ func (p *xmlParser) parse() error {
 		if err != nil {
 			return err
 		}
+	}
+	if p.stop != 0 {
+		return nil // the input ended before stop: a head needs no end
 	}
 	if n := len(p.open); n > 0 {
 		o := p.open[n-1]
@@ -434,6 +476,9 @@ func (p *xmlParser) startTag() error {
 			if err := p.checkNamespaces(name, colon, at); err != nil {
 				return err
 			}
+			if err := p.checkExpandedNames(name); err != nil {
+				return err
+			}
 		}
 		if selfClosing {
 			p.docClose(node, nsTop)
@@ -444,6 +489,9 @@ func (p *xmlParser) startTag() error {
 		if prefixed {
 			p.declare()
 			if err := p.checkNamespaces(name, colon, at); err != nil {
+				return err
+			}
+			if err := p.checkExpandedNames(name); err != nil {
 				return err
 			}
 		}
@@ -605,7 +653,7 @@ func (p *xmlParser) checkDuplicates(elem string) error {
 func (p *xmlParser) declare() {
 	for _, ra := range p.tag {
 		if ra.colon == len("xmlns") && ra.name[:ra.colon] == "xmlns" {
-			p.prefixes = append(p.prefixes, ra.name[ra.colon+1:])
+			p.prefixes = append(p.prefixes, nsPrefix{prefix: ra.name[ra.colon+1:], uri: ra.val})
 		}
 	}
 }
@@ -649,11 +697,64 @@ func (p *xmlParser) bound(prefix string) bool {
 		return p.docNS(prefix) != 0
 	}
 	for i := len(p.prefixes) - 1; i >= 0; i-- {
-		if p.prefixes[i] == prefix {
+		if p.prefixes[i].prefix == prefix {
 			return true
 		}
 	}
 	return false
+}
+
+// xmlNamespace is what the xml prefix is bound to without a declaration.
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
+// checkExpandedNames refuses, in the start tag just read (its prefixes
+// checked bound), two attributes whose prefixes differ but are bound to one
+// namespace URI: Namespaces in XML 1.0 §6.3 makes that the same attribute
+// twice, as libxml2 says, and encoding/xml and etree keep both, so that
+// Busbar could read one and a backend the other. URIs are only looked up
+// for a pair of prefixed attributes of one local name, which few tags have.
+func (p *xmlParser) checkExpandedNames(elem string) error {
+	for i := 1; i < len(p.tag); i++ {
+		a := &p.tag[i]
+		aSpace, aLocal := splitQName(a.name, a.colon)
+		if aSpace == "" || aSpace == "xmlns" {
+			continue
+		}
+		for j := 0; j < i; j++ {
+			b := &p.tag[j]
+			bSpace, bLocal := splitQName(b.name, b.colon)
+			if bSpace == "" || bSpace == "xmlns" || bLocal != aLocal {
+				continue
+			}
+			// Distinct names (checkDuplicates): the prefixes differ.
+			if uri := p.nsURI(bSpace); uri == p.nsURI(aSpace) {
+				err := p.errAt(a.at, "attributes %s and %s in element <%s> have the same expanded name: %s and %s are both bound to namespace %s (Namespaces in XML 1.0, 6.3)", b.name, a.name, elem, bSpace, aSpace, uri)
+				err.stricter = true
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// nsURI is the namespace URI a bound prefix (checkNamespaces) has in the
+// start tag just read, its declarations in scope.
+func (p *xmlParser) nsURI(prefix string) string {
+	if prefix == "xml" {
+		return xmlNamespace
+	}
+	if p.flat != nil {
+		return p.docStr(p.uris[p.docNS(prefix)-1])
+	}
+	for i := len(p.prefixes) - 1; i >= 0; i-- {
+		if d := p.prefixes[i]; d.prefix == prefix {
+			if d.uri.decoded() {
+				return string(p.dec[d.uri.off:d.uri.end])
+			}
+			return d.uri.s
+		}
+	}
+	return ""
 }
 
 func (p *xmlParser) endTag() error {

@@ -234,6 +234,7 @@ const gbkDeclared = "<?xml version=\"1.0\" encoding=\"GBK\"?>\n<a t=\"\xb2\xee\x
 var sameCases = []xmlCase{
 	{"empty element", `<a/>`, ""},
 	{"declaration and whitespace", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n<a>\n  <b>x</b>\n</a>\n", ""},
+	{"one local name in two namespaces", `<x xmlns:p="urn:p" xmlns:q="urn:q" p:a="1" q:a="2" a="3"><y xmlns:q="urn:r" q:a="1" p:a="2"/></x>`, ""},
 	{"namespaces", `<s:Envelope xmlns:s="urn:s" xmlns="urn:d"><s:Body><m xmlns:t="urn:t" t:x="1" y="2"/></s:Body></s:Envelope>`, ""},
 	{"edge colons", `<:a :b="1" b="2" c:="3"><x:/></:a>`, ""},
 	{"entities", `<a b="&lt;&gt;&amp;&apos;&quot;">&lt;x&gt; &amp; &#65;&#x42;&#x4e2d;&#0000067;</a>`, ""},
@@ -345,6 +346,13 @@ var errorCases = []struct {
 	{`<a/><?xml version="1.0"?>`, 1, 5, "the XML declaration <?xml …?> must be at the very start"},
 	{"<a>x&amp;y</a><?xml version=\"1.0\" encoding=\"GBK\"?><!-- \xb2\xee -->", 1, 15, "the XML declaration <?xml …?> must be at the very start"},
 	{`<a><?XML x?></a>`, 1, 4, "processing instruction target XML is reserved by XML"},
+	// Namespaces in XML 1.0 §6.3: one expanded name, two attributes, of
+	// which a backend would read either.
+	{`<x xmlns:p="urn:same" xmlns:q="urn:same" p:a="1" q:a="2"/>`, 1, 50, "attributes p:a and q:a in element <x> have the same expanded name: p and q are both bound to namespace urn:same"},
+	{`<r xmlns:p="urn:same"><x xmlns:q="urn:same" q:a="1" b="" p:a="2">t</x></r>`, 1, 58, "attributes q:a and p:a in element <x>"},
+	{`<x q:a="1" xmlns:p="urn:&#x73;ame" p:a="2" xmlns:q="urn:same"/>`, 1, 36, "attributes q:a and p:a in element <x> have the same expanded name: q and p are both bound to namespace urn:same"},
+	{`<x xmlns:p="urn:a&amp;b" xmlns:q="urn:a&amp;b" p:a="1" q:a="2"/>`, 1, 56, "namespace urn:a&b"},
+	{`<x xmlns:q="http://www.w3.org/XML/1998/namespace" xml:a="1" q:a="2"/>`, 1, 61, "attributes xml:a and q:a"},
 }
 
 // TestParseXMLFastErrors: malformed input fails with a message that says
@@ -543,5 +551,36 @@ func TestParseXMLFastUnmirrored(t *testing.T) {
 		if d := compareParsers([]byte(c.body), c.label); d != "" {
 			t.Errorf("%s: %s", c.name, d)
 		}
+	}
+}
+
+// TestCheckXMLHead: the parsers' rules up to the first token ending at or
+// after stop, and nothing after it; elements left open are no error.
+func TestCheckXMLHead(t *testing.T) {
+	const doc = `<a xmlns:p="urn:p"><p:b x="1">t</p:b><c a="1" a="2"/></a>`
+	cut := strings.Index(doc, "<c")
+	for _, c := range []struct {
+		name    string
+		text    string
+		settled bool
+		stop    int
+		want    string
+	}{
+		{"stop 0 checks nothing", `<a a="1" a="2"/>`, false, 0, ""},
+		{"before the error", doc, false, cut, ""},
+		{"inside the erring tag", doc, false, cut + 1, "line 1, column 47: duplicate attribute a in element <c>"},
+		{"past the end", doc, false, len(doc) + 10, "duplicate attribute a"},
+		{"open elements at stop", `<a><b>text`, false, 6, ""},
+		{"the token at stop is read whole", "<a>t\xff</a>", false, 4, "invalid UTF-8: byte 4 is 0xFF"},
+		{"one expanded name", `<a xmlns:p="u" xmlns:q="u" p:x="" q:x=""/>`, false, 1, "the same expanded name"},
+		{"a declared charset", "<?xml version=\"1.0\" encoding=\"GBK\"?><a>\xb3\xf6<b u:x=''/>", false, 50, "namespace prefix u is not declared"},
+		{"settled: the declaration is not followed", "<?xml version=\"1.0\" encoding=\"GBK\"?><a>\xb3\xf6</a>", true, 50, "invalid UTF-8: byte 39 is 0xB3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckXMLHead([]byte(c.text), c.settled, c.stop)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrNotXML)) {
+				t.Fatalf("want %q, got %v", c.want, err)
+			}
+		})
 	}
 }
