@@ -103,7 +103,7 @@ mappings and routes offline, without any backend.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("busbar {{.Version}}\n")
-	root.AddCommand(newServeCmd(), newValidateCmd(), newCertsCmd(), newMapCmd(), newTestCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newValidateCmd(), newCertsCmd(), newMapCmd(), newTestCmd(), newMessagesCmd(), newVersionCmd())
 	return root
 }
 
