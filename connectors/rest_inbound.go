@@ -74,7 +74,7 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		writeProblem(w, f)
 		return
 	}
-	reply, err := s.run(ctx, c.route, c.limits, c.handle, m)
+	reply, err := s.run(c.limits.handlerContext(ctx, body), c.route, c.limits, c.handle, m)
 	if err != nil {
 		work.End()
 		writeProblem(w, bus.AsFault(err))
@@ -152,6 +152,8 @@ func restReply(h http.Header, m *bus.Message) serialisedReply {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	// An async route's 202 says where the message's status is.
+	copyHeader(h, m.Header, "Location")
 	body := m.Bytes()
 	switch m.Format {
 	case bus.FormatJSON:
@@ -165,4 +167,11 @@ func restReply(h http.Header, m *bus.Message) serialisedReply {
 		}
 	}
 	return serialisedReply{status: status, body: body}
+}
+
+// copyHeader copies the named header from src to dst, if src has it.
+func copyHeader(dst, src http.Header, name string) {
+	if v := src.Values(name); len(v) > 0 {
+		dst[http.CanonicalHeaderKey(name)] = v
+	}
 }

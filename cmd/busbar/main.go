@@ -31,6 +31,7 @@ import (
 	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/certs"
 	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/delivery"
 	"github.com/busbar/busbar/routes"
 	"github.com/busbar/busbar/routes/routetest"
 )
@@ -127,6 +128,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var bodyBudget bodyBudgetFlag
 	fs.Var(&bodyBudget, "body-budget", fmt.Sprintf("bytes of request bodies held at once, e.g. 128MiB, or off; past it requests get 503 (default 1/%d of the memory limit)", bodyBudgetShare))
 	readTimeout := fs.Duration("read-timeout", connectors.DefaultReadTimeout, "time a request's body may take to arrive (a route's shorter timeout bounds it further); slower bodies get 408")
+	dataDir := fs.String("data-dir", delivery.DefaultDataDir, "where the embedded NATS server keeps async routes' messages (opened only when a route is async)")
+	natsURL := fs.String("nats-url", "", "external NATS (JetStream) server or cluster for async routes, instead of the embedded one")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -174,7 +177,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	defer ln.Close()
 	exportDemoURL(ln.Addr(), tlsCfg != nil)
-	cfg, err := routes.Load(*dir, routes.WithRateLimits(rateLimits))
+	async := newAsyncDelivery(*dataDir, *natsURL, log)
+	defer async.Close() // last: after the server drained and the routes' workers stopped
+	cfg, err := routes.Load(*dir, routes.WithRateLimits(rateLimits), async.option())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -217,7 +222,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			log.Info("routes reloaded", slog.Int("routes", len(next.Routes)))
 		}, func(err error) {
 			log.Error("reload failed, the previous routes keep serving", slog.String("error", err.Error()))
-		}, routes.WithRateLimits(rateLimits))
+		}, routes.WithRateLimits(rateLimits), async.option())
 		if err != nil {
 			log.Error("cannot watch the configuration directory", slog.String("error", err.Error()))
 		}
