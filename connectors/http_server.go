@@ -32,7 +32,9 @@ type Limits struct {
 	Rate    *RateLimit    // requests admitted over time; nil: no limit
 	// KeepBody hands the handler the request's bytes as received
 	// (RequestBody): an async route stores them. Off, no request pays for
-	// the context value.
+	// the context value. It also lets the route's reply set Location
+	// (where the stored message's status is), which no other route may:
+	// it would be a backend's.
 	KeepBody bool
 }
 

@@ -80,6 +80,11 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		writeProblem(w, bus.AsFault(err))
 		return
 	}
+	if c.limits.KeepBody {
+		// An async route says where the message's status is. Only its
+		// own: a backend's Location must not reach callers.
+		copyHeader(w.Header(), reply.Header, "Location")
+	}
 	out := restReply(w.Header(), reply)
 	work.End() // writing to the caller is network I/O
 	out.write(w)
@@ -152,8 +157,6 @@ func restReply(h http.Header, m *bus.Message) serialisedReply {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	// An async route's 202 says where the message's status is.
-	copyHeader(h, m.Header, "Location")
 	body := m.Bytes()
 	switch m.Format {
 	case bus.FormatJSON:

@@ -265,6 +265,9 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		// A SOAP response is always 200: the backend's 201 or 202 means
 		// nothing to a SOAP caller, and errors travel as faults.
 		w.Header().Set("Content-Type", soapContentType(version, cs))
+		if op.Limits.KeepBody { // an async route's repeated submission; never a backend's Location
+			copyHeader(w.Header(), reply.Header, "Location")
+		}
 		writeWhole(w, http.StatusOK, body)
 	})
 }

@@ -733,8 +733,15 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 		if err != nil {
 			return nil, err
 		}
-		if route.async != nil && out.Format == bus.FormatNone {
-			return out, nil // stored: a one-way 202 (see asyncRoute.accept)
+		if route.async != nil {
+			if out.Format == bus.FormatNone {
+				return out, nil // stored: a one-way 202 (see asyncRoute.accept)
+			}
+			x, err := toXML(out, responseElement, ns, schema)
+			if x != nil {
+				x.Header = out.Header // Location: where the message's status is
+			}
+			return x, err
 		}
 		return toXML(out, responseElement, ns, schema)
 	}

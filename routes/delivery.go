@@ -268,12 +268,36 @@ func (a *asyncRoute) accept(ctx context.Context, m *bus.Message) (*bus.Message, 
 	out := m.Reply()
 	out.Status = status
 	out.Header = http.Header{"Location": {StatusPath + id}}
-	if a.soap && status == http.StatusAccepted {
-		return out, nil // one-way: the facade answers 202 with no envelope
+	if a.soap {
+		// A SOAP caller gets the first outcome as a sync call would have:
+		// the delivered reply, made the operation's response element by
+		// the facade. Anything else is the one-way 202 with no envelope.
+		if dup != nil && !setReply(out, dup.Status) {
+			out.Status = http.StatusAccepted
+		}
+		return out, nil
 	}
 	b, _ := json.Marshal(accepted{MessageID: id, Status: state, Location: StatusPath + id})
 	out.SetCheckedJSON(b)
 	return out, nil
+}
+
+// setReply puts a delivered message's kept reply into out; false when
+// there is none to give.
+func setReply(out *bus.Message, st *delivery.Status) bool {
+	if st == nil || st.State != delivery.Delivered || len(st.Reply) == 0 {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(st.ReplyType)
+	switch {
+	case (mt == "application/json" || strings.HasSuffix(mt, "+json")) && json.Valid(st.Reply):
+		out.SetCheckedJSON(st.Reply)
+	case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
+		out.SetXMLBytes(st.Reply) // stored from the route's own UTF-8 payload
+	default:
+		return false
+	}
+	return true
 }
 
 // accepted is the body of an async route's answer.
