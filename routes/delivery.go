@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -263,7 +264,15 @@ func (a *asyncRoute) accept(ctx context.Context, m *bus.Message) (*bus.Message, 
 			status = http.StatusOK
 		}
 	case err != nil:
-		return nil, delivery.AsFault(err)
+		f := delivery.AsFault(err)
+		var ke *delivery.KeyError
+		if errors.As(err, &ke) && ke.MessageID != "" && errors.Is(err, delivery.ErrInFlight) {
+			// Where the first submission's outcome will be: the caller
+			// need not resubmit to learn it.
+			f.Header.Set("Location", StatusPath+ke.MessageID)
+			f.Extra = map[string]any{"messageId": ke.MessageID}
+		}
+		return nil, f
 	}
 	out := m.Reply()
 	out.Status = status
@@ -356,9 +365,39 @@ func (a *asyncRoute) Deliver(ctx context.Context, env *delivery.Envelope) ([]byt
 			}
 			return nil, "", delivery.Pause(wait, err)
 		}
-		return nil, "", err
+		// The status keeps what a sync caller would have been told; the
+		// whole account (backend URLs, mapping file:line:col) goes to the
+		// log only, as for a sync request.
+		f := bus.AsFault(err)
+		if ctx.Err() != nil { // the node is stopping: the attempt is put back, not failed
+			return nil, "", publicFault{f}
+		}
+		slog.Default().LogAttrs(ctx, slog.LevelWarn, "delivery attempt failed",
+			slog.String("route", a.name), slog.String("message_id", env.ID),
+			slog.String("correlation_id", env.CorrelationID), slog.Int("attempt", env.Attempt),
+			slog.Int("status", f.Status), slog.String("error", f.Error()))
+		return nil, "", publicFault{f}
 	}
 	return out.Bytes(), replyType(out), nil
+}
+
+// publicFault is a delivery's fault as the message's status shows it: its
+// public account only. It unwraps to the fault, whose blame decides
+// between a retry and the dead letters.
+type publicFault struct{ f *bus.Fault }
+
+func (e publicFault) Unwrap() error { return e.f }
+
+func (e publicFault) Error() string {
+	f := e.f
+	s := fmt.Sprintf("%d %s", f.Status, f.Title)
+	if f.Detail != "" {
+		s += ": " + f.Detail
+	}
+	if f.FaultString != "" && f.FaultString != f.Detail {
+		s += " (" + strings.TrimSpace(f.FaultCode+" "+f.FaultString) + ")"
+	}
+	return s
 }
 
 func replyType(m *bus.Message) string {
@@ -475,12 +514,19 @@ func (l *loader) startDelivery() Errors {
 		l.cfg.store.Store(s)
 	}
 	var errs Errors
+	type takenOver struct {
+		h   *routeWorker
+		was *asyncRoute
+	}
+	var taken []takenOver
 	for _, a := range l.cfg.async {
 		var h *routeWorker
 		if prev != nil {
 			h = prev.workers.take(a.name, a.cfg)
 		}
-		if h == nil {
+		if h != nil {
+			taken = append(taken, takenOver{h, h.route.Load()})
+		} else {
 			h = &routeWorker{cfg: a.cfg}
 			h.route.Store(a)
 			cfg := a.cfg
@@ -495,6 +541,15 @@ func (l *loader) startDelivery() Errors {
 		}
 		h.route.Store(a)
 		l.cfg.workers.put(a.name, h)
+	}
+	if len(errs) > 0 {
+		// The load fails and the previous configuration keeps serving:
+		// it gets back the workers it lent, delivering its routes again.
+		for _, t := range taken {
+			l.cfg.workers.take(t.was.name, t.h.cfg) // not ours to stop
+			t.h.route.Store(t.was)
+			prev.workers.put(t.was.name, t.h)
+		}
 	}
 	return errs
 }

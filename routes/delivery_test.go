@@ -28,6 +28,7 @@ type asyncBackend struct {
 	calls  []backendCall
 	status atomic.Int32 // 0: 200
 	fail   atomic.Int32 // answer 503 to this many calls, then the status
+	hold   chan struct{} // set before the first call: calls wait until it is closed
 }
 
 type backendCall struct {
@@ -42,6 +43,9 @@ func newAsyncBackend(t *testing.T) *asyncBackend {
 		b.mu.Lock()
 		b.calls = append(b.calls, backendCall{r.Header.Get("Idempotency-Key"), r.Header.Get("Content-Type"), string(body)})
 		b.mu.Unlock()
+		if b.hold != nil {
+			<-b.hold
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if b.fail.Add(-1) >= 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -235,6 +239,28 @@ func TestAsyncIdempotencyKeyFromBody(t *testing.T) {
 	calls := backend.seen()
 	if len(calls) != 1 || calls[0].Key != "1000-V-3" {
 		t.Errorf("backend calls: %+v, want one with key 1000-V-3", calls)
+	}
+}
+
+// A repeated submission while the first is still being delivered is a
+// 409 that says where the first one's status is.
+func TestAsyncIdempotencyInFlight(t *testing.T) {
+	backend := newAsyncBackend(t)
+	backend.hold = make(chan struct{})
+	b := startAsync(t, asyncConfig(t, backend.URL, map[string]string{"route.yaml": asyncVoucherRoute}), openStore(t))
+	key := map[string]string{"Content-Type": "application/json", "Idempotency-Key": "V-6"}
+	first := acceptedDoc(t, b.do(t, http.MethodPost, "/api/vouchers", key, `{"voucherNo":"V-6"}`), http.StatusAccepted)
+	b.waitState(t, first.Location, "delivering")
+	r := b.do(t, http.MethodPost, "/api/vouchers", key, `{"voucherNo":"V-6"}`)
+	r.expect(t, http.StatusConflict, "application/problem+json")
+	if r.Header.Get("Location") != first.Location || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, `"messageId":"`+first.MessageID+`"`) {
+		t.Errorf("409: %v %s", r.Header, r.Body)
+	}
+	close(backend.hold)
+	b.waitState(t, first.Location, "delivered")
+	acceptedDoc(t, b.do(t, http.MethodPost, "/api/vouchers", key, `{"voucherNo":"V-6"}`), http.StatusOK)
+	if n := len(backend.seen()); n != 1 {
+		t.Errorf("backend saw %d calls, want 1", n)
 	}
 }
 
