@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -576,12 +577,14 @@ func (c *Config) statusEndpoint() connectors.RESTEndpoint {
 			if err != nil {
 				return nil, delivery.AsFault(err)
 			}
-			b, err := json.Marshal(statusView{Status: st, Reply: replyValue(st)})
-			if err != nil {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // an XML reply reads as XML, not \u003c
+			if err := enc.Encode(statusView{Status: st, Reply: replyValue(st)}); err != nil {
 				return nil, err
 			}
 			out := m.Reply()
-			out.SetCheckedJSON(b)
+			out.SetCheckedJSON(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 			return out, nil
 		}}
 }

@@ -418,7 +418,11 @@ func TestExampleOAReimbursementAsync(t *testing.T) {
 		BusinessKey    string `json:"businessKey"`
 	}
 	done := b.waitState(t, loc, "delivered")
-	json.Unmarshal([]byte(b.do(t, http.MethodGet, loc, nil, "").Body), &st)
+	raw := b.do(t, http.MethodGet, loc, nil, "").Body
+	json.Unmarshal([]byte(raw), &st)
+	if !strings.Contains(raw, `"reply":"<oa:SubmitReimbursementResponse`) {
+		t.Errorf("an XML reply in the status is XML text: %s", raw)
+	}
 	if st.IdempotencyKey != "BX-2026-11-0088" || st.BusinessKey != "1000-BX-2026-11-0088" ||
 		!strings.Contains(st.Reply, "<oa:SapDocument>") || !strings.Contains(st.Reply, "已过账") || done.Tried != 1 {
 		t.Errorf("delivered status: %+v", st)
