@@ -33,7 +33,7 @@ type asyncBackend struct {
 
 type backendCall struct {
 	Key, ContentType string
-	Body             string
+	Path, Body       string
 }
 
 func newAsyncBackend(t *testing.T) *asyncBackend {
@@ -41,7 +41,7 @@ func newAsyncBackend(t *testing.T) *asyncBackend {
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		b.mu.Lock()
-		b.calls = append(b.calls, backendCall{r.Header.Get("Idempotency-Key"), r.Header.Get("Content-Type"), string(body)})
+		b.calls = append(b.calls, backendCall{r.Header.Get("Idempotency-Key"), r.Header.Get("Content-Type"), r.URL.Path, string(body)})
 		b.mu.Unlock()
 		if b.hold != nil {
 			<-b.hold
@@ -224,9 +224,15 @@ func TestAsyncCallerFaultIsDead(t *testing.T) {
 
 func TestAsyncIdempotencyKeyFromBody(t *testing.T) {
 	backend := newAsyncBackend(t)
-	route := strings.Replace(asyncVoucherRoute, "  mode: async\n",
-		"  mode: async\n  idempotency-key: concat($.companyCode, '-', $.voucherNo)\n  business-key: $.voucherNo\n", 1)
-	b := startAsync(t, asyncConfig(t, backend.URL, map[string]string{"route.yaml": route}), openStore(t))
+	route := strings.NewReplacer("  mode: async\n",
+		"  mode: async\n  idempotency-key: concat($.companyCode, '-', $.voucherNo)\n  business-key: $.voucherNo\n",
+		"path: /post}", "path: \"/post/{idempotencyKey}\"}\nrequest: {validate: voucher.schema.json}").Replace(asyncVoucherRoute)
+	b := startAsync(t, asyncConfig(t, backend.URL, map[string]string{"route.yaml": route,
+		"voucher.schema.json": `{"type": "object", "required": ["voucherNo"]}`}), openStore(t))
+	// The request is checked before it is stored: a caller's mistake is
+	// its 400 now, not a dead letter later.
+	r := b.postJSON(t, "/api/vouchers", `{"companyCode":"1000"}`)
+	r.expect(t, http.StatusBadRequest, "application/problem+json")
 	body := `{"companyCode":"1000","voucherNo":"V-3","amount":1}`
 	first := acceptedDoc(t, b.postJSON(t, "/api/vouchers", body), http.StatusAccepted)
 	b.waitState(t, first.Location, "delivered")
@@ -234,11 +240,11 @@ func TestAsyncIdempotencyKeyFromBody(t *testing.T) {
 	if again.MessageID != first.MessageID || again.Status != delivery.Delivered {
 		t.Errorf("repeat: %+v, want message %s delivered", again, first.MessageID)
 	}
-	r := b.postJSON(t, "/api/vouchers", `{"companyCode":"1000","voucherNo":"V-3","amount":2}`)
+	r = b.postJSON(t, "/api/vouchers", `{"companyCode":"1000","voucherNo":"V-3","amount":2}`)
 	r.expect(t, http.StatusUnprocessableEntity, "application/problem+json")
 	calls := backend.seen()
-	if len(calls) != 1 || calls[0].Key != "1000-V-3" {
-		t.Errorf("backend calls: %+v, want one with key 1000-V-3", calls)
+	if len(calls) != 1 || calls[0].Key != "1000-V-3" || calls[0].Path != "/post/1000-V-3" {
+		t.Errorf("backend calls: %+v, want one with key 1000-V-3, also in the path (route variable idempotencyKey)", calls)
 	}
 }
 
