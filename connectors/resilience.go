@@ -723,9 +723,16 @@ func (b *breaker) name() string {
 
 // busy is the fault for a call beyond max-inflight.
 func (o *outbound) busy() *bus.Fault {
-	return unavailable(o.name, "Backend busy", 1,
+	f := unavailable(o.name, "Backend busy", 1,
 		fmt.Sprintf("%d calls are in progress, the most max-inflight allows; try again in a moment", o.cfg.MaxInflight))
+	f.Cause = ErrBusy
+	return f
 }
+
+// ErrBusy is the cause (errors.Is) of the fault of a call refused by the
+// connector's max-inflight: the request never left Busbar, and nothing is
+// wrong with it or the backend.
+var ErrBusy = errors.New("connector busy")
 
 // unavailable is a 503 that tells REST callers when to come back.
 func unavailable(connector, title string, retryAfter int, detail string) *bus.Fault {

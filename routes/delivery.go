@@ -355,9 +355,10 @@ func (a *asyncRoute) Deliver(ctx context.Context, env *delivery.Envelope) ([]byt
 	ctx = context.WithValue(ctx, deliveryKeyCtx{}, deliveryKey{a.keyHeader, env.Key()})
 	out, err := a.deliver.Run(ctx, m)
 	if err != nil {
-		if errors.Is(err, connectors.ErrBreakerOpen) {
+		if errors.Is(err, connectors.ErrBreakerOpen) || errors.Is(err, connectors.ErrBusy) {
 			// The request never left: the breaker opened between the
-			// worker's look at it and the call.
+			// worker's look at it and the call, or the connector's
+			// max-inflight was reached (sync callers come first).
 			wait := time.Second
 			if a.gate != nil {
 				if ok, in := a.gate.Ready(); !ok {
