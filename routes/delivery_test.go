@@ -26,8 +26,8 @@ type asyncBackend struct {
 	*httptest.Server
 	mu     sync.Mutex
 	calls  []backendCall
-	status atomic.Int32 // 0: 200
-	fail   atomic.Int32 // answer 503 to this many calls, then the status
+	status atomic.Int32  // 0: 200
+	fail   atomic.Int32  // answer 503 to this many calls, then the status
 	hold   chan struct{} // set before the first call: calls wait until it is closed
 }
 
