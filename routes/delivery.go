@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,11 +80,18 @@ func (d *DeliverySpec) UnmarshalYAML(n ast.Node) error {
 	case *ast.NullNode:
 		return nil
 	case *ast.MappingNode, *ast.MappingValueNode:
-		type plain DeliverySpec // without this method
-		return yaml.NodeToValue(n, (*plain)(d), yaml.DisallowUnknownField())
+		// Unknown keys are left to unknownDeliveryKeys: reported like
+		// every other unknown key, they do not stop the rest of the file
+		// from being checked.
+		return yaml.NodeToValue(n, d.block())
 	}
 	return NodeError(n, "field \"delivery\": write sync, async, or a block such as {mode: async, idempotency-key: header}")
 }
+
+// deliveryBlock is DeliverySpec without its decoder: the block form.
+type deliveryBlock DeliverySpec
+
+func (d *DeliverySpec) block() any { return (*deliveryBlock)(d) }
 
 // Async reports whether the route stores and forwards.
 func (d *DeliverySpec) Async() bool { return d != nil && d.Mode == ModeAsync }
@@ -138,6 +146,7 @@ func (rc *routeCompiler) compileDelivery(acceptAt int) {
 	if _, short := unwrapNode(nodeAt(rc.f.root, "delivery")).(*ast.StringNode); !short {
 		keys = []string{"delivery", "mode"}
 	}
+	rc.unknownDeliveryKeys()
 	switch d.Mode {
 	case ModeSync, "":
 		if *d != (DeliverySpec{Mode: d.Mode}) {
@@ -214,6 +223,27 @@ func (rc *routeCompiler) compileDelivery(acceptAt int) {
 	rc.steps = append(rc.steps[:acceptAt:acceptAt], bus.NamedStep{Name: "accept", Step: bus.StepFunc(a.accept)})
 	rc.async = a
 	rc.l.cfg.async = append(rc.l.cfg.async, a)
+}
+
+// unknownDeliveryKeys reports the keys of a `delivery` block that are
+// not options, unless the decoder's walk reported them already.
+func (rc *routeCompiler) unknownDeliveryKeys() {
+	values, ok := mappingValues(unwrapNode(nodeAt(rc.f.root, "delivery")))
+	if !ok {
+		return
+	}
+	fields := yamlFields(reflect.TypeOf(deliveryBlock{}), map[string]reflect.Type{})
+	for _, mv := range values {
+		key := mv.Key.String()
+		if _, known := fields[key]; known {
+			continue
+		}
+		line, col := posOf(mv.Key)
+		if !slices.ContainsFunc(rc.errs, func(e *Error) bool { return e.Line == line && e.Col == col }) {
+			rc.errs = append(rc.errs, &Error{File: rc.f.path, Line: line, Col: col, Kind: "route", Name: rc.spec.Route,
+				Msg: fmt.Sprintf("unknown field %q", key), unknownKey: true})
+		}
+	}
 }
 
 // accept stores the request as received and answers 202 with the

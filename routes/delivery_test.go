@@ -386,12 +386,19 @@ func TestAsyncRouteErrors(t *testing.T) {
 		{"delivery: {mode: sync, attempts: 3}\n", `route.yaml:5:11: route "r": delivery options are for ` + "`mode: async`"},
 		{"delivery: {mode: async, backoff: 1m, max-backoff: 1s}\n", `max-backoff 1s is shorter than backoff 1m0s`},
 		{"delivery: {mode: async, idempotency-key: \"concat($.a,\"}\n", `route "r": `},
+		// Every problem of the block, not only the first.
+		{"delivery:\n  mode: async\n  attempt: 3\n  backoff: soon\nrequst: {}\n", `route.yaml:7:3: route "r": unknown field "attempt"
+` + "{dir}" + `route.yaml:8:12: route "r": field "backoff": invalid duration "soon": write it like 30s, 1m30s or 500ms
+` + "{dir}" + `route.yaml:9:1: route "r": unknown field "requst"`},
+		{"delivery:\n  mode: async\n  attempt: 3\nrequst: {}\n", `route.yaml:7:3: route "r": unknown field "attempt"
+` + "{dir}" + `route.yaml:8:1: route "r": unknown field "requst"`},
 	} {
 		dir := t.TempDir()
 		route := "route: r\nfrom: {rest: {path: /r}}\nto: {connector: backend}\n# delivery\n" + tc.delivery
 		os.WriteFile(filepath.Join(dir, "route.yaml"), []byte(route), 0o644)
 		os.WriteFile(filepath.Join(dir, "backend.yaml"), []byte("connector: backend\ntype: http\nurl: http://127.0.0.1:1\n"), 0o644)
 		_, err := Load(dir)
+		tc.want = strings.ReplaceAll(tc.want, "{dir}", dir+"/")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("case %d: want an error containing %q, got %v", i+1, tc.want, err)
 		}
