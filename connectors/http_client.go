@@ -419,6 +419,13 @@ func newHTTPClient(c *HTTPConfig, tlsCfg *tls.Config) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
+// Both outbound connectors report their breakers to async delivery (the
+// shape of delivery.Gate; this package does not import delivery).
+var (
+	_ interface{ Ready() (bool, time.Duration) } = (*HTTPConnector)(nil)
+	_ interface{ Ready() (bool, time.Duration) } = (*SOAPConnector)(nil)
+)
+
 // HTTPConnector calls a REST service.
 type HTTPConnector struct {
 	*outbound

@@ -30,6 +30,20 @@ type Limits struct {
 	MaxBody int64         // bytes; 0 means DefaultMaxBody
 	Timeout time.Duration // whole route, outbound calls included; 0 means DefaultTimeout
 	Rate    *RateLimit    // requests admitted over time; nil: no limit
+	// KeepBody hands the handler the request's bytes as received
+	// (RequestBody): an async route stores them. Off, no request pays for
+	// the context value. It also lets the route's reply set Location
+	// (where the stored message's status is), which no other route may:
+	// it would be a backend's.
+	KeepBody bool
+}
+
+// handlerContext is ctx with what the handler of a route with lim may read.
+func (l Limits) handlerContext(ctx context.Context, body []byte) context.Context {
+	if l.KeepBody {
+		return withRequestBody(ctx, body)
+	}
+	return ctx
 }
 
 // Defaults for Limits and ServerConfig.

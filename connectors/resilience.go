@@ -611,8 +611,37 @@ func (b *breaker) rejected(connector string, err error) *bus.Fault {
 	if b.failures == 1 {
 		why = "a call failed"
 	}
-	return unavailable(connector, "Backend circuit open", secs, fmt.Sprintf(
+	f := unavailable(connector, "Backend circuit open", secs, fmt.Sprintf(
 		"%s; calls are refused until %s (in %ds)", why, until.UTC().Format(time.RFC3339), secs))
+	f.Cause = ErrBreakerOpen
+	return f
+}
+
+// ErrBreakerOpen is the cause (errors.Is) of the fault of a call that a
+// circuit breaker did not let through: the request never left Busbar. An
+// async route's worker waits for the breaker instead of counting an attempt.
+var ErrBreakerOpen = errors.New("circuit breaker open")
+
+// Ready reports whether a call could go out now: some endpoint's breaker
+// is closed or half-open (or it has none). With every breaker open it
+// says when the first one lets a trial call through. An async route's
+// worker asks it before each attempt (it is a delivery.Gate), so a backend
+// that is down pauses delivery instead of burning attempts.
+func (o *outbound) Ready() (bool, time.Duration) {
+	var soonest time.Time
+	for i := range o.endpoints {
+		b := o.endpoints[i].breaker
+		if b == nil || b.cb.State() != gobreaker.StateOpen {
+			return true, 0
+		}
+		if t := time.Unix(0, b.openUntil.Load()); soonest.IsZero() || t.Before(soonest) {
+			soonest = t
+		}
+	}
+	if len(o.endpoints) == 0 {
+		return true, 0
+	}
+	return false, max(time.Until(soonest), 0)
 }
 
 // Values of a connector's `balance`.
@@ -665,9 +694,11 @@ func (o *outbound) callEndpoints(ctx context.Context, method, path string, heade
 		return nil, nil, unreachable
 	}
 	secs := secondsUntil(soonest)
-	return nil, nil, unavailable(o.name, "Backend circuit open", secs, fmt.Sprintf(
+	f := unavailable(o.name, "Backend circuit open", secs, fmt.Sprintf(
 		"the breakers of all %d endpoints are open; the first lets calls through at %s (in %ds)",
 		n, soonest.UTC().Format(time.RFC3339), secs))
+	f.Cause = ErrBreakerOpen
+	return nil, nil, f
 }
 
 // dialFailed tells an error of a call that never had a connection: refused,
@@ -692,9 +723,16 @@ func (b *breaker) name() string {
 
 // busy is the fault for a call beyond max-inflight.
 func (o *outbound) busy() *bus.Fault {
-	return unavailable(o.name, "Backend busy", 1,
+	f := unavailable(o.name, "Backend busy", 1,
 		fmt.Sprintf("%d calls are in progress, the most max-inflight allows; try again in a moment", o.cfg.MaxInflight))
+	f.Cause = ErrBusy
+	return f
 }
+
+// ErrBusy is the cause (errors.Is) of the fault of a call refused by the
+// connector's max-inflight: the request never left Busbar, and nothing is
+// wrong with it or the backend.
+var ErrBusy = errors.New("connector busy")
 
 // unavailable is a 503 that tells REST callers when to come back.
 func unavailable(connector, title string, retryAfter int, detail string) *bus.Fault {

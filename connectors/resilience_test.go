@@ -443,8 +443,8 @@ func TestMaxInflight(t *testing.T) {
 	go func() { _, f := call(context.Background(), k, "POST"); first <- f }()
 	<-entered
 	_, f := call(context.Background(), k, "POST")
-	if f == nil || f.Status != 503 || f.Title != "Backend busy" || f.Header.Get("Retry-After") != "1" {
-		t.Errorf("want 503 Backend busy with Retry-After 1, got %v %v", f, f.Header)
+	if f == nil || f.Status != 503 || f.Title != "Backend busy" || f.Header.Get("Retry-After") != "1" || !errors.Is(f, ErrBusy) {
+		t.Errorf("want 503 Backend busy with Retry-After 1 (ErrBusy), got %v %v", f, f.Header)
 	}
 	close(release)
 	if f := <-first; f != nil {

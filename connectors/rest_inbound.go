@@ -74,11 +74,16 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		writeProblem(w, f)
 		return
 	}
-	reply, err := s.run(ctx, c.route, c.limits, c.handle, m)
+	reply, err := s.run(c.limits.handlerContext(ctx, body), c.route, c.limits, c.handle, m)
 	if err != nil {
 		work.End()
 		writeProblem(w, bus.AsFault(err))
 		return
+	}
+	if c.limits.KeepBody {
+		// An async route says where the message's status is. Only its
+		// own: a backend's Location must not reach callers.
+		copyHeader(w.Header(), reply.Header, "Location")
 	}
 	out := restReply(w.Header(), reply)
 	work.End() // writing to the caller is network I/O
@@ -165,4 +170,11 @@ func restReply(h http.Header, m *bus.Message) serialisedReply {
 		}
 	}
 	return serialisedReply{status: status, body: body}
+}
+
+// copyHeader copies the named header from src to dst, if src has it.
+func copyHeader(dst, src http.Header, name string) {
+	if v := src.Values(name); len(v) > 0 {
+		dst[http.CanonicalHeaderKey(name)] = v
+	}
 }

@@ -228,10 +228,19 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		// Only the version is needed later: env (and with it the request's
 		// tree) must not stay reachable while the route waits on its backend.
 		version = env.Version
-		reply, err := s.run(ctx, op.Route, op.Limits, op.Handle, m)
+		reply, err := s.run(op.Limits.handlerContext(ctx, body), op.Route, op.Limits, op.Handle, m)
 		if err != nil {
 			work.End()
 			fail(version, bus.AsFault(err))
+			return
+		}
+		if reply.Status == http.StatusAccepted && reply.Format == bus.FormatNone {
+			// A one-way exchange (an async route stored the request): WS-I
+			// Basic Profile 1.1 (R2750) lets it be answered 202 with no
+			// envelope; Location says where to read the message's status.
+			work.End()
+			copyHeader(w.Header(), reply.Header, "Location")
+			w.WriteHeader(http.StatusAccepted)
 			return
 		}
 		if !reply.HasXML() {
@@ -256,6 +265,9 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		// A SOAP response is always 200: the backend's 201 or 202 means
 		// nothing to a SOAP caller, and errors travel as faults.
 		w.Header().Set("Content-Type", soapContentType(version, cs))
+		if op.Limits.KeepBody { // an async route's repeated submission; never a backend's Location
+			copyHeader(w.Header(), reply.Header, "Location")
+		}
 		writeWhole(w, http.StatusOK, body)
 	})
 }

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 
 	"github.com/busbar/busbar/bus"
 )
@@ -115,9 +115,12 @@ const (
 	hdrVars        = "Busbar-Vars" // JSON object
 )
 
-// newID returns a message id: unique across nodes (NUID: a random prefix
-// per process and a sequence), safe as a subject token and a KV key.
-func newID() string { return nuid.Next() }
+// newID returns a message id: 128 random bits (26 characters of base32),
+// unique across nodes, safe as a subject token and a KV key — and not
+// guessable from another one: the id in an async route's status URL is
+// all a caller needs to read the message's reply. (A NUID, a per-process
+// prefix and a sequence, let one id lead to its neighbours.)
+func newID() string { return rand.Text() }
 
 // routeToken is a route name as one subject token, KV key part and
 // consumer name part: names made of letters, digits, '-' and '_' stay as

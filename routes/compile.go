@@ -7,13 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/delivery"
 	"github.com/busbar/busbar/transforms"
 	"github.com/busbar/busbar/wsdl"
 )
@@ -30,6 +33,12 @@ type Config struct {
 	read      fileSet
 	built     map[string]builtConnector // by connector name: what each was built from (see Reusing)
 	handedOff handOff                   // connectors a newer Config took over
+	// store is the message store of async routes (WithStore); async
+	// their compiled delivery; workers the running workers this Config
+	// owns (a newer one takes over those of unchanged routes).
+	store   atomic.Pointer[delivery.Store]
+	async   []*asyncRoute
+	workers workers
 }
 
 // Route is one compiled route.
@@ -38,6 +47,7 @@ type Route struct {
 	File     string
 	Spec     RouteFile
 	Pipeline *bus.Pipeline
+	async    *asyncRoute // nil: a sync route
 }
 
 // Describe is the one-line summary `busbar serve` prints for the route.
@@ -62,15 +72,29 @@ func (r *Route) Describe() string {
 	} else {
 		to = "respond"
 	}
+	if r.async != nil {
+		to += " (async)"
+	}
 	return fmt.Sprintf("%-28s %-44s -> %s", r.Name, from, to)
 }
 
-// Endpoints returns the inbound endpoints the server should serve.
-func (c *Config) Endpoints() connectors.Endpoints { return c.endpoints }
+// Endpoints returns the inbound endpoints the server should serve: with
+// a message store, also the status of async routes' messages (StatusPath).
+func (c *Config) Endpoints() connectors.Endpoints {
+	if c.store.Load() == nil {
+		return c.endpoints
+	}
+	e := c.endpoints
+	e.REST = append(slices.Clip(e.REST), c.statusEndpoint())
+	return e
+}
 
-// Close releases the connectors' idle connections, except those of
-// connectors a newer configuration took over (see Reusing).
+// Close stops the workers of async routes that no newer configuration
+// took over, and releases the connectors' idle connections, except those
+// of connectors a newer configuration took over (see Reusing). The store
+// stays open: it is the caller's.
 func (c *Config) Close() {
+	c.workers.stop()
 	for name, k := range c.Connectors {
 		if !c.handedOff.has(name) {
 			k.Close()
@@ -118,6 +142,10 @@ func load(dir string, opts ...Option) (*Config, fileSet, error) {
 		return nil, l.read, errs.Sorted()
 	}
 	l.cfg.read = l.read
+	if errs := l.startDelivery(); len(errs) > 0 {
+		l.cfg.Close()
+		return nil, l.read, errs.Sorted()
+	}
 	l.handOver()
 	// Routes sharing a method and path are tried with the most conditions
 	// first, then in file order (the order they were read in); the
@@ -421,7 +449,8 @@ type routeCompiler struct {
 	errs  Errors
 	steps []bus.NamedStep
 
-	raw bool // from.http: the message is bus.FormatRaw
+	raw   bool        // from.http: the message is bus.FormatRaw
+	async *asyncRoute // set by compileDelivery for an async route
 	// responseMap is the route's response map, nil without one: a
 	// facade checks the names it writes against its charset.
 	responseMap *transforms.Mapping
@@ -465,6 +494,9 @@ func (rc *routeCompiler) compile() {
 	if s.Request != nil && s.Request.Validate != "" {
 		rc.validateStep(s.Request.Validate)
 	}
+	// An async route stores the request here, checked but not yet mapped
+	// (docs/delivery.md): the rest runs at each delivery attempt.
+	acceptAt := len(rc.steps)
 	if s.Request != nil && len(s.Request.Vars) > 0 {
 		rc.varsStep(s.Request.Vars)
 	}
@@ -496,7 +528,8 @@ func (rc *routeCompiler) compile() {
 		rc.guardRawReply(responseFrom)
 	}
 	route := &Route{Name: s.Route, File: rc.f.path, Spec: *s}
-	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std(), Rate: rc.rateLimit()}
+	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std(), Rate: rc.rateLimit(),
+		KeepBody: s.Delivery.Async()}
 	kinds := 0
 	for _, set := range []bool{s.From.REST != nil, s.From.SOAP != nil, s.From.HTTP != nil} {
 		if set {
@@ -518,9 +551,11 @@ func (rc *routeCompiler) compile() {
 	default:
 		rc.fail([]string{"from"}, "`from` needs `rest`, `soap` or `http`")
 	}
+	rc.compileDelivery(acceptAt)
 	if len(rc.errs) > 0 {
 		return
 	}
+	route.async = rc.async
 	route.Pipeline = &bus.Pipeline{Route: s.Route, Steps: rc.steps}
 	rc.l.cfg.Routes = append(rc.l.cfg.Routes, route)
 }
@@ -697,6 +732,16 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 		out, err := route.Pipeline.Run(ctx, m)
 		if err != nil {
 			return nil, err
+		}
+		if route.async != nil {
+			if out.Format == bus.FormatNone {
+				return out, nil // stored: a one-way 202 (see asyncRoute.accept)
+			}
+			x, err := toXML(out, responseElement, ns, schema)
+			if x != nil {
+				x.Header = out.Header // Location: where the message's status is
+			}
+			return x, err
 		}
 		return toXML(out, responseElement, ns, schema)
 	}

@@ -36,6 +36,9 @@ type RouteFile struct {
 	Respond []Answer `yaml:"respond"`
 	// Response is applied to the connector's reply before it goes back.
 	Response *ResponseStage `yaml:"response"`
+	// Delivery is sync (the default: the caller waits for the backend) or
+	// async (store and forward; see DeliverySpec and docs/delivery.md).
+	Delivery *DeliverySpec `yaml:"delivery"`
 }
 
 // From is the inbound side; exactly one of REST, SOAP and HTTP is set.

@@ -81,6 +81,14 @@ func (f *file) allErrors(node ast.Node, t reflect.Type) Errors {
 		return nil
 	}
 	if ownDecoder(t) {
+		// A value with a short form and a block form (`delivery: async`
+		// or a block) has its block walked like any struct, so every
+		// problem in it is reported, not only go-yaml's first.
+		if b, ok := reflect.New(t).Interface().(blockForm); ok {
+			if _, isMap := mappingValues(node); isMap {
+				return f.allErrors(node, reflect.TypeOf(b.block()))
+			}
+		}
 		return leaf()
 	}
 	switch t.Kind() {
@@ -128,6 +136,10 @@ func (f *file) allErrors(node ast.Node, t reflect.Type) Errors {
 	}
 	return leaf()
 }
+
+// blockForm is a type with its own decoder whose block form decodes as
+// the struct block returns a pointer to.
+type blockForm interface{ block() any }
 
 // ownDecoder says whether values of t decode themselves (UnmarshalYAML,
 // UnmarshalText): their inside is theirs to check.

@@ -33,8 +33,9 @@ func start(t *testing.T, dir string) *busbar {
 	return startWith(t, dir, connectors.ServerConfig{})
 }
 
-// startWith is start with the server's settings (its Listen is set here).
-func startWith(t *testing.T, dir string, sc connectors.ServerConfig) *busbar {
+// startWith is start with the server's settings (its Listen is set here)
+// and load options.
+func startWith(t *testing.T, dir string, sc connectors.ServerConfig, opts ...Option) *busbar {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +43,7 @@ func startWith(t *testing.T, dir string, sc connectors.ServerConfig) *busbar {
 	}
 	url := "http://" + ln.Addr().String()
 	t.Setenv("BUSBAR_DEMO_URL", url)
-	cfg, err := Load(dir)
+	cfg, err := Load(dir, opts...)
 	if err != nil {
 		ln.Close()
 		t.Fatalf("load %s:\n%v", dir, err)

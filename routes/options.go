@@ -1,6 +1,9 @@
 package routes
 
-import "github.com/busbar/busbar/bus"
+import (
+	"github.com/busbar/busbar/bus"
+	"github.com/busbar/busbar/delivery"
+)
 
 // Option changes how Load builds a configuration.
 type Option func(*options)
@@ -8,7 +11,8 @@ type Option func(*options)
 type options struct {
 	connector  ConnectorBuilder
 	rateLimits *RateLimits
-	reuse      *Config // see Reusing
+	reuse      *Config                         // see Reusing
+	openStore  func() (*delivery.Store, error) // see WithStore
 }
 
 // ConnectorBuilder builds the connector named name, of kind kind, from its

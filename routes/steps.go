@@ -67,6 +67,7 @@ func (rc *routeCompiler) callStep() {
 		schema = rc.l.loadWSDL(in.WSDL).schema
 	}
 	rawHeaders := rc.rawHeaders(name, headers)
+	async := rc.spec.Delivery.Async() // only a delivery sends a key downstream
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID,
 			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars, Path: path}
@@ -84,6 +85,9 @@ func (rc *routeCompiler) callStep() {
 		}
 		if len(headers) > 0 {
 			out.Header = headers // shared: connectors read a request's Header, never write it
+		}
+		if async {
+			out.Header = withDeliveryKey(ctx, headers)
 		}
 		if method == http.MethodGet || method == http.MethodDelete {
 			out.Format, out.Body, out.Root = bus.FormatNone, nil, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/busbar/busbar/bus"
 	"github.com/busbar/busbar/certs"
 	"github.com/busbar/busbar/connectors"
+	"github.com/busbar/busbar/delivery"
 	"github.com/busbar/busbar/routes"
 )
 
@@ -37,6 +38,7 @@ type serveOptions struct {
 	debugErrors              bool
 	bodyBudget               bodyBudgetFlag
 	readTimeout              time.Duration
+	dataDir, natsURL         string
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,7 +82,10 @@ collector (GOGC and GOMEMLIMIT in the environment are kept), --body-budget and
 	f.BoolVar(&o.debugErrors, "debug-errors", false, "show callers the internal detail of a route's faults (mapping file:line:col and expression, backend errors), not only the log; for development")
 	f.Var(&o.bodyBudget, "body-budget", fmt.Sprintf("bytes of request bodies held at once, e.g. 128MiB, or off; past it requests get 503 (default 1/%d of the memory limit)", bodyBudgetShare))
 	f.DurationVar(&o.readTimeout, "read-timeout", connectors.DefaultReadTimeout, "the `DURATION` a request's body may take to arrive (a route's shorter timeout bounds it further); slower bodies get 408")
+	f.StringVar(&o.dataDir, "data-dir", delivery.DefaultDataDir, "the `DIR` where the embedded NATS server keeps async routes' messages (opened only when a route is async)")
+	f.StringVar(&o.natsURL, "nats-url", "", "external NATS (JetStream) server or cluster for async routes, instead of the embedded one")
 	cmd.MarkFlagDirname("config")
+	cmd.MarkFlagDirname("data-dir")
 	for _, name := range []string{"tls-cert", "tls-key", "client-ca"} {
 		cmd.MarkFlagFilename(name)
 	}
@@ -89,7 +94,7 @@ collector (GOGC and GOMEMLIMIT in the environment are kept), --body-budget and
 	choices(cmd, "gc-percent", "off")
 	choices(cmd, "memory-limit", "off")
 	choices(cmd, "body-budget", "off")
-	noFiles(cmd, "listen", "work-slots", "read-timeout")
+	noFiles(cmd, "listen", "work-slots", "read-timeout", "nats-url")
 	return cmd
 }
 
@@ -138,7 +143,9 @@ func serve(o serveOptions, stdout, stderr io.Writer) int {
 	}
 	defer ln.Close()
 	exportDemoURL(ln.Addr(), tlsCfg != nil)
-	cfg, err := routes.Load(o.config, routes.WithRateLimits(rateLimits))
+	async := newAsyncDelivery(o.dataDir, o.natsURL, log)
+	defer async.Close() // last: after the server drained and the routes' workers stopped
+	cfg, err := routes.Load(o.config, routes.WithRateLimits(rateLimits), async.option())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -181,7 +188,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) int {
 			log.Info("routes reloaded", slog.Int("routes", len(next.Routes)))
 		}, func(err error) {
 			log.Error("reload failed, the previous routes keep serving", slog.String("error", err.Error()))
-		}, routes.WithRateLimits(rateLimits))
+		}, routes.WithRateLimits(rateLimits), async.option())
 		if err != nil {
 			log.Error("cannot watch the configuration directory", slog.String("error", err.Error()))
 		}
