@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -349,5 +350,48 @@ to: {connector: backend}
 		if !strings.Contains(got, c.want) {
 			t.Errorf("case %d: want …%s…, got %s", i+1, c.want, got)
 		}
+	}
+}
+
+// A node whose timer fires late, after another node ran the tick and let
+// the lease go, must not run it again; a current lease of another node
+// holds a run back, a lapsed one (its node died) does not.
+func TestScheduleTickAndLease(t *testing.T) {
+	b := newClaimsBackend(t, threeClaims...)
+	store := openStore(t)
+	dir := asyncConfig(t, b.URL, map[string]string{"claims.yaml": scheduledClaimsRoute})
+	cfg, err := Load(dir) // compiled, not started: the test drives the ticks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	sr := cfg.schedules[0]
+	sr.log = slog.Default()
+	ctx := context.Background()
+	tick := time.Now().Truncate(time.Second)
+	sr.run(ctx, store, "node-a", tick)
+	sr.run(ctx, store, "node-b", tick)
+	if n := len(b.sinces()); n != 1 {
+		t.Fatalf("one tick on two nodes: want 1 run, got %d", n)
+	}
+	tick = tick.Add(time.Second)
+	held, err := store.AcquireLease(ctx, "claims-pull", "node-c", tick, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr.run(ctx, store, "node-a", tick)
+	if n := len(b.sinces()); n != 1 {
+		t.Fatalf("a run while node-c holds the lease: want no source call, got %d in all", n)
+	}
+	if err := held.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.AcquireLease(ctx, "claims-pull", "node-dies", tick, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	sr.run(ctx, store, "node-a", tick)
+	if n := len(b.sinces()); n != 2 {
+		t.Fatalf("a lapsed lease: want it taken over and the tick run, got %d runs in all", n)
 	}
 }
