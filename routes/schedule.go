@@ -498,7 +498,7 @@ func (sr *scheduledRoute) pull(ctx context.Context, before string, start time.Ti
 	runID := rand.Text()
 	m := &bus.Message{ID: runID, CorrelationID: runID}
 	m.SetVar(CheckpointVar, before)
-	reply, err := sr.source.Run(ctx, m)
+	reply, err := guarded(func() (*bus.Message, error) { return sr.source.Run(ctx, m) })
 	if err != nil {
 		return pullResult{err: fmt.Errorf("source: %w", err)}
 	}
@@ -525,7 +525,7 @@ func (sr *scheduledRoute) pull(ctx context.Context, before string, start time.Ti
 				continue
 			}
 		}
-		if _, err := sr.route.Pipeline.Run(ctx, rec); err != nil {
+		if err := sr.send(ctx, rec); err != nil {
 			res.failed++
 			f := bus.AsFault(err)
 			sr.log.Warn("scheduled record failed", slog.String("route", sr.name), slog.Int("record", i+1),
@@ -537,6 +537,24 @@ func (sr *scheduledRoute) pull(ctx context.Context, before string, start time.Ti
 		}
 	}
 	return res
+}
+
+// send runs one record through the route.
+func (sr *scheduledRoute) send(ctx context.Context, rec *bus.Message) error {
+	_, err := guarded(func() (*bus.Message, error) { return sr.route.Pipeline.Run(ctx, rec) })
+	return err
+}
+
+// guarded turns a panic (a mapping bug meeting an odd record) into the
+// record's failure: serve has no caller's goroutine to take it, and one
+// bad record must not stop the node.
+func guarded(f func() (*bus.Message, error)) (m *bus.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, bus.ServerFault(0, "Internal error", fmt.Sprintf("panic: %v", p))
+		}
+	}()
+	return f()
 }
 
 // maxCheckpoint is the later of two checkpoint values: as times when both
