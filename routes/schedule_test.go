@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/busbar/busbar/delivery"
 )
 
@@ -70,7 +72,12 @@ func newClaimsBackend(t *testing.T, claims ...claim) *claimsBackend {
 			body, _ := io.ReadAll(r.Body)
 			json.Unmarshal(body, &c)
 			b.mu.Lock()
-			fail := c.ClaimNo == b.failNo
+			if c.ClaimNo == "" { // an XML record, converted: {"item": {…}}
+				var wrapped struct{ Item claim }
+				json.Unmarshal(body, &wrapped)
+				c = wrapped.Item
+			}
+			fail := b.failNo != "" && c.ClaimNo == b.failNo
 			if !fail {
 				b.posted[c.ClaimNo]++
 				if k := r.Header.Get("Idempotency-Key"); k != "" {
@@ -395,3 +402,135 @@ func TestScheduleTickAndLease(t *testing.T) {
 		t.Fatalf("a lapsed lease: want it taken over and the tick run, got %d runs in all", n)
 	}
 }
+
+// A SOAP source: the request map reads the checkpoint, the reply is split
+// by XPath, and each XML record goes to a REST target as JSON.
+func TestScheduleSOAPSourceXPathSplit(t *testing.T) {
+	var mu sync.Mutex
+	var requests []string
+	soapSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		requests = append(requests, r.Header.Get("SOAPAction")+" "+string(body))
+		mu.Unlock()
+		items := "" // changed since the epoch: two; since a later run: none
+		if strings.Contains(string(body), "<Since>"+defaultCheckpoint+"</Since>") {
+			items = `<item><claimNo>S1</claimNo></item><item><claimNo>S2</claimNo></item>`
+		}
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		w.Write([]byte(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>` +
+			`<GetChangedResponse>` + items + `</GetChangedResponse></soapenv:Body></soapenv:Envelope>`))
+	}))
+	defer soapSrv.Close()
+	b := newClaimsBackend(t)
+	store := openStore(t)
+	dir := asyncConfig(t, b.URL, map[string]string{
+		"erp.yaml": "connector: erp\ntype: soap\nversion: \"1.1\"\nurl: " + soapSrv.URL + "\ntimeout: 2s\n",
+		"claims.yaml": `route: soap-pull
+from:
+  schedule:
+    every: 100ms
+    source:
+      connector: erp
+      action: urn:GetChanged
+      map:
+        output: xml
+        body:
+          GetChanged:
+            Since: var("changedSince")
+    split: /*/item
+to: {connector: backend, path: /post}
+`})
+	loadScheduled(t, dir, store)
+	waitFor(t, "two posts", func() bool { return len(b.posts()) == 2 })
+	waitFor(t, "a second run", func() bool { mu.Lock(); defer mu.Unlock(); return len(requests) >= 2 })
+	mu.Lock()
+	first, second := requests[0], requests[1]
+	mu.Unlock()
+	if !strings.Contains(first, "urn:GetChanged") || !strings.Contains(first, "<Since>"+defaultCheckpoint+"</Since>") {
+		t.Errorf("first source request: want the action and <Since>%s</Since>, got %s", defaultCheckpoint, first)
+	}
+	if strings.Contains(second, "<Since>"+defaultCheckpoint+"</Since>") {
+		t.Errorf("second source request: the checkpoint did not advance to the first run's start: %s", second)
+	}
+	if got := b.posts(); got["S1"] != 1 || got["S2"] != 1 {
+		t.Errorf("posts: want S1 and S2 once each, got %v", got)
+	}
+}
+
+// The example: the demo expense platform's approved claims booked in the
+// demo SAP, each once, the checkpoint at the latest claim's approval.
+func TestScheduleExampleClaimsToSAP(t *testing.T) {
+	store := openStore(t)
+	b := startAsync(t, examples, store)
+	var sr *scheduledRoute
+	for _, s := range b.cfg.schedules {
+		if s.name == "expense-claims-to-sap" {
+			sr = s
+		}
+	}
+	if sr == nil {
+		t.Fatal("examples: no scheduled route expense-claims-to-sap")
+	}
+	ctx := context.Background()
+	tick := time.Now().Add(-time.Hour).Truncate(time.Second) // not a tick the route's own timer makes
+	sr.run(ctx, store, "test", tick)
+	if got := checkpointOf(t, store, sr.name); got != "2026-12-01T08:00:00Z" {
+		t.Fatalf("checkpoint: want 2026-12-01T08:00:00Z, got %q", got)
+	}
+	var delivered []*delivery.Status
+	waitFor(t, "three vouchers delivered", func() bool {
+		delivered, _ = store.List(ctx, delivery.Filter{Route: sr.name, State: delivery.Delivered})
+		return len(delivered) == 3
+	})
+	sr.run(ctx, store, "test", tick.Add(time.Second)) // nothing new since the checkpoint
+	all, _ := store.List(ctx, delivery.Filter{Route: sr.name})
+	if len(all) != 3 {
+		t.Errorf("after a second run: want 3 messages, got %d", len(all))
+	}
+	keys := map[string]bool{}
+	for _, st := range delivered {
+		keys[st.BusinessKey] = true
+	}
+	if len(keys) != 3 || !keys["EC-2026-0101"] || !keys["EC-2026-0103"] {
+		t.Errorf("delivered claims: %v", keys)
+	}
+}
+
+func TestScheduleNextTick(t *testing.T) {
+	at := time.Date(2026, 12, 8, 3, 7, 30, 0, time.UTC)
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	daily, _ := cronParse("0 9 * * *")
+	five, _ := cronParse("*/5 * * * *")
+	cases := []struct {
+		sr   scheduledRoute
+		want time.Time
+	}{
+		{scheduledRoute{every: 5 * time.Minute}, time.Date(2026, 12, 8, 3, 10, 0, 0, time.UTC)},
+		{scheduledRoute{cron: five, loc: time.UTC}, time.Date(2026, 12, 8, 3, 10, 0, 0, time.UTC)},
+		{scheduledRoute{cron: daily, loc: time.UTC}, time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)},
+		// 09:00 in Shanghai is 01:00 UTC: the next is tomorrow's.
+		{scheduledRoute{cron: daily, loc: sh}, time.Date(2026, 12, 9, 1, 0, 0, 0, time.UTC)},
+	}
+	for i, c := range cases {
+		if got := c.sr.next(at); !got.Equal(c.want) {
+			t.Errorf("case %d: want %s, got %s", i+1, c.want, got.UTC())
+		}
+	}
+}
+
+func TestScheduleExpandPath(t *testing.T) {
+	vars := map[string]string{"changedSince": "2026-12-08T03:00:00+08:00", "co": "10 00"}
+	cases := []struct{ path, want string }{
+		{"/claims/{changedSince}", "/claims/2026-12-08T03:00:00+08:00"},
+		{"/c/{co}/claims?since={changedSince}", "/c/10%2000/claims?since=2026-12-08T03%3A00%3A00%2B08%3A00"},
+		{"/claims", "/claims"},
+	}
+	for i, c := range cases {
+		if got := expandPath(c.path, vars); got != c.want {
+			t.Errorf("case %d: want %s, got %s", i+1, c.want, got)
+		}
+	}
+}
+
+func cronParse(spec string) (cron.Schedule, error) { return cron.ParseStandard(spec) }
