@@ -27,6 +27,9 @@ type ScheduleState struct {
 	Tick time.Time `json:"tick"`
 	// Run records the last run's outcome, for operators.
 	Run *RunRecord `json:"run,omitempty"`
+	// Revision is the record's revision in the bucket when read (0: none
+	// yet); Lease.Save writes only over that revision.
+	Revision uint64 `json:"-"`
 }
 
 // RunRecord is what a run did.
@@ -91,6 +94,7 @@ func (s *Store) ScheduleState(ctx context.Context, route string) (ScheduleState,
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return st, fmt.Errorf("delivery: schedule %q: checkpoint record: %w", route, err)
 	}
+	st.Revision = e.Revision()
 	return st, nil
 }
 
@@ -164,7 +168,9 @@ func (l *Lease) Renew(ctx context.Context, d time.Duration) error {
 }
 
 // Save writes the route's state while the lease is held: the checkpoint
-// only moves under the lock, by the run that earned it.
+// only moves under the lock, by the run that earned it. It writes over
+// the revision st was read at, so a run whose lease lapsed (its node
+// stalled) and was taken over cannot set back the newer run's checkpoint.
 func (l *Lease) Save(ctx context.Context, st ScheduleState) error {
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
@@ -172,8 +178,14 @@ func (l *Lease) Save(ctx context.Context, st ScheduleState) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.kv.Put(ctx, routeToken(l.route), b); err != nil {
-		return fmt.Errorf("delivery: schedule %q: save the checkpoint: %w", l.route, err)
+	key := routeToken(l.route)
+	if st.Revision == 0 {
+		_, err = l.kv.Create(ctx, key, b)
+	} else {
+		_, err = l.kv.Update(ctx, key, b, st.Revision)
+	}
+	if err != nil {
+		return fmt.Errorf("delivery: schedule %q: save the checkpoint (another run saved since this one started?): %w", l.route, err)
 	}
 	return nil
 }
