@@ -89,9 +89,13 @@ const CheckpointVar = "changedSince"
 const (
 	defaultRunTimeout   = 5 * time.Minute
 	defaultCheckpoint   = "1970-01-01T00:00:00Z"
-	leaseMargin         = 30 * time.Second
 	minScheduleInterval = 10 * time.Millisecond
 )
+
+// leaseMargin is how much longer than a run's timeout its lease is taken
+// for: room for the release after a run cut short. A variable so a test
+// can watch a renewal without waiting 10 s for it.
+var leaseMargin = 30 * time.Second
 
 // scheduledRoute is a compiled `from.schedule` route.
 type scheduledRoute struct {

@@ -564,3 +564,35 @@ func TestScheduleStaleSaveRefused(t *testing.T) {
 		t.Errorf("checkpoint: want the newer run's 2026-12-02T00:00:00Z, got %s", got)
 	}
 }
+
+// A run longer than its lease renews it: another node asking after the
+// first lease would have lapsed still finds it held.
+func TestScheduleRenewsLease(t *testing.T) {
+	defer func(m time.Duration) { leaseMargin = m }(leaseMargin)
+	leaseMargin = -450 * time.Millisecond // timeout 600ms: a 150ms lease, renewed every 50ms
+	b := newClaimsBackend(t)
+	b.hold = 400 * time.Millisecond
+	store := openStore(t)
+	route := strings.Replace(scheduledClaimsRoute, "timeout: 5s", "timeout: 600ms", 1)
+	dir := asyncConfig(t, b.URL, map[string]string{"claims.yaml": route})
+	cfg, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	sr := cfg.schedules[0]
+	sr.log = slog.Default()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sr.run(context.Background(), store, "node-a", time.Now())
+	}()
+	time.Sleep(300 * time.Millisecond) // the run waits for the source
+	if _, err := store.AcquireLease(context.Background(), "claims-pull", "node-b", time.Now(), time.Minute); !errors.Is(err, delivery.ErrLeaseHeld) {
+		t.Errorf("during a renewed run: want the lease held, got %v", err)
+	}
+	<-done
+	if _, err := store.AcquireLease(context.Background(), "claims-pull", "node-b", time.Now(), time.Minute); err != nil {
+		t.Errorf("after the run: want the lease released, got %v", err)
+	}
+}
