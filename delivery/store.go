@@ -92,6 +92,8 @@ type Store struct {
 	status jetstream.KeyValue
 	keys   jetstream.KeyValue
 	log    *slog.Logger
+	// schedule is ScheduleBucket, opened on first use (checkpoint.go).
+	schedule jetstream.KeyValue
 
 	// msgBatch and keyBatch group the writes of concurrent accepts into
 	// shared fsyncs (batch.go), statusBatch those of the workers.

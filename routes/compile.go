@@ -39,6 +39,10 @@ type Config struct {
 	store   atomic.Pointer[delivery.Store]
 	async   []*asyncRoute
 	workers workers
+	// schedules are the compiled scheduled routes, scheduled their running
+	// loops (started with the store, stopped by Close).
+	schedules []*scheduledRoute
+	scheduled schedulers
 }
 
 // Route is one compiled route.
@@ -63,6 +67,11 @@ func (r *Route) Describe() string {
 		}
 	case r.Spec.From.HTTP != nil:
 		from = "HTTP " + r.Spec.From.HTTP.Method + " " + r.Spec.From.HTTP.Path
+	case r.Spec.From.Schedule != nil:
+		from = "schedule " + r.Spec.From.Schedule.Cron
+		if r.Spec.From.Schedule.Every != 0 {
+			from = "schedule every " + r.Spec.From.Schedule.Every.Std().String()
+		}
 	}
 	if r.Spec.From.Match != nil {
 		from += " [match]"
@@ -94,6 +103,7 @@ func (c *Config) Endpoints() connectors.Endpoints {
 // of connectors a newer configuration took over (see Reusing). The store
 // stays open: it is the caller's.
 func (c *Config) Close() {
+	c.scheduled.stop()
 	c.workers.stop()
 	for name, k := range c.Connectors {
 		if !c.handedOff.has(name) {
@@ -531,14 +541,14 @@ func (rc *routeCompiler) compile() {
 	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std(), Rate: rc.rateLimit(),
 		KeepBody: s.Delivery.Async()}
 	kinds := 0
-	for _, set := range []bool{s.From.REST != nil, s.From.SOAP != nil, s.From.HTTP != nil} {
+	for _, set := range []bool{s.From.REST != nil, s.From.SOAP != nil, s.From.HTTP != nil, s.From.Schedule != nil} {
 		if set {
 			kinds++
 		}
 	}
 	switch {
 	case kinds > 1:
-		rc.fail([]string{"from"}, "`from` has one of `rest`, `soap` or `http`, not several")
+		rc.fail([]string{"from"}, "`from` has one of `rest`, `soap`, `http` or `schedule`, not several")
 	case s.From.REST != nil:
 		rc.rest(route, limits)
 	case s.From.HTTP != nil:
@@ -548,8 +558,10 @@ func (rc *routeCompiler) compile() {
 			rc.fail([]string{"from", "match"}, "`match` chooses among from.rest or from.http routes; a SOAP facade dispatches on its operations")
 		}
 		rc.soap(route, limits)
+	case s.From.Schedule != nil:
+		rc.compileSchedule(route)
 	default:
-		rc.fail([]string{"from"}, "`from` needs `rest`, `soap` or `http`")
+		rc.fail([]string{"from"}, "`from` needs `rest`, `soap`, `http` or `schedule`")
 	}
 	rc.compileDelivery(acceptAt)
 	if len(rc.errs) > 0 {

@@ -41,11 +41,13 @@ type RouteFile struct {
 	Delivery *DeliverySpec `yaml:"delivery"`
 }
 
-// From is the inbound side; exactly one of REST, SOAP and HTTP is set.
+// From is the inbound side; exactly one of REST, SOAP, HTTP and Schedule is set.
 type From struct {
 	REST *RESTFrom `yaml:"rest"`
 	SOAP *SOAPFrom `yaml:"soap"`
 	HTTP *HTTPFrom `yaml:"http"`
+	// Schedule runs the route on a timer instead (schedule.go).
+	Schedule *ScheduleFrom `yaml:"schedule"`
 	// Match picks this route among the routes sharing its method and path
 	// (from.rest and from.http only); without it the route is the fallback.
 	Match *Match `yaml:"match"`

@@ -531,15 +531,15 @@ func (l *loader) startDelivery() Errors {
 			l.cfg.store.Store(s)
 		}
 	}
-	if len(l.cfg.async) == 0 || l.opts.openStore == nil {
+	if len(l.cfg.async)+len(l.cfg.schedules) == 0 || l.opts.openStore == nil {
 		return nil
 	}
 	store := l.cfg.store.Load()
 	if store == nil {
 		s, err := l.opts.openStore()
 		if err != nil {
-			a := l.cfg.async[0]
-			return Errors{&Error{File: l.routeFile(a.name), Kind: "route", Name: a.name,
+			name := l.storeUser()
+			return Errors{&Error{File: l.routeFile(name), Kind: "route", Name: name,
 				Msg: fmt.Sprintf("delivery: open the message store: %v", err)}}
 		}
 		store = s
@@ -573,6 +573,9 @@ func (l *loader) startDelivery() Errors {
 		}
 		h.route.Store(a)
 		l.cfg.workers.put(a.name, h)
+	}
+	if len(errs) == 0 {
+		l.startSchedules(store)
 	}
 	if len(errs) > 0 {
 		// The load fails and the previous configuration keeps serving:

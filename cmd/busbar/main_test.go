@@ -20,7 +20,7 @@ func TestValidateCommand(t *testing.T) {
 		code        int
 		out, errOut string
 	}{
-		{[]string{"validate", "../../examples"}, 0, "../../examples: 13 routes and 4 connectors are valid\n", ""},
+		{[]string{"validate", "../../examples"}, 0, "../../examples: 15 routes and 4 connectors are valid\n", ""},
 		{[]string{"validate", "../../routes/testdata/invalid/missing-connector"}, 1, "",
 			`../../routes/testdata/invalid/missing-connector/route.yaml:5:14: route "calls-nothing": connector "sap-ecx" is not defined (defined: sap-ecc)` + "\n"},
 		// A route's request schema, missing or broken, is the route's error.
