@@ -277,6 +277,12 @@ func bench(ctx context.Context, o options, tools bins, sup *supervisor, tmp stri
 		}
 		res.Tables = append(res.Tables, *tr)
 	}
+	if a1, _ := targetByName("A1"); o.plan.uses(a1.Name) && runs(a1.Name) {
+		for _, c := range latencyCases(o.plan.Mode) {
+			fmt.Fprintf(stdout, "A1 from 202 to delivery: c=%d, %d messages, paced %d/s (0: no)\n", c.Conns, c.N, c.Rate)
+			res.Latency = append(res.Latency, e.asyncLatency(ctx, a1, c))
+		}
+	}
 	return res, nil
 }
 
