@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		want := strings.Split(strings.ToUpper(*tables), ",")
 		o.plan.Tables = slices.DeleteFunc(o.plan.Tables, func(t table) bool { return !slices.Contains(want, t.ID) })
 		if len(o.plan.Tables) == 0 {
-			return options{}, fmt.Errorf("-tables %q names no table (A, B, C)", *tables)
+			return options{}, fmt.Errorf("-tables %q names no table (A, B, C, D)", *tables)
 		}
 	}
 	if *only != "" {
