@@ -199,7 +199,11 @@ func TestThreeServerCluster(t *testing.T) {
 			if cs[0].node == "b" && cs[0].at.UnixNano() <= bKilled.Load() {
 				dupFromB = append(dupFromB, key)
 			} else {
-				dupOther = append(dupOther, fmt.Sprintf("%s %v", key, cs))
+				var at []string
+				for _, c := range cs {
+					at = append(at, fmt.Sprintf("%s at %s", c.node, c.at.Sub(t0).Round(time.Millisecond)))
+				}
+				dupOther = append(dupOther, key+": "+strings.Join(at, ", "))
 			}
 		}
 	}
