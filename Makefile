@@ -54,7 +54,7 @@ fuzz:
 
 # The benchmark suite (bench/, docs/performance.md). Needs Debian's wrk and
 # nginx and installs nothing: benchrun says what to apt-get when they are
-# missing. bench takes ~25 minutes on 2 cores, bench-quick ~2-3 minutes.
+# missing. bench takes ~28 minutes on 2 cores, bench-quick ~2-3 minutes.
 BENCH_FLAGS ?=
 bench:
 	$(GO) build -o bin/benchrun ./bench/cmd/benchrun

@@ -42,7 +42,7 @@ type options struct {
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mode := fs.String("mode", "quick", "quick (a smoke run of ~2-3 minutes) or full (~25 minutes)")
+	mode := fs.String("mode", "quick", "quick (a smoke run of ~2-3 minutes) or full (~28 minutes)")
 	root := fs.String("root", ".", "the Busbar checkout")
 	out := fs.String("out", "bench/results", "folder for the report")
 	note := fs.String("note", "", "a line to put at the top of the report")
