@@ -25,7 +25,10 @@ import (
 // messages while it kills the child with SIGKILL at random moments and
 // restarts it, and a backend here fails a share of the calls. Then every
 // message that got a 202 must have reached the backend and be recorded
-// delivered. BUSBAR_CRASH_KILLS sets the number of kills (default 20).
+// delivered. BUSBAR_CRASH_KILLS sets the number of kills (default 20),
+// BUSBAR_CRASH_MESSAGES how many messages must have been acknowledged
+// before the submitting stops (default: whatever the kills' time allows;
+// `make crash` asks for 10,000 with 50 kills).
 
 const (
 	envCrashDir     = "BUSBAR_CRASH_CHILD_DIR"
@@ -46,6 +49,10 @@ func TestCrash(t *testing.T) {
 	kills := 20
 	if v := os.Getenv("BUSBAR_CRASH_KILLS"); v != "" {
 		fmt.Sscan(v, &kills)
+	}
+	messages := 0
+	if v := os.Getenv("BUSBAR_CRASH_MESSAGES"); v != "" {
+		fmt.Sscan(v, &messages)
 	}
 	dir := t.TempDir()
 
@@ -138,6 +145,16 @@ func TestCrash(t *testing.T) {
 		child.Wait()
 		start()
 		amu.Unlock()
+	}
+	// The kills may end before enough messages were acknowledged: the
+	// submitting goes on, without kills, up to the count asked for.
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		amu.Lock()
+		n := len(acked)
+		amu.Unlock()
+		if n >= messages || time.Now().After(deadline) {
+			break
+		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	close(stop)

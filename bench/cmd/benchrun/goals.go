@@ -28,6 +28,9 @@ var issueGoals = []goal{
 	{What: "S6 CPU-µs/req ≤ 0.7× the bridge", Target: "S6", Versus: "bridge-S6", Metric: "cpu", Limit: 0.7},
 	{What: "S7 CPU-µs/req ≤ 0.7× the bridge", Target: "S7", Versus: "bridge-S7", Metric: "cpu", Limit: 0.7},
 	{What: "S8 CPU-µs/req within 3 % of S1", Target: "S8", Versus: "S1", Metric: "cpu", Limit: 1.03},
+	// Issue 11: the accept path at most 2× S1's CPU apart from the fsync
+	// wait (CPU time does not count waiting; A1q's worker is paused).
+	{What: "A1q (accept path) CPU-µs/req ≤ 2× S1", Target: "A1q", Versus: "S1", Metric: "cpu", Limit: 2},
 }
 
 // rssLimitMiB is issue 4's memory target: Busbar's peak RSS at c=200 with

@@ -42,7 +42,7 @@ type options struct {
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mode := fs.String("mode", "quick", "quick (a smoke run of ~2-3 minutes) or full (~25 minutes)")
+	mode := fs.String("mode", "quick", "quick (a smoke run of ~2-3 minutes) or full (~28 minutes)")
 	root := fs.String("root", ".", "the Busbar checkout")
 	out := fs.String("out", "bench/results", "folder for the report")
 	note := fs.String("note", "", "a line to put at the top of the report")
@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		want := strings.Split(strings.ToUpper(*tables), ",")
 		o.plan.Tables = slices.DeleteFunc(o.plan.Tables, func(t table) bool { return !slices.Contains(want, t.ID) })
 		if len(o.plan.Tables) == 0 {
-			return options{}, fmt.Errorf("-tables %q names no table (A, B, C)", *tables)
+			return options{}, fmt.Errorf("-tables %q names no table (A, B, C, D)", *tables)
 		}
 	}
 	if *only != "" {
@@ -276,6 +276,12 @@ func bench(ctx context.Context, o options, tools bins, sup *supervisor, tmp stri
 			return nil, err
 		}
 		res.Tables = append(res.Tables, *tr)
+	}
+	if a1, _ := targetByName("A1"); o.plan.uses(a1.Name) && runs(a1.Name) {
+		for _, c := range latencyCases(o.plan.Mode) {
+			fmt.Fprintf(stdout, "A1 from 202 to delivery: c=%d, %d messages, paced %d/s (0: no)\n", c.Conns, c.N, c.Rate)
+			res.Latency = append(res.Latency, e.asyncLatency(ctx, a1, c))
+		}
 	}
 	return res, nil
 }

@@ -45,6 +45,9 @@ type target struct {
 	// mean "the feature is not there yet"; any other error is a broken
 	// config (TestRouteConfigs checks this).
 	PendingErrors []string
+	// Async: the route stores before it answers (delivery: async), so its
+	// Busbar gets a fresh --data-dir of its own.
+	Async bool
 }
 
 const (
@@ -75,6 +78,10 @@ var targets = []target{
 		PendingErrors: append([]string{`unknown field "retry"`, `unknown field "breaker"`}, routingErrors...)},
 	{Name: "S9", What: "S1 over TLS", Kind: busbar, Config: "s9", Path: "/s9", Input: anyIn, TLS: true,
 		Peer: "revproxy", Pending: pendingRouting + "; " + pendingTLS, PendingErrors: routingErrors},
+	{Name: "A1", What: "S1 made async: stored (fsync) before the 202, forwarded by a worker", Kind: busbar, Config: "a1", Path: "/a1", Input: jsonIn,
+		Async: true},
+	{Name: "A1q", What: "A1 with its backend down and the breaker open: the accept path alone", Kind: busbar, Config: "a1q", Path: "/a1q",
+		Input: jsonIn, Async: true},
 	{Name: "nginx", What: "nginx pass-through (keepalive upstream pool)", Kind: nginx, Path: "/echo", Input: anyIn},
 	{Name: "revproxy", What: "httputil.ReverseProxy pass-through", Kind: revproxy, Path: "/echo", Input: anyIn},
 	{Name: "bridge-S6", What: "hand-written Go bridge doing S6", Kind: bridge, Path: "/s6", Input: soapIn},
@@ -169,6 +176,7 @@ func fullPlan() plan {
 			Targets:  []string{"S0", "S0-json", "S1", "S5", "S6", "S7", "nginx", "revproxy", "bridge-S6", "bridge-S7"},
 			Payloads: []payload{bapiPayload(200)}, Conns: []int{1, 200}, Duration: 8 * time.Second,
 			Note: "c=50 is in table B. Peak RSS at c=200 with 200-item bodies is the memory target."},
+		asyncTable(4 * time.Second),
 	}}
 }
 
@@ -182,7 +190,18 @@ func quickPlan() plan {
 		{ID: "C", Title: "Concurrency sweep at the 200-item BAPI document",
 			Targets:  []string{"S0", "S1", "S6", "revproxy", "bridge-S6"},
 			Payloads: []payload{bapiPayload(200)}, Conns: []int{1, 200}, Duration: 3 * time.Second},
+		asyncTable(3 * time.Second),
 	}}
+}
+
+// asyncTable is issue 11's accept benchmark: durable accepts (A1) beside
+// the same exchange made sync (S1), at c=1 and c=50.
+func asyncTable(d time.Duration) table {
+	return table{ID: "D", Title: "Durable async accepts (JSON 1 KiB)", Targets: []string{"S1", "A1", "A1q"},
+		Payloads: []payload{sweepPayloads([]int{1 << 10}, true)[1]}, Conns: []int{1, 50}, Duration: d,
+		Note: "A1's and A1q's req/s are durable accepts (202 after the fsync); their CPU-µs include the embedded NATS server. " +
+			"A1's worker forwards each message to the echo backend meanwhile, in the same process (accept and delivery); " +
+			"A1q's backend is down and its breaker open, so its worker waits: the accept path alone."}
 }
 
 // duration is how long one measured run of t lasts.

@@ -70,6 +70,8 @@ type result struct {
 	BusbarEnv []string
 	Statuses  []status
 	Tables    []tableResult
+	// Latency: A1's time from 202 to delivery, when the plan ran A1.
+	Latency []latencyRun
 }
 
 // stats is a median with its range.
@@ -186,6 +188,7 @@ func writeReport(w io.Writer, r *result) {
 	for i := range r.Tables {
 		writeTable(w, &r.Tables[i], skip)
 	}
+	writeLatency(w, r.Latency)
 }
 
 func writeTable(w io.Writer, tr *tableResult, skip map[string]bool) {

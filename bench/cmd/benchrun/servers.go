@@ -81,6 +81,15 @@ func (e *env) startBusbar(t target) (*server, error) {
 	if t.TLS {
 		args = append(args, "--tls-cert", e.cert, "--tls-key", e.key)
 	}
+	if t.Async {
+		// Never ./data in the checkout; a fresh store per start, so a table
+		// does not inherit the previous one's queue.
+		dir, err := os.MkdirTemp(e.tmp, "data-"+t.Config+"-")
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--data-dir", dir)
+	}
 	return e.startGo("busbar-"+t.Config, append([]string{"BENCH_BACKEND=" + e.backend}, e.busbarEnv...), "/healthz", args...)
 }
 
