@@ -216,7 +216,11 @@ func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, 
 		w.Stop()
 	}()
 	for i, c := range conss {
-		it, err := c.Messages(jetstream.PullMaxMessages(subs[i].pending))
+		// A pull request lives on the server that took it: when that
+		// server dies, the consumer learns of it only when the pull
+		// expires (30s by default), and deliveries stalled 20–25s in the
+		// cluster test. A short expiry re-issues the pull to a live server.
+		it, err := c.Messages(jetstream.PullMaxMessages(subs[i].pending), jetstream.PullExpiry(pullExpiry))
 		if err != nil {
 			w.Stop()
 			return nil, fmt.Errorf("delivery: route %q: consume %s: %w", route, subs[i].name, err)
@@ -226,6 +230,9 @@ func (s *Store) StartWorker(ctx context.Context, route string, cfg RouteConfig, 
 	}
 	return w, nil
 }
+
+// pullExpiry bounds how long a pull waits on one server (see StartWorker).
+const pullExpiry = 4 * time.Second
 
 // Stop stops pulling, cancels the attempts in progress (they are put back
 // without counting) and waits for them. Safe to call twice.

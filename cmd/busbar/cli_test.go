@@ -216,3 +216,21 @@ func TestOldInvocationsParseTheSame(t *testing.T) {
 		}
 	}
 }
+
+// Replicas are a cluster's: a count NATS does not take, or more than one
+// on the embedded server, is a usage error before anything starts.
+func TestServeNATSReplicas(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nats-replicas", "2", "--nats-url", "nats://127.0.0.1:1"}, "--nats-replicas 2: write 1, 3 or 5"},
+		{[]string{"--nats-replicas", "3"}, "--nats-replicas 3 needs --nats-url"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"serve", "--config", "examples-that-do-not-exist", "--listen", "127.0.0.1:0"}, c.args...)
+		if code := run(args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%v: want exit 2 saying %q, got %d %q", c.args, c.want, code, errOut.String())
+		}
+	}
+}

@@ -20,9 +20,10 @@ type asyncDelivery struct {
 	store *delivery.Store
 }
 
-// newAsyncDelivery is the store `serve --data-dir --nats-url` describes.
-func newAsyncDelivery(dataDir, natsURL string, log *slog.Logger) *asyncDelivery {
-	return &asyncDelivery{cfg: delivery.Config{DataDir: dataDir, NATSURL: natsURL, Logger: log}}
+// newAsyncDelivery is the store `serve --data-dir --nats-url
+// --nats-replicas` describes.
+func newAsyncDelivery(dataDir, natsURL string, replicas int, log *slog.Logger) *asyncDelivery {
+	return &asyncDelivery{cfg: delivery.Config{DataDir: dataDir, NATSURL: natsURL, Replicas: replicas, Logger: log}}
 }
 
 // option is what Load and Watch need to reach the store.

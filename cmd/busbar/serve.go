@@ -39,6 +39,7 @@ type serveOptions struct {
 	bodyBudget               bodyBudgetFlag
 	readTimeout              time.Duration
 	dataDir, natsURL         string
+	natsReplicas             int
 }
 
 func newServeCmd() *cobra.Command {
@@ -84,6 +85,7 @@ collector (GOGC and GOMEMLIMIT in the environment are kept), --body-budget and
 	f.DurationVar(&o.readTimeout, "read-timeout", connectors.DefaultReadTimeout, "the `DURATION` a request's body may take to arrive (a route's shorter timeout bounds it further); slower bodies get 408")
 	f.StringVar(&o.dataDir, "data-dir", delivery.DefaultDataDir, "the `DIR` where the embedded NATS server keeps async routes' messages (opened only when a route is async)")
 	f.StringVar(&o.natsURL, "nats-url", "", "external NATS (JetStream) server or cluster for async routes, instead of the embedded one")
+	f.IntVar(&o.natsReplicas, "nats-replicas", 1, "copies of every stream and bucket on the --nats-url cluster: 1, 3 or 5 (3 survives the loss of one server)")
 	cmd.MarkFlagDirname("config")
 	cmd.MarkFlagDirname("data-dir")
 	for _, name := range []string{"tls-cert", "tls-key", "client-ca"} {
@@ -95,12 +97,21 @@ collector (GOGC and GOMEMLIMIT in the environment are kept), --body-budget and
 	choices(cmd, "memory-limit", "off")
 	choices(cmd, "body-budget", "off")
 	noFiles(cmd, "listen", "work-slots", "read-timeout", "nats-url")
+	choices(cmd, "nats-replicas", "1", "3", "5")
 	return cmd
 }
 
 func serve(o serveOptions, stdout, stderr io.Writer) int {
 	if o.workSlots < 0 {
 		fmt.Fprintf(stderr, "busbar: --work-slots %d: write a number of requests, or 0 for no limit\n", o.workSlots)
+		return 2
+	}
+	switch {
+	case o.natsReplicas != 1 && o.natsReplicas != 3 && o.natsReplicas != 5:
+		fmt.Fprintf(stderr, "busbar: --nats-replicas %d: write 1, 3 or 5\n", o.natsReplicas)
+		return 2
+	case o.natsReplicas != 1 && o.natsURL == "":
+		fmt.Fprintf(stderr, "busbar: --nats-replicas %d needs --nats-url: the embedded server is one server\n", o.natsReplicas)
 		return 2
 	}
 	if o.readTimeout <= 0 {
@@ -143,7 +154,7 @@ func serve(o serveOptions, stdout, stderr io.Writer) int {
 	}
 	defer ln.Close()
 	exportDemoURL(ln.Addr(), tlsCfg != nil)
-	async := newAsyncDelivery(o.dataDir, o.natsURL, log)
+	async := newAsyncDelivery(o.dataDir, o.natsURL, o.natsReplicas, log)
 	defer async.Close() // last: after the server drained and the routes' workers stopped
 	cfg, err := routes.Load(o.config, routes.WithRateLimits(rateLimits), async.option())
 	if err != nil {
