@@ -149,9 +149,7 @@ func (rc *routeCompiler) compileDelivery(acceptAt int) {
 	rc.unknownDeliveryKeys()
 	switch d.Mode {
 	case ModeSync, "":
-		if *d != (DeliverySpec{Mode: d.Mode}) {
-			rc.fail([]string{"delivery"}, "delivery options are for `mode: async`")
-		}
+		rc.compileSyncKey(acceptAt)
 		return
 	case ModeAsync:
 	default:
@@ -523,7 +521,8 @@ func (ws *workers) stop() {
 }
 
 // startDelivery completes a successful load: it opens (or keeps) the
-// store and starts or takes over the async routes' workers.
+// store — for async routes and for sync routes with idempotency keys — and
+// starts or takes over the async routes' workers.
 func (l *loader) startDelivery() Errors {
 	prev := l.opts.reuse
 	if prev != nil {
@@ -531,15 +530,20 @@ func (l *loader) startDelivery() Errors {
 			l.cfg.store.Store(s)
 		}
 	}
-	if len(l.cfg.async) == 0 || l.opts.openStore == nil {
+	if len(l.cfg.async) == 0 && len(l.cfg.keyed) == 0 || l.opts.openStore == nil {
 		return nil
 	}
 	store := l.cfg.store.Load()
 	if store == nil {
 		s, err := l.opts.openStore()
 		if err != nil {
-			a := l.cfg.async[0]
-			return Errors{&Error{File: l.routeFile(a.name), Kind: "route", Name: a.name,
+			var name string
+			if len(l.cfg.async) > 0 {
+				name = l.cfg.async[0].name
+			} else {
+				name = l.cfg.keyed[0].name
+			}
+			return Errors{&Error{File: l.routeFile(name), Kind: "route", Name: name,
 				Msg: fmt.Sprintf("delivery: open the message store: %v", err)}}
 		}
 		store = s
