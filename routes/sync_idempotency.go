@@ -200,7 +200,7 @@ func (k *syncKeyed) settle(ctx context.Context, res *delivery.Reservation, key s
 		return
 	}
 	f := bus.AsFault(err)
-	if !called || neverSent(err) || (f.Blame == bus.BlameClient && ctx.Err() == nil) {
+	if !called || neverSent(err) || f.Blame == bus.BlameClient {
 		if rerr := res.Release(ctx); rerr != nil {
 			log("release", rerr) // held until the lease ends; nothing was sent
 		}

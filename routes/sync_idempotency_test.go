@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/busbar/busbar/delivery"
 )
 
 // syncBackend counts calls and answers what its handler says; by default
@@ -273,5 +275,26 @@ func TestSyncKeyWithoutStore(t *testing.T) {
 	r.expect(t, http.StatusServiceUnavailable, "application/problem+json")
 	if len(backend.seen()) != 0 {
 		t.Error("the backend was called")
+	}
+}
+
+// The store is opened for a configuration whose only keyed route is sync,
+// and not for one without keys.
+func TestSyncKeyOpensStore(t *testing.T) {
+	store := openStore(t)
+	for _, tc := range []struct {
+		route string
+		opens int
+	}{{syncKeyedRoute, 1}, {strings.Replace(syncKeyedRoute, "delivery: {mode: sync, idempotency-key: header}\n", "", 1), 0}} {
+		opens := 0
+		cfg, err := Load(asyncConfig(t, "http://127.0.0.1:1", map[string]string{"route.yaml": tc.route}),
+			WithStore(func() (*delivery.Store, error) { opens++; return store, nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Close()
+		if opens != tc.opens {
+			t.Errorf("%s: store opened %d times, want %d", tc.route, opens, tc.opens)
+		}
 	}
 }

@@ -82,8 +82,8 @@ collector (GOGC and GOMEMLIMIT in the environment are kept), --body-budget and
 	f.BoolVar(&o.debugErrors, "debug-errors", false, "show callers the internal detail of a route's faults (mapping file:line:col and expression, backend errors), not only the log; for development")
 	f.Var(&o.bodyBudget, "body-budget", fmt.Sprintf("bytes of request bodies held at once, e.g. 128MiB, or off; past it requests get 503 (default 1/%d of the memory limit)", bodyBudgetShare))
 	f.DurationVar(&o.readTimeout, "read-timeout", connectors.DefaultReadTimeout, "the `DURATION` a request's body may take to arrive (a route's shorter timeout bounds it further); slower bodies get 408")
-	f.StringVar(&o.dataDir, "data-dir", delivery.DefaultDataDir, "the `DIR` where the embedded NATS server keeps async routes' messages (opened only when a route is async)")
-	f.StringVar(&o.natsURL, "nats-url", "", "external NATS (JetStream) server or cluster for async routes, instead of the embedded one")
+	f.StringVar(&o.dataDir, "data-dir", delivery.DefaultDataDir, "the `DIR` where the embedded NATS server keeps async routes' messages and idempotency keys (opened only when a route is async or has an idempotency key)")
+	f.StringVar(&o.natsURL, "nats-url", "", "external NATS (JetStream) server or cluster for async routes and idempotency keys, instead of the embedded one")
 	cmd.MarkFlagDirname("config")
 	cmd.MarkFlagDirname("data-dir")
 	for _, name := range []string{"tls-cert", "tls-key", "client-ca"} {
