@@ -408,6 +408,15 @@ func (a *asyncRoute) Deliver(ctx context.Context, env *delivery.Envelope) ([]byt
 			slog.Int("status", f.Status), slog.String("error", f.Error()))
 		return nil, "", publicFault{f}
 	}
+	if out.Format == bus.FormatXML {
+		// Kept to answer a repeat through a facade later: the element
+		// must carry the declarations it inherited from the reply's envelope.
+		b, err := connectors.StandaloneXML(out)
+		if err != nil {
+			return nil, "", fmt.Errorf("route %q: delivery: keep the reply: %w", a.name, err)
+		}
+		return b, replyType(out), nil
+	}
 	return out.Bytes(), replyType(out), nil
 }
 

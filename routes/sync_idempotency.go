@@ -225,8 +225,17 @@ func neverSent(err error) bool {
 func successOutcome(out *bus.Message) delivery.Outcome {
 	o := delivery.Outcome{Status: out.Status}
 	switch out.Format {
-	case bus.FormatJSON, bus.FormatXML:
+	case bus.FormatJSON:
 		o.ContentType, o.Reply = replyType(out), out.Bytes()
+	case bus.FormatXML:
+		b, err := connectors.StandaloneXML(out)
+		if err != nil {
+			// Answered all the same (the caller's reply is written from
+			// the same tree); a repeat is told the call went through.
+			return faultRecord(bus.ServerFault(http.StatusInternalServerError, "Reply not kept",
+				fmt.Sprintf("a call with this idempotency key succeeded; its XML reply could not be kept: %v", err)))
+		}
+		o.ContentType, o.Reply = replyType(out), b
 	}
 	if len(o.Reply) > maxKeptReply {
 		// Recorded as done all the same: the backend acted, and a repeat

@@ -298,3 +298,58 @@ func TestSyncKeyOpensStore(t *testing.T) {
 		}
 	}
 }
+
+// A facade in front of a SOAP backend whose reply declares its prefix on
+// the Envelope: the recorded reply, an element cut out of that envelope,
+// must come back as the same bytes.
+func TestSyncKeySOAPBackendReplay(t *testing.T) {
+	backend := newSyncBackend(t, nil)
+	backend.answer = func(n int, w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		fmt.Fprintf(w, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sap="urn:sap-com:document:sap:rfc:functions"><soap:Body><sap:PostResponse><sap:DocNo>%d</sap:DocNo><RETURN/></sap:PostResponse></soap:Body></soap:Envelope>`, 4700+n)
+	}
+	dir := asyncConfig(t, backend.URL, map[string]string{"route.yaml": `route: soap-vouchers
+from: {soap: {path: /soap/vouchers, element: PostVoucher}}
+to: {connector: sap, action: Post}
+delivery: {idempotency-key: header}
+`, "sap.yaml": "connector: sap\ntype: soap\nversion: \"1.1\"\nurl: " + backend.URL + "\n"})
+	b := startAsync(t, dir, openStore(t))
+	h := map[string]string{"Content-Type": "text/xml; charset=utf-8", "Idempotency-Key": "K-7"}
+	first := b.do(t, http.MethodPost, "/soap/vouchers", h, soapVoucher)
+	if first.Status != http.StatusOK || !strings.Contains(first.Body, "4701") {
+		t.Fatalf("first call: %d %s", first.Status, first.Body)
+	}
+	again := b.do(t, http.MethodPost, "/soap/vouchers", h, soapVoucher)
+	if again.Status != http.StatusOK || again.Body != first.Body || again.Header.Get(ReplayedHeader) != "true" {
+		t.Errorf("repeat: %d %v\n%s\nwant\n%s", again.Status, again.Header, again.Body, first.Body)
+	}
+	if n := len(backend.seen()); n != 1 {
+		t.Errorf("backend saw %d calls, want 1", n)
+	}
+}
+
+// The same for an async route: the delivered reply a repeated submission
+// gets as the operation's response keeps its namespace declarations.
+func TestAsyncSOAPBackendReplyKeepsNamespaces(t *testing.T) {
+	backend := newSyncBackend(t, nil)
+	backend.answer = func(n int, w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		fmt.Fprintf(w, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sap="urn:sap-com:document:sap:rfc:functions"><soap:Body><sap:PostResponse><sap:DocNo>%d</sap:DocNo></sap:PostResponse></soap:Body></soap:Envelope>`, 4700+n)
+	}
+	dir := asyncConfig(t, backend.URL, map[string]string{"route.yaml": `route: soap-vouchers
+from: {soap: {path: /soap/vouchers, element: PostVoucher}}
+to: {connector: sap, action: Post}
+delivery: async
+`, "sap.yaml": "connector: sap\ntype: soap\nversion: \"1.1\"\nurl: " + backend.URL + "\n"})
+	b := startAsync(t, dir, openStore(t))
+	h := map[string]string{"Content-Type": "text/xml; charset=utf-8", "Idempotency-Key": "K-8"}
+	r := b.do(t, http.MethodPost, "/soap/vouchers", h, soapVoucher)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("submission: %d %s", r.Status, r.Body)
+	}
+	b.waitState(t, r.Header.Get("Location"), "delivered")
+	again := b.do(t, http.MethodPost, "/soap/vouchers", h, soapVoucher)
+	if again.Status != http.StatusOK || !strings.Contains(again.Body, `<sap:PostResponse xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sap="urn:sap-com:document:sap:rfc:functions"><sap:DocNo>4701</sap:DocNo>`) {
+		t.Errorf("repeat: %d %s", again.Status, again.Body)
+	}
+}
