@@ -36,6 +36,10 @@ type Limits struct {
 	// (where the stored message's status is), which no other route may:
 	// it would be a backend's.
 	KeepBody bool
+	// Replays lets the route's reply set Idempotent-Replayed: a sync route
+	// with idempotency keys answering a repeat from its record. Other
+	// routes' replies carry a backend's headers, which must not pass.
+	Replays bool
 }
 
 // handlerContext is ctx with what the handler of a route with lim may read.

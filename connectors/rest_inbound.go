@@ -85,6 +85,9 @@ func (s *Server) serveREST(g *dispatchGroup, w http.ResponseWriter, r *http.Requ
 		// own: a backend's Location must not reach callers.
 		copyHeader(w.Header(), reply.Header, "Location")
 	}
+	if c.limits.Replays {
+		copyHeader(w.Header(), reply.Header, "Idempotent-Replayed")
+	}
 	out := restReply(w.Header(), reply)
 	work.End() // writing to the caller is network I/O
 	out.write(w)

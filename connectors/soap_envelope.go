@@ -406,3 +406,21 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// StandaloneXML is an XML payload as the bytes a facade puts inside its
+// envelope: one element declaring every prefix it uses, also those it
+// inherited from the envelope of a backend's reply. Bytes kept to answer
+// later (an idempotency record, a delivered message's reply) must be
+// these: the element's own bytes may lack those declarations.
+func StandaloneXML(m *bus.Message) ([]byte, error) {
+	if b := m.XMLBytes(); b != nil {
+		return b, nil
+	}
+	root, err := m.XML()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	standalone(root).WriteTo(&buf, &bus.XMLWriteSettings)
+	return buf.Bytes(), nil
+}

@@ -268,6 +268,9 @@ func (s *Server) soapHandler(ep *SOAPEndpoint) http.Handler {
 		if op.Limits.KeepBody { // an async route's repeated submission; never a backend's Location
 			copyHeader(w.Header(), reply.Header, "Location")
 		}
+		if op.Limits.Replays { // a sync route's repeat, answered from its record
+			copyHeader(w.Header(), reply.Header, "Idempotent-Replayed")
+		}
 		writeWhole(w, http.StatusOK, body)
 	})
 }

@@ -38,6 +38,7 @@ type Config struct {
 	// owns (a newer one takes over those of unchanged routes).
 	store   atomic.Pointer[delivery.Store]
 	async   []*asyncRoute
+	keyed   []*syncKeyed // sync routes with idempotency keys: they need the store too
 	workers workers
 	// schedules are the compiled scheduled routes, scheduled their running
 	// loops (started with the store, stopped by Close).
@@ -539,7 +540,7 @@ func (rc *routeCompiler) compile() {
 	}
 	route := &Route{Name: s.Route, File: rc.f.path, Spec: *s}
 	limits := connectors.Limits{MaxBody: int64(s.Limits.MaxBody), Timeout: s.Limits.Timeout.Std(), Rate: rc.rateLimit(),
-		KeepBody: s.Delivery.Async()}
+		KeepBody: s.Delivery.Async(), Replays: s.Delivery.syncKeyed()}
 	kinds := 0
 	for _, set := range []bool{s.From.REST != nil, s.From.SOAP != nil, s.From.HTTP != nil, s.From.Schedule != nil} {
 		if set {
@@ -755,7 +756,11 @@ func (rc *routeCompiler) soap(route *Route, limits connectors.Limits) {
 			}
 			return x, err
 		}
-		return toXML(out, responseElement, ns, schema)
+		x, err := toXML(out, responseElement, ns, schema)
+		if x != nil && x != out && out.Header != nil && limits.Replays {
+			x.Header = out.Header // Idempotent-Replayed, on a repeat
+		}
+		return x, err
 	}
 	ep.Operations = append(ep.Operations, op)
 }

@@ -149,9 +149,7 @@ func (rc *routeCompiler) compileDelivery(acceptAt int) {
 	rc.unknownDeliveryKeys()
 	switch d.Mode {
 	case ModeSync, "":
-		if *d != (DeliverySpec{Mode: d.Mode}) {
-			rc.fail([]string{"delivery"}, "delivery options are for `mode: async`")
-		}
+		rc.compileSyncKey(acceptAt)
 		return
 	case ModeAsync:
 	default:
@@ -410,6 +408,15 @@ func (a *asyncRoute) Deliver(ctx context.Context, env *delivery.Envelope) ([]byt
 			slog.Int("status", f.Status), slog.String("error", f.Error()))
 		return nil, "", publicFault{f}
 	}
+	if out.Format == bus.FormatXML {
+		// Kept to answer a repeat through a facade later: the element
+		// must carry the declarations it inherited from the reply's envelope.
+		b, err := connectors.StandaloneXML(out)
+		if err != nil {
+			return nil, "", fmt.Errorf("route %q: delivery: keep the reply: %w", a.name, err)
+		}
+		return b, replyType(out), nil
+	}
 	return out.Bytes(), replyType(out), nil
 }
 
@@ -523,7 +530,8 @@ func (ws *workers) stop() {
 }
 
 // startDelivery completes a successful load: it opens (or keeps) the
-// store and starts or takes over the async routes' workers.
+// store — for async routes and for sync routes with idempotency keys — and
+// starts or takes over the async routes' workers.
 func (l *loader) startDelivery() Errors {
 	prev := l.opts.reuse
 	if prev != nil {
@@ -531,7 +539,7 @@ func (l *loader) startDelivery() Errors {
 			l.cfg.store.Store(s)
 		}
 	}
-	if len(l.cfg.async)+len(l.cfg.schedules) == 0 || l.opts.openStore == nil {
+	if len(l.cfg.async)+len(l.cfg.schedules)+len(l.cfg.keyed) == 0 || l.opts.openStore == nil {
 		return nil
 	}
 	store := l.cfg.store.Load()

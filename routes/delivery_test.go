@@ -383,7 +383,7 @@ func TestAsyncRouteErrors(t *testing.T) {
 		{"delivery: later\n", `route.yaml:5:11: route "r": delivery "later": write sync or async`},
 		{"delivery: {mode: async, attempt: 3}\n", `unknown field "attempt"`},
 		{"delivery: {mode: async, partitions: 4}\n", `route.yaml:5:37: route "r": partitions order the messages of one ordering-key: set ` + "`ordering-key`" + ` too`},
-		{"delivery: {mode: sync, attempts: 3}\n", `route.yaml:5:11: route "r": delivery options are for ` + "`mode: async`"},
+		{"delivery: {mode: sync, attempts: 3}\n", `route.yaml:5:34: route "r": attempts is for ` + "`mode: async`"},
 		{"delivery: {mode: async, backoff: 1m, max-backoff: 1s}\n", `max-backoff 1s is shorter than backoff 1m0s`},
 		{"delivery: {mode: async, idempotency-key: \"concat($.a,\"}\n", `route "r": `},
 		// Every problem of the block, not only the first.

@@ -588,8 +588,11 @@ func maxCheckpoint(a, b string) string {
 
 // storeUser names a route that needs the store, for an error opening it.
 func (l *loader) storeUser() string {
-	if len(l.cfg.async) > 0 {
+	switch {
+	case len(l.cfg.async) > 0:
 		return l.cfg.async[0].name
+	case len(l.cfg.schedules) > 0:
+		return l.cfg.schedules[0].name
 	}
-	return l.cfg.schedules[0].name
+	return l.cfg.keyed[0].name
 }

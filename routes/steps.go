@@ -67,7 +67,9 @@ func (rc *routeCompiler) callStep() {
 		schema = rc.l.loadWSDL(in.WSDL).schema
 	}
 	rawHeaders := rc.rawHeaders(name, headers)
-	async := rc.spec.Delivery.Async() // only a delivery sends a key downstream
+	// Only a route with keys sends one downstream: every async delivery,
+	// and a sync call under its idempotency key.
+	keyed := rc.spec.Delivery.Async() || rc.spec.Delivery.syncKeyed()
 	rc.steps = append(rc.steps, bus.NamedStep{Name: "call " + name, Step: bus.StepFunc(func(ctx context.Context, m *bus.Message) (*bus.Message, error) {
 		out := &bus.Message{ID: m.ID, CorrelationID: m.CorrelationID,
 			ContentType: m.ContentType, SOAP: m.SOAP, SOAPAction: action, Method: method, Vars: m.Vars, Path: path}
@@ -86,7 +88,7 @@ func (rc *routeCompiler) callStep() {
 		if len(headers) > 0 {
 			out.Header = headers // shared: connectors read a request's Header, never write it
 		}
-		if async {
+		if keyed {
 			out.Header = withDeliveryKey(ctx, headers)
 		}
 		if method == http.MethodGet || method == http.MethodDelete {
@@ -104,6 +106,9 @@ func (rc *routeCompiler) callStep() {
 				return nil, bus.ServerFault(0, "Cannot convert XML to JSON", err.Error())
 			}
 			out.SetCheckedJSON(b) // XMLToJSON writes well-formed JSON
+		}
+		if keyed {
+			markCalled(ctx)
 		}
 		return conn.Call(ctx, out)
 	})})

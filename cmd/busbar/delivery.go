@@ -9,9 +9,10 @@ import (
 	"github.com/busbar/busbar/routes"
 )
 
-// asyncDelivery is serve's message store for async routes. It is opened
-// by the first load that finds an async route, not before: a configuration
-// without one (the demo as it was) needs no data directory and no NATS.
+// asyncDelivery is serve's message store for async routes and for the
+// idempotency keys of sync routes. It is opened by the first load that
+// finds either (routes.WithStore decides when), not before: a
+// configuration without them needs no data directory and no NATS.
 // Reloads keep it; the routes package starts and stops the workers.
 type asyncDelivery struct {
 	cfg delivery.Config
