@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,11 +65,8 @@ func Binary(t testing.TB) string {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "nats-server")
-	goBin := "go"
-	if _, err := exec.LookPath(goBin); err != nil { // CI has Go at /usr/local/go/bin, not always on PATH
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	// The go command that runs the tests is on PATH (make test, .ci/run).
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("natscluster: build nats-server: %v\n%s", err, out)
 	}
