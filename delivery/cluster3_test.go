@@ -1,10 +1,8 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -323,35 +321,12 @@ func clusterChild(dir, natsURL, backendURL string) {
 	if err != nil {
 		fail(err)
 	}
-	client := &http.Client{Timeout: time.Second}
-	_, err = s.StartWorker(context.Background(), clusterRouteName, clusterRoute, DelivererFunc(func(ctx context.Context, env *Envelope) ([]byte, string, error) {
-		req, _ := http.NewRequestWithContext(ctx, "POST", backendURL, bytes.NewReader(env.Body))
-		req.Header.Set("Idempotency-Key", env.IdempotencyKey)
-		req.Header.Set("X-Busbar-Node", node)
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, "", err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, "", errors.New(resp.Status)
-		}
-		return nil, "", nil
-	}))
+	_, err = s.StartWorker(context.Background(), clusterRouteName, clusterRoute, forwarder(backendURL, node))
 	if err != nil {
 		fail(err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /accept", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		id, err := s.Accept(r.Context(), clusterRouteName, &Submission{Body: body, IdempotencyKey: r.Header.Get("Idempotency-Key")})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, id)
-	})
+	mux.HandleFunc("POST /accept", acceptHandler(s, clusterRouteName))
 	mux.HandleFunc("GET "+StatusPath+"{id}", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
@@ -364,10 +339,5 @@ func clusterChild(dir, natsURL, backendURL string) {
 	if err != nil {
 		fail(err)
 	}
-	// The address file appears only once the node is ready.
-	tmp := filepath.Join(dir, "addr.tmp")
-	os.WriteFile(tmp, []byte(ln.Addr().String()), 0o600)
-	os.Rename(tmp, filepath.Join(dir, "addr"))
-	http.Serve(ln, mux)
-	os.Exit(0)
+	serveReady(dir, ln, mux)
 }

@@ -1,9 +1,7 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -215,20 +213,7 @@ func crashChild(dir, backendURL string) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
 	}
-	client := &http.Client{Timeout: time.Second}
-	_, err = s.StartWorker(context.Background(), "crash", crashRoute, DelivererFunc(func(ctx context.Context, env *Envelope) ([]byte, string, error) {
-		req, _ := http.NewRequestWithContext(ctx, "POST", backendURL, bytes.NewReader(env.Body))
-		req.Header.Set("Idempotency-Key", env.IdempotencyKey)
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, "", err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, "", errors.New(resp.Status)
-		}
-		return nil, "", nil
-	}))
+	_, err = s.StartWorker(context.Background(), "crash", crashRoute, forwarder(backendURL, ""))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
@@ -238,20 +223,5 @@ func crashChild(dir, backendURL string) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		id, err := s.Accept(r.Context(), "crash", &Submission{Body: body, IdempotencyKey: r.Header.Get("Idempotency-Key")})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, id)
-	})
-	// The address file appears only once the endpoint is ready.
-	tmp := filepath.Join(dir, "addr.tmp")
-	os.WriteFile(tmp, []byte(ln.Addr().String()), 0o600)
-	os.Rename(tmp, filepath.Join(dir, "addr"))
-	http.Serve(ln, h)
-	os.Exit(0)
+	serveReady(dir, ln, acceptHandler(s, "crash"))
 }
