@@ -96,3 +96,5 @@ func run(t *testing.T, p Policy, cases []authCase) {
 		}
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
