@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -29,7 +30,7 @@ users:
   - name: sap-pi
     bcrypt: ` + bcryptHash(t, "s3cret") + `
   - name: oracle
-    bcrypt: ` + bcryptHash(t, "or@cle:pw") + `
+    bcrypt: ` + strings.Replace(bcryptHash(t, "or@cle:pw"), "$2a$", "$2y$", 1) + ` # htpasswd -B writes $2y$
 `})
 	const challenge = `Basic realm="SAP inbound"`
 	run(t, p, []authCase{
