@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
@@ -115,4 +116,10 @@ func challenged(f *bus.Fault, challenge, reason string) *bus.Fault {
 		f.Header = http.Header{"Www-Authenticate": {challenge}}
 	}
 	return f
+}
+
+// LogValue puts the caller into log lines as policy, kind and name; the
+// claims stay out, since a token's claims may carry personal data.
+func (id Identity) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("policy", id.Policy), slog.String("kind", id.Kind), slog.String("name", id.Name))
 }
