@@ -131,6 +131,24 @@ func Load(paths ...string) (Set, error) {
 	return set, nil
 }
 
+// LoadDir loads every *.yaml and *.yml file of dir as a policy file (see
+// Load). A directory without policy files gives an empty set.
+func LoadDir(dir string) (Set, error) {
+	var paths []string
+	for _, pattern := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, m...)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("auth: policy directory: %w", err)
+	}
+	sort.Strings(paths)
+	return Load(paths...)
+}
+
 // decode parses one policy file: the common keys here, the rest by the
 // kind's Spec with unknown fields refused.
 func decode(path string, src []byte) (decoded, error) {

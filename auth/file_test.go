@@ -60,3 +60,17 @@ func TestRegisterPanics(t *testing.T) {
 		}()
 	}
 }
+
+func TestLoadDir(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", []byte("name: a\nkind: api-key\nkeys: [{caller: x, sha256: "+HashAPIKey("k")+"}]\n"))
+	writeFile(t, dir, "b.yml", []byte("name: b\nkind: api-key\nquery: k\nkeys: [{caller: y, sha256: "+HashAPIKey("k")+"}]\n"))
+	writeFile(t, dir, "notes.txt", []byte("not a policy"))
+	set, err := LoadDir(dir)
+	if err != nil || len(set) != 2 || set["a"] == nil || set["b"] == nil {
+		t.Fatalf("want policies a and b, got %v, %v", set, err)
+	}
+	if _, err := LoadDir(dir + "/missing"); err == nil {
+		t.Error("want an error for a missing directory")
+	}
+}
