@@ -1,0 +1,71 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"go/parser"
+	"go/token"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestImports holds DESIGN.md's rule: routes and connectors ask auth,
+// never the reverse. Of Busbar, auth imports bus only (which imports none
+// of the others), read from the source so the test needs no go command.
+func TestImports(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(p, "github.com/busbar/busbar/") && p != "github.com/busbar/busbar/bus" {
+				t.Errorf("%s imports %s: auth may import bus only", f, p)
+			}
+		}
+	}
+}
+
+// TestConcurrentUse: built policies are shared by every request of a route.
+func TestConcurrentUse(t *testing.T) {
+	set, err := load(t, map[string]string{
+		"key.yaml":  "name: key\nkind: api-key\nkeys: [{caller: oa, sha256: " + HashAPIKey("k1") + "}]\n",
+		"user.yaml": "name: user\nkind: basic\nusers: [{name: sap, bcrypt: '" + bcryptHash(t, "pw") + "'}]\n",
+		"any.yaml":  "name: any\nkind: any-of\npolicies: [key, user]\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			req := get("/", "X-API-Key", "k1")
+			if i%2 == 1 {
+				req = get("/", "Authorization", basicHeader("sap", "pw"))
+			}
+			if _, f := set["any"].Authenticate(req()); f != nil {
+				t.Errorf("goroutine %d: %v", i, f)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestIdentityLogValue(t *testing.T) {
+	var b bytes.Buffer
+	id := Identity{Policy: "p", Kind: "jwt", Name: "oa", Claims: map[string]any{"email": "a@example.com"}}
+	slog.New(slog.NewTextHandler(&b, nil)).Log(context.Background(), slog.LevelInfo, "call", "caller", id)
+	if got := b.String(); !strings.Contains(got, "caller.name=oa") || strings.Contains(got, "a@example.com") {
+		t.Errorf("want the name and no claims, got %s", got)
+	}
+}
