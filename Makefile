@@ -28,8 +28,9 @@ validate: build
 # The long versions of delivery's proof (docs/delivery.md); `make test` runs
 # the short ones. crash: at least 10,000 acknowledged messages and 50
 # SIGKILLs of the node (~1 minute here); cluster: 5,000 messages through two
-# nodes on a three-server JetStream cluster, one server and one node killed
-# (~40 s here). Both start their processes on 127.0.0.1 only.
+# `busbar serve` nodes on a three-server JetStream cluster, one server and
+# one node killed (~45 s here, most of it waiting out the ack wait of the
+# killed node's messages). Both start their processes on 127.0.0.1 only.
 CRASH_KILLS      ?= 50
 CRASH_MESSAGES   ?= 10000
 CLUSTER_MESSAGES ?= 5000

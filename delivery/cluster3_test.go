@@ -1,11 +1,11 @@
 package delivery
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -27,27 +27,49 @@ import (
 
 // The cluster test: three nats-server processes in a JetStream cluster
 // (`sync_interval: always`, everything with 3 replicas) and two Busbar
-// nodes, each a child process (this test binary, re-executed) with a store,
-// an accept endpoint, the status endpoint and a worker. A client alternates
-// between the nodes; mid-run the test kills the leader of the message
-// stream's NATS server and then node b, both with SIGKILL. Then every
-// message that got a 202 must have reached the backend and be reported
-// delivered by the surviving node.
+// nodes, each a `busbar serve --nats-url … --nats-replicas 3` process built
+// from ./cmd/busbar, serving one async REST route whose connector posts to
+// the test's backend. A client alternates between the nodes; mid-run the
+// test kills the leader of the message stream's NATS server and then node
+// b, both with SIGKILL. Then every message that got a 202 must have reached
+// the backend and be reported delivered by the surviving node.
 //
-// BUSBAR_CLUSTER_MESSAGES sets the number of messages (default 300, about
-// 30 s; `make cluster` runs 5,000).
+// BUSBAR_CLUSTER_MESSAGES sets the number of messages (default 300, under a
+// minute; `make cluster` runs 5,000).
 
-const (
-	envClusterNode    = "BUSBAR_CLUSTER_NODE" // the child's directory; its name is the base
-	envClusterNATS    = "BUSBAR_CLUSTER_NATS"
-	envClusterBackend = "BUSBAR_CLUSTER_BACKEND"
-	clusterRouteName  = "cluster"
-)
+// The nodes tell the backend who they are through a connector header whose
+// value comes from each process's environment.
+const clusterNodeHeader = "X-Busbar-Node"
 
-// The ack wait is short so that node b's interrupted deliveries come back
-// within the test's time; a real route's is its timeout + 30 s.
-var clusterRoute = RouteConfig{MaxAttempts: 1000, Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-	Timeout: 2 * time.Second, AckWait: 3 * time.Second, Concurrency: 4}
+// The attempt timeout is short because a killed node's in-flight messages
+// come back after the ack wait, which serve sets to timeout + 30 s: the
+// test waits that out once. The connector's own retries and breaker are off
+// so that the backend's failures reach the message's attempts, which is
+// what the test is about.
+var clusterConfig = map[string]string{
+	"routes/cluster.yaml": `route: cluster
+from:
+  rest: { method: POST, path: /accept }
+delivery:
+  mode: async
+  idempotency-key: header
+  attempts: 1000
+  backoff: 20ms
+  max-backoff: 200ms
+  timeout: 2s
+  concurrency: 4
+to: { connector: backend }
+`,
+	"connectors/backend.yaml": `connector: backend
+type: http
+url: ${CLUSTER_BACKEND}
+timeout: 2s
+headers:
+  ` + clusterNodeHeader + `: ${NODE}
+retry: { attempts: 1 }
+breaker: { disabled: true }
+`,
+}
 
 // arrival is one call the backend answered 200.
 type arrival struct {
@@ -56,12 +78,8 @@ type arrival struct {
 }
 
 func TestThreeServerCluster(t *testing.T) {
-	if dir := os.Getenv(envClusterNode); dir != "" {
-		clusterChild(dir, os.Getenv(envClusterNATS), os.Getenv(envClusterBackend))
-		return
-	}
 	if testing.Short() {
-		t.Skip("the cluster test takes ~30 s")
+		t.Skip("the cluster test takes ~50 s")
 	}
 	n := 300
 	if v := os.Getenv("BUSBAR_CLUSTER_MESSAGES"); v != "" {
@@ -80,7 +98,7 @@ func TestThreeServerCluster(t *testing.T) {
 		}
 		mu.Lock()
 		key := r.Header.Get("Idempotency-Key")
-		calls[key] = append(calls[key], arrival{r.Header.Get("X-Busbar-Node"), time.Now()})
+		calls[key] = append(calls[key], arrival{r.Header.Get(clusterNodeHeader), time.Now()})
 		mu.Unlock()
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -90,11 +108,23 @@ func TestThreeServerCluster(t *testing.T) {
 	go backend.Serve(ln)
 	t.Cleanup(func() { backend.Close() })
 
+	bin := busbarBinary(t)
+	t.Logf("busbar built in %s", time.Since(t0).Round(time.Millisecond))
 	cluster := natscluster.Start(t, 3)
 	t.Logf("cluster ready in %s", time.Since(t0).Round(time.Millisecond))
+	config := t.TempDir()
+	for name, text := range clusterConfig {
+		path := filepath.Join(config, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	nodes := map[string]*clusterNode{}
 	for _, name := range []string{"a", "b"} {
-		nodes[name] = startClusterNode(t, name, cluster.URL(), "http://"+ln.Addr().String())
+		nodes[name] = startClusterNode(t, bin, name, config, cluster.URL(), "http://"+ln.Addr().String())
 	}
 	t.Logf("nodes ready in %s", time.Since(t0).Round(time.Millisecond))
 
@@ -114,8 +144,13 @@ func TestThreeServerCluster(t *testing.T) {
 			return "", false
 		}
 		defer resp.Body.Close()
-		id, _ := io.ReadAll(resp.Body)
-		return string(id), resp.StatusCode == http.StatusAccepted
+		var accepted struct {
+			MessageID string `json:"messageId"`
+		}
+		if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&accepted) != nil || accepted.MessageID == "" {
+			return "", false
+		}
+		return accepted.MessageID, true
 	}
 	var next atomic.Int64
 	var killNATS, killNode sync.Once
@@ -231,7 +266,8 @@ func TestThreeServerCluster(t *testing.T) {
 	t.Logf("node a reports all %d delivered; %s in all", len(acked), time.Since(t0).Round(time.Millisecond))
 }
 
-// StatusPath is routes.StatusPath: the child serves the same URL.
+// StatusPath is routes.StatusPath, where serve answers for a message; the
+// delivery package cannot import routes.
 const StatusPath = "/busbar/messages/"
 
 // killStreamLeader kills the NATS server leading the message stream: the
@@ -260,7 +296,34 @@ func killStreamLeader(t *testing.T, c *natscluster.Cluster) {
 	t.Logf("killed NATS server %s (stream leader %q)", victim.Name, leader)
 }
 
-// clusterNode is a Busbar node: a child process of the test.
+var (
+	busbarMu  sync.Mutex
+	busbarBin string
+)
+
+// busbarBinary builds ./cmd/busbar once per test binary run, as natscluster
+// builds nats-server: the nodes are the program operators run, flags and
+// configuration loading included.
+func busbarBinary(t *testing.T) string {
+	t.Helper()
+	busbarMu.Lock()
+	defer busbarMu.Unlock()
+	if busbarBin != "" {
+		if _, err := os.Stat(busbarBin); err == nil {
+			return busbarBin
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "busbar")
+	// The go command that runs the tests is on PATH (make test, .ci/run).
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/busbar/busbar/cmd/busbar").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build busbar: %v\n%s", err, out)
+	}
+	busbarBin = bin
+	return bin
+}
+
+// clusterNode is a Busbar node: a `busbar serve` process.
 type clusterNode struct {
 	url  string
 	cmd  *exec.Cmd
@@ -274,70 +337,52 @@ func (n *clusterNode) kill() {
 	<-n.done
 }
 
-func startClusterNode(t *testing.T, name, natsURL, backendURL string) *clusterNode {
-	dir := filepath.Join(t.TempDir(), name)
-	if err := os.Mkdir(dir, 0o700); err != nil {
+func startClusterNode(t *testing.T, bin, name, config, natsURL, backendURL string) *clusterNode {
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--config", config, "--listen", "127.0.0.1:0",
+		"--nats-url", natsURL, "--nats-replicas", "3", "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "NODE="+name, "CLUSTER_BACKEND="+backendURL)
+	logf, err := os.Create(filepath.Join(dir, "busbar.log"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestThreeServerCluster$", "-test.v=false")
-	cmd.Env = append(os.Environ(), envClusterNode+"="+dir, envClusterNATS+"="+natsURL, envClusterBackend+"="+backendURL)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	n := &clusterNode{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(n.done) }()
+	// serve prints the address it listens on, the port chosen by the
+	// kernel; the rest of stdout is drained so that the node never blocks
+	// on a full pipe.
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "busbar listening on "); ok {
+				select {
+				case addr <- strings.Fields(rest)[0]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stdout)
+		cmd.Wait()
+		logf.Close()
+		close(n.done)
+	}()
 	t.Cleanup(n.kill)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "addr"))
-		if err == nil && len(b) > 0 {
-			n.url = "http://" + string(b)
-			return n
-		}
-		select {
-		case <-n.done:
-			t.Fatalf("node %s exited before it was ready", name)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s did not start in 30 s", name)
-		}
-		time.Sleep(10 * time.Millisecond)
+	log := func() string { b, _ := os.ReadFile(logf.Name()); return string(b) }
+	select {
+	case n.url = <-addr:
+		return n
+	case <-n.done:
+		t.Fatalf("node %s exited before it was ready: %s\n%s", name, cmd.ProcessState, log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("node %s did not start in 30 s\n%s", name, log())
 	}
-}
-
-// clusterChild is a Busbar node: a store on the cluster with 3 replicas,
-// the accept and status endpoints, and a worker posting to the test's
-// backend with the key and its own name. It runs until it is killed.
-func clusterChild(dir, natsURL, backendURL string) {
-	fail := func(err error) {
-		fmt.Fprintln(os.Stderr, "cluster node:", err)
-		os.Exit(2)
-	}
-	node := filepath.Base(dir)
-	s, err := Open(context.Background(), Config{NATSURL: natsURL, Replicas: 3,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		fail(err)
-	}
-	_, err = s.StartWorker(context.Background(), clusterRouteName, clusterRoute, forwarder(backendURL, node))
-	if err != nil {
-		fail(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /accept", acceptHandler(s, clusterRouteName))
-	mux.HandleFunc("GET "+StatusPath+"{id}", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.Get(r.Context(), r.PathValue("id"))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		}
-		json.NewEncoder(w).Encode(st)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fail(err)
-	}
-	serveReady(dir, ln, mux)
+	return nil
 }
