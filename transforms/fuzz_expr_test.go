@@ -1,40 +1,11 @@
 package transforms
 
 import (
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/busbar/busbar/bus"
 )
-
-// TestDependencyRules checks the design's rule: transforms imports bus and
-// nothing else of Busbar, and never a network client.
-func TestDependencyRules(t *testing.T) {
-	files, _ := filepath.Glob("*.go")
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range af.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			switch {
-			case strings.HasPrefix(p, "github.com/busbar/busbar/") && p != "github.com/busbar/busbar/bus":
-				t.Errorf("%s imports %s: transforms may import bus only", f, p)
-			case p == "net" || p == "net/http" || strings.HasPrefix(p, "net/rpc") || p == "net/smtp":
-				t.Errorf("%s imports %s: a mapping never touches the network", f, p)
-			}
-		}
-	}
-}
 
 // FuzzCompileExpr: no expression text makes the compiler or an evaluation panic.
 func FuzzCompileExpr(f *testing.F) {

@@ -3,38 +3,11 @@ package auth
 import (
 	"bytes"
 	"context"
-	"go/parser"
-	"go/token"
 	"log/slog"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 )
-
-// TestImports holds DESIGN.md's rule: routes and connectors ask auth,
-// never the reverse. Of Busbar, auth imports bus only (which imports none
-// of the others), read from the source so the test needs no go command.
-func TestImports(t *testing.T) {
-	files, _ := filepath.Glob("*.go")
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range af.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(p, "github.com/busbar/busbar/") && p != "github.com/busbar/busbar/bus" {
-				t.Errorf("%s imports %s: auth may import bus only", f, p)
-			}
-		}
-	}
-}
 
 // TestConcurrentUse: built policies are shared by every request of a route.
 func TestConcurrentUse(t *testing.T) {
